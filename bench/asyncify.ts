@@ -1,0 +1,132 @@
+/**
+ * The baseline to beat (DESIGN.md, decision 1): the same program made
+ * resumable with binaryen's Asyncify instead of popcorn's pass.
+ *
+ *   plain.wasm --link--> linked --points--> + call popcorn.check_migrate
+ *                                             at every migration point
+ *              --asyncify (asyncify-imports@popcorn.check_migrate), -O3--> asyncify.wasm
+ *
+ * The migration points are exactly the ones popcorn's pass uses, from the
+ * same plan (host/toolchain/instrument/plan.ts) on the same linked module:
+ * a call at the entry of every function in `plan.entryPoints`, and one as
+ * the first thing inside the body of every loop of a function in
+ * `plan.loopPoints` (the loop header). Explicit `checkMigrate()` calls the
+ * program already makes stay as they are; Asyncify treats them the same.
+ *
+ * Asyncify then instruments every function that can reach the import
+ * (directly, or through call_indirect, which it assumes may reach it). When
+ * the import returns without starting an unwind — what the benchmark's no-op
+ * `check_migrate` does — the code takes Asyncify's fast path, which is what
+ * the overhead benchmark compares with popcorn's fast path.
+ *
+ * Optimization: binaryen's optimize level 3 (as popcorn's pass uses), given
+ * to the asyncify pass (it cleans up the functions it instruments) and then
+ * one full `optimize()` of the whole module. That re-optimizes functions
+ * Asyncify did not touch as well, which can only help the baseline.
+ */
+import binaryen from "binaryen";
+import { CHECK_MIGRATE, GUEST_MODULE } from "../host/toolchain/abi.js";
+import { type PointKind, ALL_POINTS, makePlan, functionNames } from "../host/toolchain/instrument/plan.js";
+import { type Ref, walk } from "../host/toolchain/instrument/exprs.js";
+import { link } from "../host/toolchain/link.js";
+
+const B = binaryen;
+
+/** Same feature set as `popcorn compile` (host/toolchain/compile.ts). */
+const TARGET_FEATURES =
+  B.Features.MVP | B.Features.MutableGlobals | B.Features.SignExt | B.Features.NontrappingFPToInt |
+  B.Features.BulkMemory | B.Features.BulkMemoryOpt | B.Features.SIMD128 | B.Features.Atomics;
+
+/** Internal name of the check_migrate import when the module has to gain it. */
+const ADDED_IMPORT = "popcorn$bench$check_migrate";
+
+/** binaryen.js API the type declarations leave out. */
+const Loop = (B as unknown as { Loop: { getBody(e: Ref): Ref; setBody(e: Ref, body: Ref): void } }).Loop;
+
+export interface AsyncifyOptions {
+  /** which migration points to place, as `popcorn compile --points` (default: all) */
+  points?: PointKind[];
+  /** binaryen optimize level (default 3, as popcorn's pipeline) */
+  optimizeLevel?: number;
+  shrinkLevel?: number;
+}
+
+export interface AsyncifyResult {
+  /** linked, with migration-point calls, through Asyncify; runs with the kernel's guest imports */
+  wasm: Uint8Array;
+  /** the migration points placed */
+  points: { entry: number; loop: number; explicit: number };
+  /** functions that hold at least one migration point */
+  functionsWithPoints: number;
+}
+
+export class AsyncifyError extends Error {}
+
+/**
+ * Builds the Asyncify variant of an asc-built (plain, uninstrumented) module.
+ * `where` names the program in error messages.
+ */
+export function asyncifyWasm(plain: Uint8Array, where: string, opts: AsyncifyOptions = {}): AsyncifyResult {
+  const saved = {
+    optimize: B.getOptimizeLevel(),
+    shrink: B.getShrinkLevel(),
+    imports: B.getPassArgument("asyncify-imports"),
+  };
+  const m = B.readBinary(plain);
+  try {
+    m.setFeatures(TARGET_FEATURES);
+    link(m, plain, where);
+    const plan = makePlan(m, new Set(opts.points ?? ALL_POINTS));
+
+    const { imports } = functionNames(m);
+    let check = plan.explicitImport;
+    if (!check) {
+      for (const [name, imp] of imports) if (imp.module === GUEST_MODULE && imp.base === CHECK_MIGRATE) check = name;
+    }
+    if (!check) {
+      check = ADDED_IMPORT;
+      m.addFunctionImport(check, GUEST_MODULE, CHECK_MIGRATE, B.none, B.none);
+    }
+    const point = (): Ref => m.call(check!, [], B.none);
+
+    const points = { entry: 0, loop: 0, explicit: 0 };
+    const withPoints = new Set<string>();
+    for (const name of functionNames(m).defined) {
+      const wantsEntry = plan.entryPoints.has(name);
+      const wantsLoops = plan.loopPoints.has(name);
+      if (plan.facts.get(name)?.unsupported) continue; // the plan gives such functions no points either
+      const fn = m.getFunction(name);
+      const body = B.getFunctionInfo(fn).body;
+      const loops: Ref[] = [];
+      let explicit = 0;
+      walk(body, (e) => {
+        const id = B.getExpressionId(e);
+        if (id === B.LoopId && wantsLoops) loops.push(e);
+        else if (id === B.CallId && (B.getExpressionInfo(e) as binaryen.CallInfo).target === plan.explicitImport) explicit++;
+      });
+      for (const loop of loops) {
+        const inner = Loop.getBody(loop);
+        Loop.setBody(loop, m.block(null, [point(), inner], B.getExpressionType(inner)));
+      }
+      if (wantsEntry) B.Function.setBody(fn, m.block(null, [point(), body], B.getExpressionType(body)));
+      points.entry += wantsEntry ? 1 : 0;
+      points.loop += loops.length;
+      points.explicit += explicit;
+      if (wantsEntry || loops.length || explicit) withPoints.add(name);
+    }
+    if (!m.validate()) throw new AsyncifyError(`${where}: the module with migration-point calls does not validate`);
+
+    B.setOptimizeLevel(opts.optimizeLevel ?? 3);
+    B.setShrinkLevel(opts.shrinkLevel ?? 0);
+    B.setPassArgument("asyncify-imports", `${GUEST_MODULE}.${CHECK_MIGRATE}`);
+    m.runPasses(["asyncify"]);
+    if ((opts.optimizeLevel ?? 3) > 0) m.optimize();
+    if (!m.validate()) throw new AsyncifyError(`${where}: the Asyncify output does not validate`);
+    return { wasm: m.emitBinary(), points, functionsWithPoints: withPoints.size };
+  } finally {
+    m.dispose();
+    B.setOptimizeLevel(saved.optimize);
+    B.setShrinkLevel(saved.shrink);
+    B.setPassArgument("asyncify-imports", saved.imports);
+  }
+}

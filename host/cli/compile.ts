@@ -1,0 +1,52 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { basename, dirname, extname, join } from "node:path";
+import { ALL_POINTS, type CompileSummary, type PointKind, type Runtime, compile, CompileError } from "../toolchain/index.js";
+
+export interface CompileFlags {
+  out?: string;
+  points: string;
+  optimize: number;
+  runtime: Runtime;
+  plain?: string;
+  json?: boolean;
+}
+
+export function parsePoints(list: string): PointKind[] {
+  const kinds = list.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const k of kinds) {
+    if (!ALL_POINTS.includes(k as PointKind)) throw new CompileError(`--points: unknown kind "${k}" (choose from ${ALL_POINTS.join(",")})`);
+  }
+  return kinds as PointKind[];
+}
+
+export function defaultOut(file: string): string {
+  return join("build", basename(file, extname(file)) + ".wasm");
+}
+
+export async function compileCommand(file: string, o: CompileFlags): Promise<number> {
+  const points = parsePoints(o.points);
+  if (o.optimize > 3) throw new CompileError("-O: the level must be 0..3");
+  const out = o.out ?? defaultOut(file);
+  const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime });
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, r.wasm);
+  if (o.plain) {
+    await mkdir(dirname(o.plain), { recursive: true });
+    await writeFile(o.plain, r.plain);
+  }
+  if (o.json) process.stdout.write(JSON.stringify({ out, ...r.summary }) + "\n");
+  else process.stdout.write(formatSummary(out, r.summary));
+  return 0;
+}
+
+export function formatSummary(out: string, s: CompileSummary): string {
+  const growth = ((s.bytes.instrumented / s.bytes.plain - 1) * 100).toFixed(1);
+  const lines = [
+    `wrote ${out}`,
+    `  functions instrumented: ${s.functions.instrumented} / ${s.functions.total}`,
+    `  sites: ${Object.entries(s.sites).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+    `  size: ${s.bytes.plain} → ${s.bytes.instrumented} bytes (${growth.startsWith("-") ? "" : "+"}${growth} %, with popcorn.sites)`,
+    ...s.refused.map((r) => `  refused: ${r.func}: ${r.reason}`),
+  ];
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,98 @@
+/**
+ * The `popcorn` command.
+ *
+ *   popcorn compile <file.ts|file.wasm> [-o out.wasm] [--points entry,loops,explicit] [-O0..3] [--runtime r] [--json]
+ *   popcorn run <prog.wasm|prog.ts> [--checkpoint-every N] [--dmesg] [--json] [-- args...]
+ *   popcorn bench overhead [--json] [--quick]
+ *   popcorn demo
+ *
+ * Exit status: a program's own status for `run`; 1 when the program traps or
+ * aborts; 2 for popcorn's own errors (bad arguments, unreadable or invalid
+ * input, a refused image), with a one-line message that names the thing.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { compileCommand } from "./compile.js";
+import { resumeCommand, runCommand } from "./run.js";
+import { demoCommand } from "./demo.js";
+import { benchCommand } from "./bench.js";
+import { fail } from "./fail.js";
+
+const intArg = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+  return n;
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("popcorn")
+    .description("Popcorn Linux on WebAssembly: compile programs with migration points, run them, checkpoint and resume them.")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("compile")
+    .description("compile an AssemblyScript program (or instrument an asc-built .wasm) into a popcorn program")
+    .argument("<file>", "program.ts or program.wasm")
+    .option("-o, --out <file>", "output file (default: build/<name>.wasm)")
+    .option("--points <kinds>", "migration points: any of entry,loops,explicit", "entry,loops,explicit")
+    .addOption(new Option("-O, --optimize <level>", "optimization level 0..3").default(3).argParser(intArg("-O", 0)))
+    .addOption(new Option("--runtime <name>", "AssemblyScript runtime").choices(["stub", "minimal", "incremental"]).default("incremental"))
+    .option("--plain <file>", "also write the uninstrumented asc output here")
+    .option("--json", "print the summary as JSON")
+    .action(async (file, o) => {
+      process.exitCode = await compileCommand(file, o);
+    });
+
+  program
+    .command("run")
+    .description("run a program's main() on one kernel and exit with its status")
+    .argument("<program>", "program.wasm (from popcorn compile) or program.ts (compiled first)")
+    .argument("[args...]", "arguments for the program, after --")
+    .addOption(new Option("--checkpoint-every <n>", "capture + restore into a fresh instance at every n-th migration point").argParser(intArg("--checkpoint-every", 1)))
+    .addOption(new Option("--stop-at <n>", "stop at the n-th migration point and save the process image (with --save)").argParser(intArg("--stop-at", 1)))
+    .option("--save <file>", "where --stop-at writes the image")
+    .option("--dmesg", "print the kernel log (captures, restores, timings) on stderr at exit")
+    .option("--json", "print {status, captures, imageBytes, output} as JSON instead of the program's output")
+    .action(async (prog, args, o) => {
+      process.exitCode = await runCommand(prog, args, o);
+    });
+
+  program
+    .command("resume")
+    .description("resume a process image saved by `run --stop-at` and run it to the end")
+    .argument("<program>", "the program.wasm the image was taken from")
+    .argument("<image>", "the image file")
+    .addOption(new Option("--checkpoint-every <n>", "as for run").argParser(intArg("--checkpoint-every", 1)))
+    .option("--dmesg", "print the kernel log on stderr at exit")
+    .option("--json", "print {status, captures, imageBytes, output} as JSON")
+    .action(async (prog, image, o) => {
+      process.exitCode = await resumeCommand(prog, image, o);
+    });
+
+  const bench = program.command("bench").description("benchmarks");
+  bench
+    .command("overhead")
+    .description("instrumented vs plain vs binaryen Asyncify, per example program")
+    .option("--json", "print one JSON object")
+    .option("--quick", "small sizes, few repetitions (a smoke test)")
+    .action(async (o) => {
+      process.exitCode = await benchCommand("overhead", o);
+    });
+
+  program
+    .command("demo")
+    .description("the main demo: compile hello, run it with checkpoint/restore round trips, show the kernel log")
+    .action(async () => {
+      process.exitCode = await demoCommand();
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "commander.helpDisplayed" || code === "commander.version" || code === "commander.help") return 0;
+    if (code?.startsWith("commander.")) return 2;
+    return fail(e);
+  }
+}

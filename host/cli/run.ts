@@ -1,0 +1,79 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { compile, CompileError } from "../toolchain/index.js";
+import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage } from "../kernel/index.js";
+
+export interface RunFlags {
+  checkpointEvery?: number;
+  stopAt?: number;
+  save?: string;
+  dmesg?: boolean;
+  json?: boolean;
+}
+
+export async function readProgramBytes(file: string): Promise<Uint8Array> {
+  if (file.endsWith(".ts")) return (await compile(file)).wasm;
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export async function runCommand(file: string, args: string[], o: RunFlags): Promise<number> {
+  const program = loadProgram(await readProgramBytes(file), file);
+  if (o.checkpointEvery && !program.sites) {
+    throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
+  }
+  if (o.stopAt !== undefined || o.save !== undefined) return stopAndSave(program, args, o);
+  return execute(program, args, o);
+}
+
+/** `popcorn resume <program> <image>`: runs a saved image on to the end. */
+export async function resumeCommand(file: string, imageFile: string, o: RunFlags): Promise<number> {
+  const program = loadProgram(await readProgramBytes(file), file);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(imageFile));
+  } catch (e) {
+    throw new CompileError(`${imageFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return execute(program, [], o, decodeImage(bytes, imageFile));
+}
+
+async function stopAndSave(program: Program, args: string[], o: RunFlags): Promise<number> {
+  if (o.stopAt === undefined || !o.save) throw new CompileError("--stop-at <n> and --save <file> go together");
+  if (!program.sites) throw new CompileError(`${program.name}: --stop-at needs an instrumented program — compile it with \`popcorn compile\``);
+  const p = new Process(program, {
+    args,
+    kernel: { id: 0, isa: "x86-64", count: 1 },
+    stdout: (l) => process.stdout.write(l + "\n"),
+    stderr: (l) => process.stderr.write(l + "\n"),
+    capture: (n) => n === o.stopAt,
+  });
+  p.boot();
+  const status = p.run(() => "stop");
+  if (status !== undefined) {
+    process.stderr.write(`popcorn: ${program.name} finished (status ${status}) before migration point ${o.stopAt}; nothing saved\n`);
+    return status;
+  }
+  const bytes = encodeImage(p.lastImage!);
+  await writeFile(o.save, bytes);
+  process.stderr.write(`popcorn: stopped at migration point ${o.stopAt}; image saved to ${o.save} (${bytes.length} bytes)\n`);
+  return 0;
+}
+
+async function execute(program: Program, args: string[], o: RunFlags, image?: ProcessImage): Promise<number> {
+  const dmesg: string[] = [];
+  const output: string[] = [];
+  const t0 = performance.now();
+  const r = runProgram(program, {
+    args,
+    image,
+    checkpointEvery: o.checkpointEvery,
+    stdout: o.json ? (l) => output.push(l) : undefined,
+    log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
+  });
+  if (o.json) process.stdout.write(JSON.stringify({ status: r.status, captures: r.captures, imageBytes: r.imageBytes, output }) + "\n");
+  if (o.dmesg) for (const l of dmesg) process.stderr.write(l + "\n");
+  return r.status;
+}

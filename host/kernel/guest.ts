@@ -1,0 +1,62 @@
+/**
+ * The host side of the guest library (assembly/popcorn/index.ts): module
+ * "popcorn", and the "env" imports AssemblyScript programs use.
+ * An import the program needs and popcorn does not provide is named at load.
+ */
+import { CHECK_MIGRATE, GUEST_MODULE } from "../toolchain/index.js";
+import type { Program } from "./program.js";
+import { ProgramError } from "./program.js";
+
+export interface GuestHost {
+  memory(): WebAssembly.Memory;
+  args: string[];
+  kernel: { id: number; isa: string; count: number };
+  stdout(line: string): void;
+  requestMigration(to: number): void;
+}
+
+const STR_ARG = 0;
+const STR_ISA = 1;
+
+/** An AssemblyScript string object at `ptr` (its byte length is stored at ptr - 4). */
+export function readAsString(mem: WebAssembly.Memory, ptr: number): string {
+  if (!ptr) return "null";
+  const bytes = new Uint8Array(mem.buffer);
+  const len = new DataView(mem.buffer).getUint32(ptr - 4, true);
+  return Buffer.from(bytes.buffer, ptr, len).toString("utf16le");
+}
+
+export function guestImports(program: Program, host: GuestHost): WebAssembly.Imports {
+  const hostString = (kind: number, i: number): string => (kind === STR_ISA ? host.kernel.isa : host.args[i] ?? "");
+  const popcorn: Record<string, (...a: number[]) => unknown> = {
+    print: (ptr, len) => host.stdout(Buffer.from(host.memory().buffer, ptr, len * 2).toString("utf16le")),
+    str_len: (kind, i) => (kind === STR_ARG && i === -1 ? host.args.length : hostString(kind!, i!).length),
+    str_copy: (kind, i, ptr) => {
+      const s = hostString(kind!, i!);
+      Buffer.from(host.memory().buffer).write(s, ptr!, s.length * 2, "utf16le");
+    },
+    current_kernel: () => host.kernel.id,
+    kernel_count: () => host.kernel.count,
+    migrate_request: (to) => host.requestMigration(to!),
+    [CHECK_MIGRATE]: () => {}, // a no-op when uninstrumented; the pass replaces it otherwise
+  };
+  const env: Record<string, (...a: number[]) => unknown> = {
+    abort: (msg, file, line, col) => {
+      const m = host.memory();
+      throw new ProgramError(`${program.name}: abort: ${readAsString(m, msg!)} at ${readAsString(m, file!)}:${line}:${col}`);
+    },
+    seed: () => 0x5eed,
+    trace: (msg, n, ...a) => host.stdout(`trace: ${readAsString(host.memory(), msg!)} ${a.slice(0, n).join(", ")}`),
+  };
+  const provided: Record<string, Record<string, unknown>> = { [GUEST_MODULE]: popcorn, env };
+  const imports: WebAssembly.Imports = {};
+  for (const imp of WebAssembly.Module.imports(program.module)) {
+    if (imp.module === "popcorn_rt") continue;
+    const f = provided[imp.module]?.[imp.name];
+    if (f === undefined) {
+      throw new ProgramError(`${program.name}: imports ${imp.module}.${imp.name}, which popcorn does not provide`);
+    }
+    (imports[imp.module] ??= {})[imp.name] = f as WebAssembly.ImportValue;
+  }
+  return imports;
+}

@@ -1,0 +1,145 @@
+/**
+ * `popcorn compile`: AssemblyScript source (or an asc-built .wasm) to an
+ * instrumented, linked program with its `popcorn.sites` section.
+ *
+ *   prog.ts --asc--> plain.wasm --link--> linked --instrument--> + popcorn.sites --> prog.wasm
+ */
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import binaryen from "binaryen";
+import { RESERVED_END, SITES_SECTION } from "./abi.js";
+import { ALL_POINTS, type InstrumentResult, type PointKind, instrument } from "./instrument/index.js";
+import { link } from "./link.js";
+import { guestLibDir } from "./paths.js";
+import { SITES_VERSION, encodeSites, type SiteKind } from "./sites.js";
+import { isWasm, wasmModule } from "./wasmbin.js";
+
+const B = binaryen;
+
+export type Runtime = "stub" | "minimal" | "incremental";
+export const RUNTIMES: Runtime[] = ["stub", "minimal", "incremental"];
+
+export interface CompileOptions {
+  points?: PointKind[];
+  optimizeLevel?: number;
+  shrinkLevel?: number;
+  runtime?: Runtime;
+  /** extra asc arguments, e.g. ["--enable", "simd"] */
+  ascArgs?: string[];
+}
+
+export interface CompileResult {
+  /** asc's output, uninstrumented: what a plain run executes */
+  plain: Uint8Array;
+  /** linked and instrumented, with popcorn.sites */
+  wasm: Uint8Array;
+  moduleHash: Uint8Array;
+  instrument: InstrumentResult;
+  summary: CompileSummary;
+}
+
+export interface CompileSummary {
+  functions: { instrumented: number; total: number };
+  sites: Record<SiteKind, number>;
+  bytes: { plain: number; instrumented: number };
+  refused: { func: string; reason: string }[];
+}
+
+export class CompileError extends Error {}
+
+/** Compiles AssemblyScript source with asc's API; returns the plain module. */
+export async function compileAssemblyScript(file: string, opts: CompileOptions = {}): Promise<Uint8Array> {
+  const asc = (await import("assemblyscript/asc")).default;
+  let out: Uint8Array | undefined;
+  let errors = "";
+  const stderr = { write: (s: string | Uint8Array) => ((errors += typeof s === "string" ? s : Buffer.from(s).toString()), true) };
+  const stdout = { write: () => true };
+  const args = [
+    resolve(file),
+    "--lib", guestLibDir(),
+    `-O${opts.optimizeLevel ?? 3}`,
+    "--exportStart", "_start",
+    "--memoryBase", String(RESERVED_END),
+    "--runtime", opts.runtime ?? "stub",
+    "--outFile", "program.wasm",
+    "--debug", // keeps the name section: sites name their functions and locals
+    ...(opts.ascArgs ?? []),
+  ];
+  const { error } = await asc.main(args, {
+    stdout,
+    stderr,
+    writeFile: (name: string, contents: Uint8Array | string) => {
+      if (name.endsWith(".wasm") && typeof contents !== "string") out = contents;
+    },
+  } as never);
+  if (error || !out) {
+    throw new CompileError(`${file}: AssemblyScript compilation failed\n${errors.trim() || String(error)}`);
+  }
+  return out;
+}
+
+/** Link + instrument an asc-built module. */
+export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOptions = {}): Omit<CompileResult, "plain"> {
+  if (!isWasm(plain)) throw new CompileError(`${where}: not a WebAssembly module (bad magic number)`);
+  if (WebAssembly.Module.customSections(wasmModule(plain), SITES_SECTION).length) {
+    throw new CompileError(`${where}: already instrumented (it has a ${SITES_SECTION} section) — compile the plain module or the source`);
+  }
+  const m = B.readBinary(plain);
+  B.setDebugInfo(true); // keep the name section: traps and sites name their functions
+  try {
+    m.setFeatures(TARGET_FEATURES);
+    link(m, plain, where);
+    const points = new Set<PointKind>(opts.points ?? ALL_POINTS);
+    const result = instrument(m, { points, optimizeLevel: opts.optimizeLevel ?? 3, shrinkLevel: opts.shrinkLevel ?? 0 });
+    const code = m.emitBinary();
+    const moduleHash = createHash("sha256").update(code).digest();
+    m.addCustomSection(
+      SITES_SECTION,
+      encodeSites({ version: SITES_VERSION, moduleHash, functions: result.functions, sites: result.sites }),
+    );
+    const wasm = m.emitBinary();
+    const sites = { entry: 0, loop: 0, call: 0, explicit: 0 } as Record<SiteKind, number>;
+    for (const s of result.sites) sites[s.kind]++;
+    return {
+      wasm,
+      moduleHash,
+      instrument: result,
+      summary: {
+        functions: { instrumented: result.functions.length, total: result.totalFunctions },
+        sites,
+        bytes: { plain: plain.length, instrumented: wasm.length },
+        refused: result.refused,
+      },
+    };
+  } catch (e) {
+    if (e instanceof Error && !(e instanceof CompileError)) throw new CompileError(`${where}: ${e.message}`);
+    throw e;
+  } finally {
+    m.dispose();
+  }
+}
+
+/** What the pass and binaryen's optimizer may use: what Node 18/20 run without flags. */
+const TARGET_FEATURES =
+  B.Features.MVP | B.Features.MutableGlobals | B.Features.SignExt | B.Features.NontrappingFPToInt |
+  B.Features.BulkMemory | B.Features.BulkMemoryOpt | B.Features.SIMD128 | B.Features.Atomics;
+
+export async function compile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  let plain: Uint8Array;
+  if (file.endsWith(".wasm")) {
+    try {
+      plain = new Uint8Array(await readFile(file));
+    } catch (e) {
+      throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  } else {
+    try {
+      await readFile(file);
+    } catch (e) {
+      throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    plain = await compileAssemblyScript(file, opts);
+  }
+  return { plain, ...instrumentWasm(plain, file, opts) };
+}

@@ -1,0 +1,218 @@
+/**
+ * Emitting one instrumented function from its item lists (see ir.ts) and the
+ * live values of its sites (see liveness.ts).
+ *
+ * The fast path adds, per migration point, one load of the control word and
+ * a branch; per call site, one global read and a branch. Everything else is
+ * behind those branches:
+ *
+ *   point (site s):
+ *     if (load ctrl) {
+ *       if (load ctrl & REWIND) { REW }                 ;; resuming: see below
+ *       else if (point(s)) { unwinding = 1; save_<sig>(s, live...); return 0 }
+ *     }
+ *   call site s:
+ *     x = call f(...)
+ *     if (unwinding) { save_<sig>(s, live...); return 0 }
+ *
+ * Resuming. The host sets REWIND and calls the outermost function again. Its
+ * first list begins with a dispatch (merged into the entry point's REW when
+ * it has one, else behind a guard of its own):
+ *
+ *     rsite = rewind_frame()                    ;; prologue: which site
+ *     switch (rsite) { case s: l1 = restore_i(); l2 = restore_F(); ... }
+ *     br_table (rsite - first) -> label before the item holding the site
+ *
+ * Every list is laid out as nested blocks opening at its start, one per
+ * label, so the br_table can land before any of its items:
+ *
+ *   block $enter_loop         ;; closes before the loop
+ *     block $enter_call       ;; closes before the call
+ *       <dispatch>
+ *       ...statements...
+ *     end
+ *     x = call f(...)         ;; re-executed: f restores its own frame
+ *     ...
+ *   end
+ *   loop $L
+ *     <point, whose REW is: if (rsite == s) rewound() else br_table ...>
+ *     ...
+ *
+ * A call site is resumed by calling again (the callee rewinds itself; its
+ * arguments are ignored); the point the thread stopped at calls `rewound()`,
+ * which ends the rewind, and execution continues right after it.
+ */
+import binaryen from "binaryen";
+import { CTRL_PTR_GLOBAL, CTRL_REWIND, RT_MODULE, TYPE_LETTER, UNWINDING_GLOBAL, type ValueType } from "../abi.js";
+import { type Ref, binaryenType, zero } from "./exprs.js";
+import type { Item } from "./ir.js";
+
+const B = binaryen;
+
+export interface FunctionFrame {
+  m: binaryen.Module;
+  results: number;
+  localTypes: ValueType[];
+  siteValues: Map<number, number[]>;
+  firstSite: number;
+  rsite: number;
+  rt: RuntimeImports;
+  newLabel(hint: string): string;
+}
+
+/** The popcorn_rt imports, added to the module on first use. */
+export class RuntimeImports {
+  private added = new Set<string>();
+  constructor(private m: binaryen.Module) {}
+
+  private use(name: string, params: number[], result: number): string {
+    const internal = `${RT_MODULE}.${name}`;
+    if (!this.added.has(internal)) {
+      this.m.addFunctionImport(internal, RT_MODULE, name, B.createType(params), result);
+      this.added.add(internal);
+    }
+    return internal;
+  }
+
+  point(): string { return this.use("point", [B.i32], B.i32); }
+  rewindFrame(): string { return this.use("rewind_frame", [], B.i32); }
+  rewound(): string { return this.use("rewound", [], B.none); }
+  restore(t: Exclude<ValueType, "v128">): string { return this.use(`restore_${TYPE_LETTER[t]}`, [], binaryenType(t)); }
+  save(types: ValueType[]): string {
+    const params = [B.i32];
+    for (const t of types) params.push(...(t === "v128" ? [B.i64, B.i64] : [binaryenType(t)]));
+    return this.use(`save_${types.map((t) => TYPE_LETTER[t]).join("")}`, params, B.none);
+  }
+}
+
+export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: boolean): Ref {
+  const m = f.m;
+  const ctrl = () => m.i32.load(0, 4, m.global.get(CTRL_PTR_GLOBAL, B.i32));
+  const rewinding = () => m.i32.and(ctrl(), m.i32.const(CTRL_REWIND));
+  const ret = () => (f.results === B.none ? m.return() : m.return(zero(m, f.results)));
+
+  const saveFrame = (site: number): Ref => {
+    const locals = f.siteValues.get(site)!;
+    const types = locals.map((l) => f.localTypes[l]!);
+    const args: Ref[] = [m.i32.const(site)];
+    locals.forEach((l, i) => {
+      const t = types[i]!;
+      const get = () => m.local.get(l, binaryenType(t));
+      if (t === "v128") args.push(m.i64x2.extract_lane(get(), 0), m.i64x2.extract_lane(get(), 1));
+      else args.push(get());
+    });
+    return m.call(f.rt.save(types), args, B.none);
+  };
+
+  const restoreFrame = (site: number): Ref[] =>
+    f.siteValues.get(site)!.map((l) => {
+      const t = f.localTypes[l]!;
+      if (t !== "v128") return m.local.set(l, m.call(f.rt.restore(t), [], binaryenType(t)));
+      const lane = () => m.call(f.rt.restore("i64"), [], B.i64);
+      const v = m.i64x2.replace_lane(m.i64x2.replace_lane(zero(m, B.v128), 0, lane()), 1, lane());
+      return m.local.set(l, v);
+    });
+
+  /** switch (index) { case i: cases[i] } over nested blocks; an index out of range traps. */
+  const switchOn = (index: Ref, cases: Ref[][]): Ref => {
+    const out = f.newLabel("sw_out");
+    const labels = cases.map(() => f.newLabel("sw_case"));
+    const bad = f.newLabel("sw_bad");
+    let acc = m.block(labels[0]!, [m.block(bad, [m.switch(labels, bad, index)]), m.unreachable()]);
+    cases.forEach((body, i) => {
+      const next = labels[i + 1];
+      const tail = [...body, m.br(out)];
+      acc = next ? m.block(next, [acc, ...tail]) : m.block(out, [acc, ...tail]);
+    });
+    return acc;
+  };
+
+  const prologue = (sites: number[]): Ref[] => [
+    m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)),
+    switchOn(
+      m.i32.sub(m.local.get(f.rsite, B.i32), m.i32.const(f.firstSite)),
+      sites.map((s) => restoreFrame(s)),
+    ),
+  ];
+
+  const point = (site: number, rew: Ref[] | undefined): Ref =>
+    m.if(
+      ctrl(),
+      m.if(
+        rewinding(),
+        m.block(null, rew ?? [m.call(f.rt.rewound(), [], B.none)]),
+        m.if(
+          m.call(f.rt.point(), [m.i32.const(site)], B.i32),
+          m.block(null, [m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]),
+        ),
+      ),
+    );
+
+  const sitesOf = (it: Item, acc: number[] = []): number[] => {
+    if (it.k === "call" || it.k === "point") acc.push(it.site);
+    else if (it.k === "loop") for (const c of it.body) sitesOf(c, acc);
+    return acc;
+  };
+
+  const list = (items: Item[], pro: Ref[]): Ref => {
+    const merged = items[0]?.k === "point" && (pro.length === 0 || items[0].kind === "entry");
+    const entries = new Map<number, string>();
+    const owner = new Map<number, string>();
+    items.forEach((it, i) => {
+      if (merged && i === 0) return;
+      const sites = sitesOf(it);
+      if (!sites.length) return;
+      const label = f.newLabel("enter");
+      entries.set(i, label);
+      for (const s of sites) owner.set(s, label);
+    });
+    let dispatch: Ref | undefined;
+    if (owner.size) {
+      const lo = Math.min(...owner.keys());
+      const hi = Math.max(...owner.keys());
+      const names: string[] = [];
+      for (let s = lo; s <= hi; s++) names.push(owner.get(s) ?? names[names.length - 1] ?? owner.get(hi)!);
+      dispatch = m.switch(names, names[names.length - 1]!, m.i32.sub(m.local.get(f.rsite, B.i32), m.i32.const(lo)));
+    }
+    let acc: Ref[] = [];
+    if (!merged && (dispatch || pro.length)) {
+      acc.push(m.if(ctrl(), m.if(rewinding(), m.block(null, [...pro, ...(dispatch ? [dispatch] : [])]))));
+    }
+    items.forEach((it, i) => {
+      const label = entries.get(i);
+      if (label) acc = [m.block(label, acc, B.auto)];
+      switch (it.k) {
+        case "label":
+          acc = [m.block(it.name, acc, B.auto)];
+          break;
+        case "leaf":
+          acc.push(it.e);
+          break;
+        case "call":
+          acc.push(it.e, m.if(m.global.get(UNWINDING_GLOBAL, B.i32), m.block(null, [saveFrame(it.site), ret()])));
+          break;
+        case "point": {
+          let rew: Ref[] | undefined;
+          if (merged && i === 0) {
+            const resume = m.if(
+              m.i32.eq(m.local.get(f.rsite, B.i32), m.i32.const(it.site)),
+              m.call(f.rt.rewound(), [], B.none),
+              dispatch,
+            );
+            rew = [...pro, resume];
+          }
+          acc.push(point(it.site, rew));
+          break;
+        }
+        case "loop":
+          acc.push(m.loop(it.name, list(it.body, [])));
+          break;
+      }
+    });
+    return m.block(null, acc, B.auto);
+  };
+
+  const allSites = body.flatMap((it) => sitesOf(it)).sort((a, b) => a - b);
+  void hasEntryPoint;
+  return list(body, prologue(allSites));
+}

@@ -1,0 +1,137 @@
+/**
+ * Which functions the pass instruments, and where migration points go.
+ *
+ * A function gets migration points when the chosen kinds apply to it:
+ *   entry     at the entry of every function that calls another function
+ *             (a leaf without loops finishes in bounded time: a point there
+ *             would add cost and no reach);
+ *   loops     at the header of every loop;
+ *   explicit  at every call of the guest library's `check_migrate` import
+ *             (always on: the program asked for it).
+ * The language runtime (`~lib/rt/`, `~lib/memory`, `~lib/util/memory`) gets
+ * no entry or loop points: allocation and collection are not preemptible.
+ *
+ * A function is instrumented when it can reach a migration point: it has
+ * one, or it calls an instrumented function directly, or through
+ * `call_indirect` with the signature of an instrumented function in a table.
+ * Every such call is a call site. Nothing else is touched.
+ */
+import binaryen from "binaryen";
+import { CHECK_MIGRATE, GUEST_MODULE } from "../abi.js";
+import { CallIndirect, type Ref, walk } from "./exprs.js";
+
+const B = binaryen;
+
+export type PointKind = "entry" | "loops" | "explicit";
+export const ALL_POINTS: PointKind[] = ["entry", "loops", "explicit"];
+
+export interface FunctionFacts {
+  name: string;
+  calls: Set<string>;
+  indirectSigs: Set<string>;
+  hasLoop: boolean;
+  hasExplicit: boolean;
+  unsupported?: string;
+}
+
+export interface Plan {
+  /** name of the import that marks explicit points, if the module has one */
+  explicitImport?: string;
+  instrumented: Set<string>;
+  entryPoints: Set<string>;
+  loopPoints: Set<string>;
+  /** `params|results` of instrumented functions reachable through a table */
+  instrumentedSigs: Set<string>;
+  facts: Map<string, FunctionFacts>;
+}
+
+export function sigKey(params: number, results: number): string {
+  return `${params}|${results}`;
+}
+
+const RUNTIME = /^~lib\/(rt\/|memory|util\/memory)/;
+
+export function isRuntime(name: string): boolean {
+  return RUNTIME.test(name);
+}
+
+export function functionNames(m: binaryen.Module): { defined: string[]; imports: Map<string, { module: string; base: string }> } {
+  const defined: string[] = [];
+  const imports = new Map<string, { module: string; base: string }>();
+  for (let i = 0; i < m.getNumFunctions(); i++) {
+    const info = B.getFunctionInfo(m.getFunctionByIndex(i));
+    if (info.module) imports.set(info.name, { module: info.module, base: info.base! });
+    else defined.push(info.name);
+  }
+  return { defined, imports };
+}
+
+/** Functions placed in any table, with their signature keys. */
+export function tableFunctions(m: binaryen.Module): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < m.getNumElementSegments(); i++) {
+    const seg = B.getElementSegmentInfo(m.getElementSegmentByIndex(i));
+    for (const name of seg.data) {
+      const f = B.getFunctionInfo(m.getFunction(name));
+      out.set(name, sigKey(f.params, f.results));
+    }
+  }
+  return out;
+}
+
+export function makePlan(m: binaryen.Module, points: Set<PointKind>): Plan {
+  const { defined, imports } = functionNames(m);
+  let explicitImport: string | undefined;
+  for (const [name, imp] of imports) if (imp.module === GUEST_MODULE && imp.base === CHECK_MIGRATE) explicitImport = name;
+
+  const facts = new Map<string, FunctionFacts>();
+  for (const name of defined) {
+    const f: FunctionFacts = { name, calls: new Set(), indirectSigs: new Set(), hasLoop: false, hasExplicit: false };
+    try {
+      walk(B.getFunctionInfo(m.getFunction(name)).body, (e: Ref) => {
+        const id = B.getExpressionId(e);
+        if (id === B.CallId) {
+          const target = B.getExpressionInfo(e) as binaryen.CallInfo;
+          if (target.target === explicitImport) f.hasExplicit = true;
+          else if (!imports.has(target.target)) f.calls.add(target.target);
+        } else if (id === B.CallIndirectId) {
+          f.indirectSigs.add(sigKey(CallIndirect.getParams(e), CallIndirect.getResults(e)));
+        } else if (id === B.LoopId) {
+          f.hasLoop = true;
+        }
+      });
+    } catch (err) {
+      f.unsupported = (err as Error).message;
+    }
+    facts.set(name, f);
+  }
+
+  const entryPoints = new Set<string>();
+  const loopPoints = new Set<string>();
+  const instrumented = new Set<string>();
+  for (const f of facts.values()) {
+    if (f.unsupported) continue;
+    const system = isRuntime(f.name);
+    if (points.has("entry") && !system && (f.calls.size > 0 || f.indirectSigs.size > 0)) entryPoints.add(f.name);
+    if (points.has("loops") && !system && f.hasLoop) loopPoints.add(f.name);
+    if (entryPoints.has(f.name) || loopPoints.has(f.name) || (points.has("explicit") && f.hasExplicit)) instrumented.add(f.name);
+  }
+
+  // Propagate "can reach a migration point" to callers until nothing changes.
+  const table = tableFunctions(m);
+  const instrumentedSigs = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, sig] of table) if (instrumented.has(name)) instrumentedSigs.add(sig);
+    for (const f of facts.values()) {
+      if (instrumented.has(f.name) || f.unsupported) continue;
+      const reaches =
+        [...f.calls].some((c) => instrumented.has(c)) || [...f.indirectSigs].some((s) => instrumentedSigs.has(s));
+      if (reaches) {
+        instrumented.add(f.name);
+        changed = true;
+      }
+    }
+  }
+  return { explicitImport, instrumented, entryPoints, loopPoints, instrumentedSigs, facts };
+}

@@ -1,0 +1,114 @@
+/**
+ * The `popcorn.sites` custom section: every resumable place of a program.
+ *
+ * A site is an equivalence point: every migration point and every call site
+ * in an instrumented function. Its id is shared by all ISA profiles; a
+ * portable frame names its site by this id, and the frame's values are the
+ * site's live values, in this order.
+ *
+ * Layout (MessagePack, one array):
+ *
+ *   [ version: 1,
+ *     moduleHash: bin(32),        sha-256 of the module without popcorn.* sections
+ *     functions: [ [name, firstSite, siteCount], ... ],
+ *     sites: [ [id, kind, functionIndex, values: [[type, name], ...]], ... ] ]
+ *
+ *   kind  0 entry | 1 loop | 2 call | 3 explicit
+ *   type  "i32" | "i64" | "f32" | "f64" | "v128"
+ *   name  the local's name from the name section, or "$<index>" (a temporary
+ *         the pass made for a value held on the operand stack across a call
+ *         is named "$<index>:stack")
+ *
+ * Sites are numbered densely from 0, function by function, in the order the
+ * pass visits them, so the sites of one function form one range.
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import type { ValueType } from "./abi.js";
+import { wasmModule } from "./wasmbin.js";
+
+export const SITES_VERSION = 1;
+
+export type SiteKind = "entry" | "loop" | "call" | "explicit";
+const KINDS: SiteKind[] = ["entry", "loop", "call", "explicit"];
+
+export interface LiveValue {
+  type: ValueType;
+  name: string;
+}
+
+export interface Site {
+  id: number;
+  kind: SiteKind;
+  func: string;
+  values: LiveValue[];
+}
+
+export interface SiteTable {
+  version: number;
+  moduleHash: Uint8Array;
+  functions: { name: string; firstSite: number; siteCount: number }[];
+  sites: Site[];
+}
+
+export function encodeSites(t: SiteTable): Uint8Array {
+  const funcIndex = new Map(t.functions.map((f, i) => [f.name, i]));
+  return encode([
+    t.version,
+    t.moduleHash,
+    t.functions.map((f) => [f.name, f.firstSite, f.siteCount]),
+    t.sites.map((s) => [s.id, KINDS.indexOf(s.kind), funcIndex.get(s.func), s.values.map((v) => [v.type, v.name])]),
+  ]);
+}
+
+export class SitesFormatError extends Error {}
+
+export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
+  const bad = (why: string) =>
+    new SitesFormatError(`${where}: ${"popcorn.sites"} section is malformed (${why}) — recompile with \`popcorn compile\``);
+  let raw: unknown;
+  try {
+    raw = decode(bytes);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  if (!Array.isArray(raw) || raw.length !== 4) throw bad("not a 4-element array");
+  const [version, hash, funcs, sites] = raw as [unknown, unknown, unknown, unknown];
+  if (version !== SITES_VERSION) {
+    throw new SitesFormatError(
+      `${where}: popcorn.sites version ${String(version)}, this popcorn reads version ${SITES_VERSION} — recompile with this popcorn`,
+    );
+  }
+  if (!(hash instanceof Uint8Array) || hash.length !== 32) throw bad("module hash is not 32 bytes");
+  if (!Array.isArray(funcs) || !Array.isArray(sites)) throw bad("functions or sites is not an array");
+  const functions = funcs.map((f: unknown) => {
+    if (!Array.isArray(f) || typeof f[0] !== "string") throw bad("bad function record");
+    return { name: f[0] as string, firstSite: Number(f[1]), siteCount: Number(f[2]) };
+  });
+  const table: Site[] = sites.map((s: unknown, i: number) => {
+    if (!Array.isArray(s) || s[0] !== i) throw bad(`site record ${i} out of order`);
+    const kind = KINDS[s[1] as number];
+    const fn = functions[s[2] as number];
+    if (!kind || !fn || !Array.isArray(s[3])) throw bad(`site ${i} has a bad kind, function or value list`);
+    return {
+      id: i,
+      kind,
+      func: fn.name,
+      values: (s[3] as unknown[]).map((v) => {
+        const [type, name] = v as [ValueType, string];
+        return { type, name };
+      }),
+    };
+  });
+  return { version, moduleHash: hash, functions, sites: table };
+}
+
+/** Reads one custom section from a Wasm binary without instantiating it. */
+export function customSection(wasm: Uint8Array, name: string): Uint8Array | undefined {
+  const mod = wasmModule(wasm);
+  const found = WebAssembly.Module.customSections(mod, name);
+  return found.length ? new Uint8Array(found[0]!) : undefined;
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
+}

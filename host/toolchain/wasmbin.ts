@@ -1,0 +1,90 @@
+/**
+ * Just enough of the Wasm binary format to read what binaryen.js does not
+ * expose: the data segments (offset, bytes) of a module.
+ *
+ *   module   := magic "\0asm" version u32le, section*
+ *   section  := id u8, size leb128, payload
+ *   data(11) := count leb128, segment*
+ *   segment  := 0 expr bytes | 1 bytes | 2 memidx expr bytes
+ *   expr     := i32.const (0x41) sleb128, end (0x0b)     (the only form read)
+ */
+
+export interface DataSegment {
+  passive: boolean;
+  offset: number;
+  data: Uint8Array;
+}
+
+class Reader {
+  pos = 0;
+  constructor(private b: Uint8Array) {}
+  u8(): number {
+    if (this.pos >= this.b.length) throw new Error("unexpected end of module");
+    return this.b[this.pos++]!;
+  }
+  uleb(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = this.u8();
+      result += (byte & 0x7f) * 2 ** shift;
+      if (!(byte & 0x80)) return result;
+      shift += 7;
+    }
+  }
+  sleb(): number {
+    let result = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = this.u8();
+      result |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return shift < 32 && byte & 0x40 ? result | (~0 << shift) : result;
+  }
+  bytes(n: number): Uint8Array {
+    if (this.pos + n > this.b.length) throw new Error("unexpected end of module");
+    const out = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+export function isWasm(b: Uint8Array): boolean {
+  return b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
+}
+
+export function readDataSegments(wasm: Uint8Array): DataSegment[] {
+  const r = new Reader(wasm);
+  r.bytes(8);
+  while (r.pos < wasm.length) {
+    const id = r.u8();
+    const size = r.uleb();
+    const payload = r.bytes(size);
+    if (id !== 11) continue;
+    const s = new Reader(payload);
+    const count = s.uleb();
+    const out: DataSegment[] = [];
+    for (let i = 0; i < count; i++) {
+      const flag = s.uleb();
+      if (flag === 1) {
+        out.push({ passive: true, offset: 0, data: s.bytes(s.uleb()) });
+        continue;
+      }
+      if (flag === 2 && s.uleb() !== 0) throw new Error(`data segment ${i} targets a memory other than 0`);
+      if (flag !== 0 && flag !== 2) throw new Error(`data segment ${i} has unknown flags ${flag}`);
+      if (s.u8() !== 0x41) throw new Error(`data segment ${i} has an offset that is not an i32.const`);
+      const offset = s.sleb() >>> 0;
+      if (s.u8() !== 0x0b) throw new Error(`data segment ${i} has an offset expression longer than one i32.const`);
+      out.push({ passive: false, offset, data: s.bytes(s.uleb()) });
+    }
+    return out;
+  }
+  return [];
+}
+
+/** Compiles `bytes` (typed loosely, as binaryen and fs hand them out). */
+export function wasmModule(bytes: Uint8Array): WebAssembly.Module {
+  return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+}

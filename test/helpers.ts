@@ -1,0 +1,38 @@
+import { join } from "node:path";
+import binaryen from "binaryen";
+import { type CompileOptions, type CompileResult, compile, instrumentWasm, packageRoot } from "../host/toolchain/index.js";
+import { loadProgram, runProgram, type RunOptions } from "../host/kernel/index.js";
+
+export const ROOT = packageRoot();
+export const example = (name: string) => join(ROOT, "assembly/examples", `${name}.ts`);
+
+const cache = new Map<string, Promise<CompileResult>>();
+export function compileExample(name: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  const key = `${name}:${JSON.stringify(opts)}`;
+  if (!cache.has(key)) cache.set(key, compile(example(name), opts));
+  return cache.get(key)!;
+}
+
+export interface Outcome {
+  status: number;
+  output: string[];
+  captures: number;
+}
+
+export function run(bytes: Uint8Array, opts: RunOptions = {}): Outcome {
+  const output: string[] = [];
+  const stderr: string[] = [];
+  const r = runProgram(loadProgram(bytes, "test"), { ...opts, stdout: (l) => output.push(l), stderr: (l) => stderr.push(l) });
+  return { status: r.status, output, captures: r.captures };
+}
+
+/** A module from WebAssembly text, plain and instrumented (the text must keep data at or above 8192). */
+export function fromWat(wat: string, points?: CompileOptions["points"]): { plain: Uint8Array; wasm: Uint8Array; sites: ReturnType<typeof instrumentWasm>["instrument"]["sites"] } {
+  const m = binaryen.parseText(wat);
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
+  if (!m.validate()) throw new Error("test WAT does not validate");
+  const plain = m.emitBinary();
+  m.dispose();
+  const r = instrumentWasm(plain, "test.wat", { points });
+  return { plain, wasm: r.wasm, sites: r.instrument.sites };
+}
