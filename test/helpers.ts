@@ -29,8 +29,9 @@ export function run(bytes: Uint8Array, opts: RunOptions = {}): Outcome {
 /** A module from WebAssembly text, plain and instrumented (the text must keep data at or above 8192). */
 export function fromWat(wat: string, points?: CompileOptions["points"]): { plain: Uint8Array; wasm: Uint8Array; sites: ReturnType<typeof instrumentWasm>["instrument"]["sites"] } {
   const m = binaryen.parseText(wat);
-  m.setFeatures(binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.ReferenceTypes);
   if (!m.validate()) throw new Error("test WAT does not validate");
+  binaryen.setDebugInfo(true); // keep function names in the name section
   const plain = m.emitBinary();
   m.dispose();
   const r = instrumentWasm(plain, "test.wat", { points });

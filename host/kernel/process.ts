@@ -208,7 +208,8 @@ export class Process {
       rewind_frame: () => {
         const f = this.rewindQueue.pop();
         if (!f) throw new ProcessError("rewind: more frames were asked for than the image holds");
-        this.restoring = [...f.values].reverse();
+        // a v128 travels as two i64 lanes, low first
+        this.restoring = f.values.flatMap((v) => (Array.isArray(v) ? v : [v])).reverse();
         return f.site;
       },
       rewound: () => {

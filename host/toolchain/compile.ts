@@ -123,7 +123,8 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
 /** What the pass and binaryen's optimizer may use: what Node 18/20 run without flags. */
 const TARGET_FEATURES =
   B.Features.MVP | B.Features.MutableGlobals | B.Features.SignExt | B.Features.NontrappingFPToInt |
-  B.Features.BulkMemory | B.Features.BulkMemoryOpt | B.Features.SIMD128 | B.Features.Atomics;
+  B.Features.BulkMemory | B.Features.BulkMemoryOpt | B.Features.SIMD128 | B.Features.Atomics |
+  B.Features.ReferenceTypes;
 
 export async function compile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
   let plain: Uint8Array;

@@ -109,7 +109,7 @@ export function valueType(t: number, where: string): ValueType {
     case B.f64: return "f64";
     case B.v128: return "v128";
     default:
-      throw new UnsupportedError(`${where} has a local of type ${B.expandType(t).length > 1 ? "tuple" : "reference"}, which the pass does not support`);
+      throw new UnsupportedError(`${where} has a value of ${B.expandType(t).length > 1 ? "tuple" : "reference"} type, which the pass does not support`);
   }
 }
 

@@ -102,7 +102,7 @@ export function instrument(m: binaryen.Module, opts: InstrumentOptions): Instrum
     if (facts.unsupported) {
       const reaches = [...facts.calls].some((c) => plan.instrumented.has(c)) ||
         [...facts.indirectSigs].some((s) => plan.instrumentedSigs.has(s));
-      if (reaches || facts.hasExplicit) {
+      if (reaches || facts.hasExplicit || facts.unknownCalls) {
         refused.push({ func: name, reason: facts.unsupported });
         wrapNoCapture(m, name);
       }

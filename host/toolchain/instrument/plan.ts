@@ -18,7 +18,7 @@
  */
 import binaryen from "binaryen";
 import { CHECK_MIGRATE, GUEST_MODULE } from "../abi.js";
-import { CallIndirect, type Ref, walk } from "./exprs.js";
+import { CallIndirect, type Ref, valueType, walk } from "./exprs.js";
 
 const B = binaryen;
 
@@ -32,6 +32,8 @@ export interface FunctionFacts {
   hasLoop: boolean;
   hasExplicit: boolean;
   unsupported?: string;
+  /** the walk stopped early: calls may be missing from `calls` */
+  unknownCalls?: boolean;
 }
 
 export interface Plan {
@@ -88,7 +90,9 @@ export function makePlan(m: binaryen.Module, points: Set<PointKind>): Plan {
   for (const name of defined) {
     const f: FunctionFacts = { name, calls: new Set(), indirectSigs: new Set(), hasLoop: false, hasExplicit: false };
     try {
-      walk(B.getFunctionInfo(m.getFunction(name)).body, (e: Ref) => {
+      const info = B.getFunctionInfo(m.getFunction(name));
+      f.unknownCalls = true; // until the walk below has seen every call
+      walk(info.body, (e: Ref) => {
         const id = B.getExpressionId(e);
         if (id === B.CallId) {
           const target = B.getExpressionInfo(e) as binaryen.CallInfo;
@@ -100,6 +104,10 @@ export function makePlan(m: binaryen.Module, points: Set<PointKind>): Plan {
           f.hasLoop = true;
         }
       });
+      f.unknownCalls = false;
+      for (const t of [...B.expandType(info.params), ...info.vars]) valueType(t, "it");
+      if (B.expandType(info.results).length > 1) throw new Error("it has more than one result");
+      if (info.results !== B.none) valueType(info.results, "its result");
     } catch (err) {
       f.unsupported = (err as Error).message;
     }
