@@ -48,7 +48,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
     kernel: { id: 0, isa: "x86-64", count: 1 },
     stdout: (l) => process.stdout.write(l + "\n"),
     stderr: (l) => process.stderr.write(l + "\n"),
-    capture: (n) => n === o.stopAt,
+    nextCapture: () => o.stopAt,
   });
   p.boot();
   const status = p.run(() => "stop");

@@ -1,24 +1,23 @@
 /**
  * A process on one kernel: instantiate, run `main`, capture and restore.
  *
- * Capture: the host sets CTRL_REQUEST in the thread's control word; at the
- * next migration point the guest calls `point(site)`; if the host answers 1
- * the thread unwinds, calling `save_<sig>` once per frame (innermost first),
+ * Capture: the host sets CTRL_REQUEST in the thread's control word and a
+ * countdown of points; the point that takes the countdown to zero unwinds, calling `save_<sig>` once per frame (innermost first),
  * and `main` returns to the host with `__popcorn_unwinding` set. The frames,
  * the mutable globals and the non-zero memory pages make a ProcessImage.
  *
  * Restore: a fresh instance, memory and globals written back, the frames
  * queued outermost first, CTRL_REWIND set, and `main` called again: each
  * function takes its frame with `rewind_frame`/`restore_<t>` and the point
- * the thread stopped at calls `rewound()`.
+ * the thread stopped at clears CTRL_REWIND.
  */
 import {
+  COUNTDOWN_OFFSET,
   CTRL_PTR_GLOBAL,
   CTRL_REQUEST,
   CTRL_REWIND,
   GLOBAL_EXPORT_PREFIX,
   INIT_MEMORY_EXPORT,
-  NOCAPTURE_GLOBAL,
   RT_MODULE,
   START_EXPORT,
   UNWINDING_GLOBAL,
@@ -43,11 +42,11 @@ export interface ProcessOptions {
   stdout(line: string): void;
   stderr(line: string): void;
   /**
-   * Asked at every migration point main reaches (n counts them from 1):
-   * true captures the process there. Without it, points fire only for
-   * migration requests.
+   * Asked when main starts and after every capture: in how many migration
+   * points to capture next (≥ 1), or undefined for none. Without it, points
+   * fire only for migration requests.
    */
-  capture?(n: number): boolean;
+  nextCapture?(): number | undefined;
 }
 
 export class ProcessError extends Error {}
@@ -64,9 +63,7 @@ export class Process {
   private captured: Frame[] = [];
   private rewindQueue: Frame[] = [];
   private restoring: Value[] = [];
-  private pointsSeen = 0;
   private pendingMigration: number | undefined;
-  private reason: CaptureReason | undefined;
 
   constructor(readonly program: Program, readonly opts: ProcessOptions) {}
 
@@ -91,7 +88,10 @@ export class Process {
 
   /** Migration points fire only while main runs: not during initialization. */
   private armPoints(): void {
-    if (this.instrumented) this.setCtrl(this.opts.capture ? CTRL_REQUEST : 0);
+    if (!this.instrumented) return;
+    const n = this.opts.nextCapture?.();
+    this.setCtrl(n === undefined ? 0 : CTRL_REQUEST);
+    this.setCountdown(n ?? 0);
   }
 
   boot(): void {
@@ -111,9 +111,14 @@ export class Process {
   run(onCapture?: (img: ProcessImage, reason: CaptureReason) => "resume" | "stop"): number | undefined {
     for (;;) {
       const status = this.guard(() => this.ex.main());
+      if (this.rewindQueue.length || this.restoring.length) {
+        throw new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`);
+      }
       if (!this.instrumented || !this.global(UNWINDING_GLOBAL).value) return status;
       const image = this.captureImage();
-      const reason = this.reason!;
+      const reason: CaptureReason =
+        this.pendingMigration !== undefined ? { kind: "migrate", to: this.pendingMigration } : { kind: "checkpoint" };
+      this.pendingMigration = undefined;
       this.lastImage = image;
       if (onCapture?.(image, reason) === "stop") return undefined;
       this.restore(image);
@@ -157,7 +162,6 @@ export class Process {
       }
     }
     this.instantiate();
-    this.armPoints();
     const mem = this.ex.memory;
     const have = mem.buffer.byteLength / 65536;
     if (img.memory.wasmPages > have) mem.grow(img.memory.wasmPages - have);
@@ -173,6 +177,7 @@ export class Process {
       g.value = value;
     }
     this.rewindQueue = [...frames]; // innermost first: pop() yields the outermost
+    this.armPoints(); // after the memory: the image holds the old control word
     this.setCtrl(this.ctrl() | CTRL_REWIND);
   }
 
@@ -186,37 +191,17 @@ export class Process {
     }
     this.pendingMigration = to;
     this.setCtrl(this.ctrl() | CTRL_REQUEST);
+    this.setCountdown(1);
   }
 
   private runtimeImports(): Record<string, (...a: never[]) => unknown> {
     const rt: Record<string, (...a: never[]) => unknown> = {
-      point: (site: number) => {
-        if ((this.global(NOCAPTURE_GLOBAL).value as number) > 0) return 0;
-        if (this.pendingMigration !== undefined) {
-          this.reason = { kind: "migrate", to: this.pendingMigration };
-          this.pendingMigration = undefined;
-          if (!this.opts.capture) this.setCtrl(this.ctrl() & ~CTRL_REQUEST);
-          return 1;
-        }
-        if (this.opts.capture?.(++this.pointsSeen)) {
-          this.reason = { kind: "checkpoint" };
-          return 1;
-        }
-        void site;
-        return 0;
-      },
       rewind_frame: () => {
         const f = this.rewindQueue.pop();
         if (!f) throw new ProcessError("rewind: more frames were asked for than the image holds");
         // a v128 travels as two i64 lanes, low first
         this.restoring = f.values.flatMap((v) => (Array.isArray(v) ? v : [v])).reverse();
         return f.site;
-      },
-      rewound: () => {
-        if (this.rewindQueue.length || this.restoring.length) {
-          throw new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`);
-        }
-        this.setCtrl(this.ctrl() & ~CTRL_REWIND);
       },
     };
     const next = (): Value => {
@@ -270,6 +255,9 @@ export class Process {
   }
   private setCtrl(v: number): void {
     new Int32Array(this.ex.memory.buffer)[this.ctrlIndex()] = v;
+  }
+  private setCountdown(v: number): void {
+    new Int32Array(this.ex.memory.buffer)[this.ctrlIndex() + (COUNTDOWN_OFFSET >>> 2)] = v;
   }
 
   private guard<T>(f: () => T): T {

@@ -13,8 +13,8 @@ export interface RunOptions {
   kernel?: KernelInfo;
   /** capture + restore at every N-th migration point */
   checkpointEvery?: number;
-  /** or wherever this says (n counts points from 1) */
-  capture?(n: number): boolean;
+  /** or wherever this says: points until the next capture (see ProcessOptions) */
+  nextCapture?(): number | undefined;
   /** resume from this image instead of starting main afresh */
   image?: ProcessImage;
   stdout?(line: string): void;
@@ -37,7 +37,7 @@ export function runProgram(program: Program, opts: RunOptions = {}): RunResult {
     kernel: opts.kernel ?? DEFAULT_KERNEL,
     stdout: opts.stdout ?? ((l) => process.stdout.write(l + "\n")),
     stderr: opts.stderr ?? ((l) => process.stderr.write(l + "\n")),
-    capture: opts.capture ?? (opts.checkpointEvery ? (n) => n % opts.checkpointEvery! === 0 : undefined),
+    nextCapture: opts.nextCapture ?? (opts.checkpointEvery ? () => opts.checkpointEvery : undefined),
   });
   if (opts.image) p.restore(opts.image);
   else p.boot();

@@ -9,7 +9,8 @@
  *   point (site s):
  *     if (load ctrl) {
  *       if (load ctrl & REWIND) { REW }                 ;; resuming: see below
- *       else if (point(s)) { unwinding = 1; save_<sig>(s, live...); return 0 }
+ *       else if (ctrl & REQUEST && !nocapture && --countdown <= 0)
+ *         { unwinding = 1; save_<sig>(s, live...); return 0 }
  *     }
  *   call site s:
  *     x = call f(...)
@@ -35,15 +36,25 @@
  *     ...
  *   end
  *   loop $L
- *     <point, whose REW is: if (rsite == s) rewound() else br_table ...>
+ *     <point, whose REW is: if (rsite == s) clear REWIND else br_table ...>
  *     ...
  *
  * A call site is resumed by calling again (the callee rewinds itself; its
- * arguments are ignored); the point the thread stopped at calls `rewound()`,
+ * arguments are ignored); the point the thread stopped at clears REWIND,
  * which ends the rewind, and execution continues right after it.
  */
 import binaryen from "binaryen";
-import { CTRL_PTR_GLOBAL, CTRL_REWIND, RT_MODULE, TYPE_LETTER, UNWINDING_GLOBAL, type ValueType } from "../abi.js";
+import {
+  COUNTDOWN_OFFSET,
+  CTRL_PTR_GLOBAL,
+  CTRL_REQUEST,
+  CTRL_REWIND,
+  NOCAPTURE_GLOBAL,
+  RT_MODULE,
+  TYPE_LETTER,
+  UNWINDING_GLOBAL,
+  type ValueType,
+} from "../abi.js";
 import { type Ref, binaryenType, zero } from "./exprs.js";
 import type { Item } from "./ir.js";
 
@@ -74,9 +85,7 @@ export class RuntimeImports {
     return internal;
   }
 
-  point(): string { return this.use("point", [B.i32], B.i32); }
   rewindFrame(): string { return this.use("rewind_frame", [], B.i32); }
-  rewound(): string { return this.use("rewound", [], B.none); }
   restore(t: Exclude<ValueType, "v128">): string { return this.use(`restore_${TYPE_LETTER[t]}`, [], binaryenType(t)); }
   save(types: ValueType[]): string {
     const params = [B.i32];
@@ -87,8 +96,11 @@ export class RuntimeImports {
 
 export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: boolean): Ref {
   const m = f.m;
-  const ctrl = () => m.i32.load(0, 4, m.global.get(CTRL_PTR_GLOBAL, B.i32));
+  const ctrlPtr = () => m.global.get(CTRL_PTR_GLOBAL, B.i32);
+  const ctrl = () => m.i32.load(0, 4, ctrlPtr());
   const rewinding = () => m.i32.and(ctrl(), m.i32.const(CTRL_REWIND));
+  const endRewind = () => m.drop(m.i32.atomic.rmw.and(0, ctrlPtr(), m.i32.const(~CTRL_REWIND)));
+  const countdown = () => m.i32.load(COUNTDOWN_OFFSET, 4, ctrlPtr());
   const ret = () => (f.results === B.none ? m.return() : m.return(zero(m, f.results)));
 
   const saveFrame = (site: number): Ref => {
@@ -135,15 +147,23 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: 
     ),
   ];
 
+  const requested = () =>
+    m.i32.and(m.i32.and(ctrl(), m.i32.const(CTRL_REQUEST)), m.i32.eqz(m.global.get(NOCAPTURE_GLOBAL, B.i32)));
   const point = (site: number, rew: Ref[] | undefined): Ref =>
     m.if(
       ctrl(),
       m.if(
         rewinding(),
-        m.block(null, rew ?? [m.call(f.rt.rewound(), [], B.none)]),
+        m.block(null, rew ?? [endRewind()]),
         m.if(
-          m.call(f.rt.point(), [m.i32.const(site)], B.i32),
-          m.block(null, [m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]),
+          requested(),
+          m.block(null, [
+            m.i32.store(COUNTDOWN_OFFSET, 4, ctrlPtr(), m.i32.sub(countdown(), m.i32.const(1))),
+            m.if(
+              m.i32.le_s(countdown(), m.i32.const(0)),
+              m.block(null, [m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]),
+            ),
+          ]),
         ),
       ),
     );
@@ -194,11 +214,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: 
         case "point": {
           let rew: Ref[] | undefined;
           if (merged && i === 0) {
-            const resume = m.if(
-              m.i32.eq(m.local.get(f.rsite, B.i32), m.i32.const(it.site)),
-              m.call(f.rt.rewound(), [], B.none),
-              dispatch,
-            );
+            const resume = m.if(m.i32.eq(m.local.get(f.rsite, B.i32), m.i32.const(it.site)), endRewind(), dispatch);
             rew = [...pro, resume];
           }
           acc.push(point(it.site, rew));

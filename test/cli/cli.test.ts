@@ -1,0 +1,106 @@
+// The popcorn command, as a user runs it: compile, run, checkpoint to a
+// file and resume in a fresh Node process, and the error paths.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT, example } from "../helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-cli-"));
+function popcorn(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("popcorn compile / run / resume", () => {
+  const fib = join(dir, "fib.wasm");
+  const plain = join(dir, "fib.plain.wasm");
+
+  it("compiles an example and prints a summary", () => {
+    const r = popcorn("compile", example("fib"), "-o", fib, "--plain", plain);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/functions instrumented: \d+ \/ \d+/);
+    expect(r.stdout).toMatch(/sites: \d+ entry, \d+ loop, \d+ call, \d+ explicit/);
+  });
+
+  it("runs it, with and without checkpoints, to the same output and status", () => {
+    const a = popcorn("run", fib, "--", "15", "200");
+    const b = popcorn("run", fib, "--checkpoint-every", "50", "--", "15", "200");
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(a.stdout).toContain("fib(15) = 610");
+    expect(b.stdout).toBe(a.stdout);
+  });
+
+  it("saves an image and resumes it in a fresh Node process", () => {
+    const image = join(dir, "fib.img");
+    const stop = popcorn("run", fib, "--stop-at", "300", "--save", image, "--", "15", "200");
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stderr).toMatch(/image saved/);
+    const resumed = popcorn("resume", fib, image);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(stop.stdout + resumed.stdout).toBe(popcorn("run", fib, "--", "15", "200").stdout);
+  });
+
+  it("instruments an already compiled asc module", () => {
+    const r = popcorn("compile", plain, "-o", join(dir, "again.wasm"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(popcorn("run", join(dir, "again.wasm"), "--checkpoint-every", "7", "--", "10").stdout).toContain("fib(10) = 55");
+  });
+});
+
+describe("popcorn error paths", () => {
+  it("names the file and line of a syntax error and exits 2", () => {
+    const bad = join(dir, "bad.ts");
+    writeFileSync(bad, "export function main(): i32 { return 0 +; }\n");
+    const r = popcorn("compile", bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("bad.ts");
+    expect(r.stderr).toMatch(/AssemblyScript compilation failed/);
+  });
+
+  it("names an unreadable file", () => {
+    const r = popcorn("compile", join(dir, "nope.ts"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/nope\.ts: cannot read \(ENOENT\)/);
+  });
+
+  it("refuses a file that is not WebAssembly", () => {
+    const junk = join(dir, "junk.wasm");
+    writeFileSync(junk, "hello");
+    expect(popcorn("compile", junk).stderr).toMatch(/junk\.wasm: not a WebAssembly module/);
+    expect(popcorn("run", junk).code).toBe(2);
+  });
+
+  it("refuses to instrument twice", () => {
+    const twice = popcorn("compile", join(dir, "fib.wasm"), "-o", join(dir, "x.wasm"));
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/already instrumented/);
+  });
+
+  it("refuses a corrupted image and does not run it", () => {
+    const image = join(dir, "c.img");
+    popcorn("run", join(dir, "fib.wasm"), "--stop-at", "100", "--save", image, "--", "12", "10");
+    const bytes = readFileSync(image);
+    bytes[bytes.length - 3]! ^= 1;
+    writeFileSync(image, bytes);
+    const r = popcorn("resume", join(dir, "fib.wasm"), image);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/checksum mismatch/);
+    expect(r.stdout).toBe("");
+  });
+
+  it("rejects bad flags with a usage message", () => {
+    expect(popcorn("run", "x.wasm", "--checkpoint-every", "0").code).toBe(2);
+    expect(popcorn("compile", example("fib"), "--points", "everywhere").stderr).toMatch(/unknown kind "everywhere"/);
+  });
+
+  it("reports a trap with its function and exits 1", () => {
+    const trap = join(dir, "trap.ts");
+    writeFileSync(trap, "function boom(n: i32): i32 { if (n > 2) unreachable(); return boom(n + 1); }\nexport function main(): i32 { return boom(0); }\n");
+    const r = popcorn("run", trap);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/trap: unreachable in \S*(boom|main)/); // boom may be inlined into main
+  });
+});
