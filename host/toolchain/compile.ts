@@ -61,7 +61,7 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
     `-O${opts.optimizeLevel ?? 3}`,
     "--exportStart", "_start",
     "--memoryBase", String(RESERVED_END),
-    "--runtime", opts.runtime ?? "stub",
+    "--runtime", opts.runtime ?? "incremental",
     "--outFile", "program.wasm",
     "--debug", // keeps the name section: sites name their functions and locals
     ...(opts.ascArgs ?? []),
