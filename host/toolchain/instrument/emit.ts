@@ -94,7 +94,7 @@ export class RuntimeImports {
   }
 }
 
-export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: boolean): Ref {
+export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const m = f.m;
   const ctrlPtr = () => m.global.get(CTRL_PTR_GLOBAL, B.i32);
   const ctrl = () => m.i32.load(0, 4, ctrlPtr());
@@ -229,6 +229,5 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[], hasEntryPoint: 
   };
 
   const allSites = body.flatMap((it) => sitesOf(it)).sort((a, b) => a - b);
-  void hasEntryPoint;
   return list(body, prologue(allSites));
 }

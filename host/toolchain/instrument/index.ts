@@ -32,10 +32,10 @@
  *   ----------------------------------  -----------------------------------------------
  *   func f(n) -> i32                    func f(n) -> i32
  *                                         IF (LOAD CTRL) { rewind: restore, dispatch
- *                                                          | point(0)? unwind(0) }
+ *                                                          | --countdown == 0? unwind(0) }
  *     loop $l                             loop $l
  *                                           IF (LOAD CTRL) { rewind: dispatch
- *                                                            | point(1)? unwind(1) }
+ *                                                            | --countdown == 0? unwind(1) }
  *       s = s + g(i)                        t = s                    ;; operand stack -> local
  *                                           r = call g(i)
  *                                           IF (UNWINDING) { save(2, t, i, n); return 0 }
@@ -192,7 +192,6 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
       newLabel: cx.newLabel,
     },
     body,
-    cx.plan.entryPoints.has(name),
   );
   m.removeFunction(name);
   const rebuilt = m.addFunction(name, info.params, info.results, [...info.vars, B.i32], newBody);

@@ -112,10 +112,11 @@ function localsRead(e: Ref): number[] {
 }
 
 export function toList(e: Ref, b: ListBuilder, out: Item[] = []): Item[] {
-  if (B.getExpressionType(e) !== B.none && B.getExpressionType(e) !== B.unreachable && B.getExpressionId(e) !== B.LocalSetId && B.getExpressionId(e) !== B.CallId && B.getExpressionId(e) !== B.CallIndirectId) {
-    if (B.getExpressionId(e) === B.BlockId || B.getExpressionId(e) === B.IfId) throw new UnsupportedError(`a ${kindName(e)} with a value remained after flatten`);
-  }
   const id = B.getExpressionId(e);
+  const type = B.getExpressionType(e);
+  if ((id === B.BlockId || id === B.IfId) && type !== B.none && type !== B.unreachable) {
+    throw new UnsupportedError(`a ${kindName(e)} with a value remained after flatten`);
+  }
   // Blocks and ifs are always dissolved (straight-line statements give
   // liveness its kills); loops and other statements only when they hold sites.
   if (id !== B.BlockId && id !== B.IfId && !holdsSite(e, b)) {
