@@ -2,8 +2,8 @@
  * A process on one kernel: instantiate, run `main`, capture and restore.
  *
  * Capture: the host sets CTRL_REQUEST in the thread's control word and a
- * countdown of points; the point that takes the countdown to zero unwinds, calling `save_<sig>` once per frame (innermost first),
- * and `main` returns to the host with `__popcorn_unwinding` set. The frames,
+ * countdown of points; the point that takes the countdown to zero unwinds,
+ * calling `save_<sig>` once per frame (innermost first), and `main` returns to the host with `__popcorn_unwinding` set. The frames,
  * the mutable globals and the non-zero memory pages make a ProcessImage.
  *
  * Restore: a fresh instance, memory and globals written back, the frames
@@ -208,8 +208,7 @@ export class Process {
       if (!this.restoring.length) throw new ProcessError("rewind: a frame has fewer values than its site");
       return this.restoring.pop()!;
     };
-    rt.restore_i = rt.restore_f = rt.restore_F = () => next();
-    rt.restore_I = () => next();
+    rt.restore_i = rt.restore_I = rt.restore_f = rt.restore_F = next;
     for (const imp of WebAssembly.Module.imports(this.program.module)) {
       if (imp.module !== RT_MODULE || !imp.name.startsWith("save_")) continue;
       const sig = imp.name.slice(5);
@@ -231,20 +230,24 @@ export class Process {
     return this.ex[name] as WebAssembly.Global;
   }
 
+  /** Export names of the program's mutable globals: a property of the module, found once. */
+  private mutableGlobals: string[] | undefined;
+
   /** Exported mutable globals of the program (the per-thread popcorn globals are not among them). */
   private globals(): Map<string, WebAssembly.Global> {
-    const out = new Map<string, WebAssembly.Global>();
-    for (const [k, v] of Object.entries(this.ex)) {
-      if (!k.startsWith(GLOBAL_EXPORT_PREFIX)) continue;
-      const g = v as WebAssembly.Global;
-      try {
-        g.value = g.value; // immutable globals throw; they need no saving
-        out.set(k, g);
-      } catch {
-        /* immutable */
-      }
-    }
-    return out;
+    this.mutableGlobals ??= Object.entries(this.ex)
+      .filter(([k]) => k.startsWith(GLOBAL_EXPORT_PREFIX))
+      .filter(([, v]) => {
+        const g = v as WebAssembly.Global;
+        try {
+          g.value = g.value; // immutable globals throw; they need no saving
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .map(([k]) => k);
+    return new Map(this.mutableGlobals.map((k) => [k, this.ex[k] as WebAssembly.Global]));
   }
 
   private ctrlIndex(): number {
