@@ -1,14 +1,20 @@
-// Bundles the host code (TypeScript) into dist/cli.js with esbuild; dependencies stay external.
+// Bundles the host code (TypeScript) with esbuild, dependencies external:
+// dist/cli.js (the popcorn command) and dist/worker.js (kernel and core threads).
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 export async function build() {
   await esbuild.build({
-    entryPoints: [fileURLToPath(new URL("./host/cli/main.ts", import.meta.url))],
-    outfile: fileURLToPath(new URL("./dist/cli.js", import.meta.url)),
+    entryPoints: {
+      cli: fileURLToPath(new URL("./host/cli/main.ts", import.meta.url)),
+      worker: fileURLToPath(new URL("./host/kernel/worker.ts", import.meta.url)),
+    },
+    outdir: fileURLToPath(new URL("./dist", import.meta.url)),
     bundle: true,
     platform: "node",
     format: "esm",
+    splitting: true, // the compiler is a chunk of its own, loaded by dynamic import
+    chunkNames: "chunks/[name]-[hash]",
     target: "node18",
     packages: "external",
     sourcemap: true,

@@ -30,7 +30,8 @@
  */
 import binaryen from "binaryen";
 import { CHECK_MIGRATE, CTRL_PTR_GLOBAL, GUEST_MODULE, ctrlAddress } from "../host/toolchain/abi.js";
-import { type PointKind, ALL_POINTS, makePlan, functionNames } from "../host/toolchain/instrument/plan.js";
+import { makePlan, functionNames } from "../host/toolchain/instrument/plan.js";
+import { type PointKind, ALL_POINTS } from "../host/toolchain/options.js";
 import { type Ref, walk } from "../host/toolchain/instrument/exprs.js";
 import { link } from "../host/toolchain/link.js";
 

@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dist = new URL("../dist/cli.js", import.meta.url);
-if (!existsSync(fileURLToPath(dist))) {
+const worker = new URL("../dist/worker.js", import.meta.url);
+if (!existsSync(fileURLToPath(dist)) || !existsSync(fileURLToPath(worker))) {
   const { build } = await import("../build.mjs");
   await build();
 }

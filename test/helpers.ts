@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import binaryen from "binaryen";
-import { type CompileOptions, type CompileResult, compile, instrumentWasm, packageRoot } from "../host/toolchain/index.js";
+import { type CompileOptions, type CompileResult, compile, packageRoot } from "../host/toolchain/index.js";
+import { instrumentWasm } from "../host/toolchain/compile.js";
+import { stackmapBackends } from "../host/isa/index.js";
 import { loadProgram, runProgram, type RunOptions } from "../host/kernel/index.js";
 
 export const ROOT = packageRoot();
@@ -9,7 +11,7 @@ export const example = (name: string) => join(ROOT, "assembly/examples", `${name
 const cache = new Map<string, Promise<CompileResult>>();
 export function compileExample(name: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const key = `${name}:${JSON.stringify(opts)}`;
-  if (!cache.has(key)) cache.set(key, compile(example(name), opts));
+  if (!cache.has(key)) cache.set(key, compile(example(name), { ...opts, backends: stackmapBackends() }));
   return cache.get(key)!;
 }
 

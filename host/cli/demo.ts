@@ -1,23 +1,37 @@
-/** `npm start`: hello, compiled and run with checkpoint/restore round trips, and the kernel log. */
+/**
+ * `npm start`: hello popcorn. Compiles hello.ts, runs it on an x86-64 and an
+ * aarch64 kernel (worker threads of this process that share nothing but
+ * messages) where it hops back and forth, then shows the kernels' log.
+ */
 import { join } from "node:path";
 import { compile, packageRoot } from "../toolchain/index.js";
-import { loadProgram, runProgram } from "../kernel/index.js";
+import { stackmapBackends } from "../isa/index.js";
+import { EmbeddedKernels } from "../kernel/index.js";
 import { formatSummary } from "./compile.js";
 
 export async function demoCommand(): Promise<number> {
   const src = join(packageRoot(), "assembly/examples/hello.ts");
-  process.stdout.write(`$ popcorn compile assembly/examples/hello.ts\n`);
-  const r = await compile(src);
-  process.stdout.write(formatSummary("(in memory)", r.summary));
-  process.stdout.write(`\n$ popcorn run hello.wasm --dmesg -- 3\n`);
-  process.stdout.write(`  (one kernel: every migrate() is a capture, a serialized image, and a restore into a fresh instance)\n\n`);
-  const dmesg: string[] = [];
-  const t0 = performance.now();
-  const { status } = runProgram(loadProgram(r.wasm, "hello.wasm"), {
-    args: ["3"],
-    stdout: (l) => process.stdout.write(l + "\n"),
-    log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
+  const say = (s: string) => process.stdout.write(s + "\n");
+  say("$ popcorn compile assembly/examples/hello.ts");
+  const r = await compile(src, { backends: stackmapBackends() });
+  process.stdout.write(formatSummary("build/hello.wasm", r.summary));
+  say("  stackmaps: x86-64 (System V) and aarch64 (AAPCS64): where each live value of each site sits on each ISA");
+  say("\n$ popcorn run build/hello.wasm --kernels x86-64,aarch64 -- 4");
+  const kernels = await EmbeddedKernels.start({
+    isas: ["x86-64", "aarch64"],
+    onOutput: (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n"),
   });
-  process.stdout.write(`\n$ popcorn dmesg\n${dmesg.join("\n")}\n\nexit status ${status}\n`);
-  return status;
+  try {
+    const { exited } = kernels.exec(r.wasm, "hello.wasm", ["4"]);
+    const ex = await exited;
+    if (ex.error) process.stderr.write(`popcorn: hello.wasm: ${ex.error}\n`);
+    await new Promise((res) => setTimeout(res, 10)); // the last migration's log line trails the exit
+    say("\n$ popcorn dmesg");
+    for (const l of await kernels.dmesg()) say(l);
+    say(`\nexit status ${ex.status}`);
+    say("Next: `npx popcorn run build/count.wasm --kernels x86-64,aarch64 -- 2000000000 &` then `npx popcorn ps`, `npx popcorn kill -35 <pid>`.");
+    return ex.status;
+  } finally {
+    await kernels.stop();
+  }
 }

@@ -3,7 +3,9 @@
  *
  *   popcorn compile <file.ts|file.wasm> [-o out.wasm] [--points entry,loops,explicit] [-O0..3] [--runtime r] [--json]
  *   popcorn run <prog.wasm|prog.ts> [--checkpoint-every N] [--dmesg] [--json] [-- args...]
- *   popcorn bench overhead [--json] [--quick]
+ *   popcorn run <prog> --kernels x86-64,aarch64 [--migrate-every 5ms] [--migrate-at N] [-- args...]
+ *   popcorn ps | kill -35 <pid> | migrate <pid> --to <k> | dmesg      (talk to a running --kernels run)
+ *   popcorn bench overhead|migrate [--json] [--quick]
  *   popcorn demo
  *
  * Exit status: a program's own status for `run`; 1 when the program traps or
@@ -16,6 +18,7 @@ import { resumeCommand, runCommand } from "./run.js";
 import { demoCommand } from "./demo.js";
 import { benchCommand } from "./bench.js";
 import { fail } from "./fail.js";
+import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
 
 const intArg = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -23,7 +26,25 @@ const intArg = (name: string, min: number) => (v: string) => {
   return n;
 };
 
+/** "3" or "3,10,10" → [3, 10, 10], each ≥ 1 */
+const listArg = (name: string) => (v: string) => v.split(",").map((x) => intArg(name, 1)(x.trim()));
+
+/** "5ms", "5", "0.5s" → milliseconds */
+const msArg = (name: string) => (v: string) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(v.trim());
+  const n = m ? Number(m[1]) * (m[2] === "s" ? 1000 : 1) : NaN;
+  if (!(n > 0)) throw new InvalidArgumentError(`${name} takes a duration such as 5ms or 0.5s`);
+  return n;
+};
+
+/** `kill -35 <pid>` as the shell writes it: "-35" is the signal, not an option. */
+function signalShorthand(argv: string[]): string[] {
+  if (argv[0] !== "kill") return argv;
+  return argv.map((a, i) => (i > 0 && /^-\d+$/.test(a) ? `--signal=${a.slice(1)}` : a));
+}
+
 export async function main(argv: string[]): Promise<number> {
+  argv = signalShorthand(argv);
   const program = new Command("popcorn")
     .description("Popcorn Linux on WebAssembly: compile programs with migration points, run them, checkpoint and resume them.")
     .showHelpAfterError()
@@ -53,8 +74,46 @@ export async function main(argv: string[]): Promise<number> {
     .option("--save <file>", "where --stop-at writes the image")
     .option("--dmesg", "print the kernel log (captures, restores, timings) on stderr at exit")
     .option("--json", "print {status, captures, imageBytes, output} as JSON instead of the program's output")
+    .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg)")
+    .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1)))
+    .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
+    .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point (then after each further count, e.g. 3,10,10)").argParser(listArg("--migrate-at")))
     .action(async (prog, args, o) => {
       process.exitCode = await runCommand(prog, args, o);
+    });
+
+  program
+    .command("ps")
+    .description("processes of the running `popcorn run --kernels`: the kernel and ISA each is on, migrations, bytes moved")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      process.exitCode = await psCommand(o);
+    });
+
+  program
+    .command("kill")
+    .description("send a signal to a process: 35 migrates it to the next kernel at its next migration point; 2, 9, 15 stop it")
+    .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
+    .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(intArg("--signal", 1)))
+    .action(async (pid, o) => {
+      process.exitCode = await signalCommand(pid, o.signal);
+    });
+
+  program
+    .command("migrate")
+    .description("migrate a process to kernel k at its next migration point")
+    .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
+    .requiredOption("--to <k>", "destination kernel id", intArg("--to", 0))
+    .action(async (pid, o) => {
+      process.exitCode = await migrateCommand(pid, o.to);
+    });
+
+  program
+    .command("dmesg")
+    .description("the kernel log of every running `popcorn run --kernels`: migrations, bytes moved, timings")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      process.exitCode = await dmesgCommand(o);
     });
 
   program
@@ -77,6 +136,15 @@ export async function main(argv: string[]): Promise<number> {
     .option("--quick", "small sizes, few repetitions (a smoke test)")
     .action(async (o) => {
       process.exitCode = await benchCommand("overhead", o);
+    });
+
+  bench
+    .command("migrate")
+    .description("migration latency x86-64 ⇄ aarch64 by stack depth and dirty memory, transformation cost per frame, bytes of a repeat migration")
+    .option("--json", "print one JSON object")
+    .option("--quick", "fewer configurations and hops (a smoke test)")
+    .action(async (o) => {
+      process.exitCode = await benchCommand("migrate", o);
     });
 
   program

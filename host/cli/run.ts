@@ -1,4 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
+import { stackmapBackends } from "../isa/index.js";
+import { runOnKernels } from "./kernels.js";
 import { compile, CompileError } from "../toolchain/index.js";
 import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage } from "../kernel/index.js";
 
@@ -8,10 +10,14 @@ export interface RunFlags {
   save?: string;
   dmesg?: boolean;
   json?: boolean;
+  kernels?: string;
+  cores?: number;
+  migrateEvery?: number;
+  migrateAt?: number[];
 }
 
 export async function readProgramBytes(file: string): Promise<Uint8Array> {
-  if (file.endsWith(".ts")) return (await compile(file)).wasm;
+  if (file.endsWith(".ts")) return (await compile(file, { backends: stackmapBackends() })).wasm;
   try {
     return new Uint8Array(await readFile(file));
   } catch (e) {
@@ -20,7 +26,13 @@ export async function readProgramBytes(file: string): Promise<Uint8Array> {
 }
 
 export async function runCommand(file: string, args: string[], o: RunFlags): Promise<number> {
-  const program = loadProgram(await readProgramBytes(file), file);
+  const bytes = await readProgramBytes(file);
+  if (o.kernels !== undefined) {
+    if (o.checkpointEvery || o.stopAt || o.save) throw new CompileError("--checkpoint-every/--stop-at/--save run on one kernel: leave out --kernels");
+    return runOnKernels(bytes, file, args, { ...o, kernels: o.kernels });
+  }
+  if (o.cores || o.migrateEvery || o.migrateAt) throw new CompileError("--cores, --migrate-every and --migrate-at need --kernels, e.g. --kernels x86-64,aarch64");
+  const program = loadProgram(bytes, file);
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
   }
@@ -56,7 +68,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
     process.stderr.write(`popcorn: ${program.name} finished (status ${status}) before migration point ${o.stopAt}; nothing saved\n`);
     return status;
   }
-  const bytes = encodeImage(p.lastImage!);
+  const bytes = encodeImage(p.image());
   await writeFile(o.save, bytes);
   process.stderr.write(`popcorn: stopped at migration point ${o.stopAt}; image saved to ${o.save} (${bytes.length} bytes)\n`);
   return 0;

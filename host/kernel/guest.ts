@@ -3,7 +3,7 @@
  * "popcorn", and the "env" imports AssemblyScript programs use.
  * An import the program needs and popcorn does not provide is named at load.
  */
-import { CHECK_MIGRATE, GUEST_MODULE } from "../toolchain/index.js";
+import { CHECK_MIGRATE, GUEST_MODULE, RT_MODULE } from "../toolchain/index.js";
 import type { Program } from "./program.js";
 import { ProgramError } from "./program.js";
 
@@ -51,7 +51,7 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
   const provided: Record<string, Record<string, unknown>> = { [GUEST_MODULE]: popcorn, env };
   const imports: WebAssembly.Imports = {};
   for (const imp of WebAssembly.Module.imports(program.module)) {
-    if (imp.module === "popcorn_rt") continue;
+    if (imp.module === RT_MODULE || imp.kind === "memory") continue; // the process supplies these
     const f = provided[imp.module]?.[imp.name];
     if (f === undefined) {
       throw new ProgramError(`${program.name}: imports ${imp.module}.${imp.name}, which popcorn does not provide`);

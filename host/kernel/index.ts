@@ -1,5 +1,8 @@
 /** The kernel layer: programs, processes, images. */
 export { loadProgram, programHash, ProgramError, type Program } from "./program.js";
-export { Process, ProcessError, type CaptureReason, type KernelInfo, type ProcessOptions } from "./process.js";
+export { Process, ProcessError, type CaptureReason, type KernelInfo, type ProcessOptions, type ThreadState } from "./process.js";
 export { decodeImage, encodeImage, ImageError, IMAGE_VERSION, type ProcessImage, type Frame, type Value } from "./image.js";
 export { runProgram, type RunOptions, type RunResult } from "./run.js";
+export { EmbeddedKernels, KernelError, workerFile, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions } from "./client.js";
+export { ControlWord, now } from "./control-word.js";
+export { SIGMIGRATE } from "./core.js";

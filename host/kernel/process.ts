@@ -1,28 +1,33 @@
 /**
- * A process on one kernel: instantiate, run `main`, capture and restore.
+ * A process's thread on one kernel: instantiate, run `main`, capture and
+ * resume.
  *
  * Capture: the host sets CTRL_REQUEST in the thread's control word and a
  * countdown of points; the point that takes the countdown to zero unwinds,
- * calling `save_<sig>` once per frame (innermost first), and `main` returns to the host with `__popcorn_unwinding` set. The frames,
- * the mutable globals and the non-zero memory pages make a ProcessImage.
+ * calling `save_<sig>` once per frame (innermost first), and `main` returns
+ * to the host with `__popcorn_unwinding` set. The frames and the mutable
+ * globals make a ThreadState; the memory stays where it is.
  *
- * Restore: a fresh instance, memory and globals written back, the frames
- * queued outermost first, CTRL_REWIND set, and `main` called again: each
- * function takes its frame with `rewind_frame`/`restore_<t>` and the point
- * the thread stopped at clears CTRL_REWIND.
+ * Resume: a fresh instance on the process memory (already holding the right
+ * bytes), the globals written back, the frames queued outermost first,
+ * CTRL_REWIND set, and `main` called again: each function takes its frame
+ * with `rewind_frame`/`restore_<t>` and the point the thread stopped at
+ * clears CTRL_REWIND.
+ *
+ * A ProcessImage (image.ts) is a ThreadState plus the memory's pages: what a
+ * checkpoint writes to a file and `restore` reads back into fresh memory.
  */
 import {
-  COUNTDOWN_OFFSET,
   CTRL_PTR_GLOBAL,
-  CTRL_REQUEST,
-  CTRL_REWIND,
   GLOBAL_EXPORT_PREFIX,
   INIT_MEMORY_EXPORT,
+  MEMORY_IMPORT,
   RT_MODULE,
   START_EXPORT,
   UNWINDING_GLOBAL,
   hex,
 } from "../toolchain/index.js";
+import { ControlWord } from "./control-word.js";
 import { type Frame, ImageError, type ProcessImage, type Value, capturePages, PAGE_SIZE } from "./image.js";
 import { guestImports, type GuestHost } from "./guest.js";
 import type { Program } from "./program.js";
@@ -33,14 +38,25 @@ export interface KernelInfo {
   count: number;
 }
 
-/** Why a thread unwound, and what the host should do with the image. */
-export type CaptureReason = { kind: "checkpoint" } | { kind: "migrate"; to: number };
+/** Why a thread unwound. */
+export type CaptureReason =
+  | { kind: "checkpoint" }
+  | { kind: "migrate"; to: number; requestedAt: number }
+  | { kind: "signal"; signo: number; requestedAt: number };
+
+/** A stopped thread: its frames (innermost first) and the process's mutable globals. */
+export interface ThreadState {
+  frames: Frame[];
+  globals: [string, number | bigint][];
+}
 
 export interface ProcessOptions {
   args: string[];
   kernel: KernelInfo;
   stdout(line: string): void;
   stderr(line: string): void;
+  /** the process memory, when it already exists (a thread arriving on a kernel that holds it) */
+  memory?: WebAssembly.Memory;
   /**
    * Asked when main starts and after every capture: in how many migration
    * points to capture next (≥ 1), or undefined for none. Without it, points
@@ -60,18 +76,47 @@ interface Exports {
 export class Process {
   private instance!: WebAssembly.Instance;
   private ex!: Exports;
+  private mem: WebAssembly.Memory | undefined;
+  private control: ControlWord | undefined;
   private captured: Frame[] = [];
   private rewindQueue: Frame[] = [];
   private restoring: Value[] = [];
-  private pendingMigration: number | undefined;
+  private resuming = false;
+  /** Called once the last frame of a resume has been handed back: the thread runs again. */
+  onResumed: (() => void) | undefined;
 
-  constructor(readonly program: Program, readonly opts: ProcessOptions) {}
+  constructor(readonly program: Program, readonly opts: ProcessOptions) {
+    this.mem = opts.memory;
+  }
 
   get instrumented(): boolean {
     return this.program.sites !== undefined;
   }
 
-  /** A fresh instance; `boot` also initializes memory and runs the start function. */
+  /** The process memory (after boot, restore or resume). */
+  get memory(): WebAssembly.Memory {
+    if (!this.mem) throw new ProcessError(`${this.program.name}: the process has no memory yet — boot or restore it first`);
+    return this.mem;
+  }
+
+  /** Byte address of the thread's control word in the process memory (instrumented programs only). */
+  get ctrlAddress(): number {
+    return this.global(CTRL_PTR_GLOBAL).value as number;
+  }
+
+  /** The thread's control word (instrumented programs only). */
+  get ctrl(): ControlWord {
+    this.control ??= new ControlWord(this.memory.buffer, this.ctrlAddress);
+    return this.control;
+  }
+
+  private freshMemory(): WebAssembly.Memory | undefined {
+    const lim = this.program.memory;
+    if (!lim) return undefined; // a plain module defines its own
+    return new WebAssembly.Memory({ initial: lim.initial, maximum: lim.maximum, shared: lim.shared } as WebAssembly.MemoryDescriptor);
+  }
+
+  /** A fresh instance on this.mem (made if there is none); `boot` also initializes memory and runs the start function. */
   private instantiate(): void {
     const host: GuestHost = {
       memory: () => this.ex.memory,
@@ -82,16 +127,21 @@ export class Process {
     };
     const imports: WebAssembly.Imports = guestImports(this.program, host);
     if (this.instrumented) imports[RT_MODULE] = this.runtimeImports();
+    if (this.program.memory) {
+      this.mem ??= this.freshMemory();
+      (imports[MEMORY_IMPORT.module] ??= {})[MEMORY_IMPORT.name] = this.mem!;
+    }
     this.instance = new WebAssembly.Instance(this.program.module, imports);
     this.ex = this.instance.exports as unknown as Exports;
+    this.mem ??= this.ex.memory;
   }
 
   /** Migration points fire only while main runs: not during initialization. */
   private armPoints(): void {
     if (!this.instrumented) return;
     const n = this.opts.nextCapture?.();
-    this.setCtrl(n === undefined ? 0 : CTRL_REQUEST);
-    this.setCountdown(n ?? 0);
+    if (n === undefined) this.ctrl.clear();
+    else this.ctrl.request({ countdown: n });
   }
 
   boot(): void {
@@ -104,55 +154,109 @@ export class Process {
   }
 
   /**
-   * Runs main to completion, capturing and restoring as asked; returns the
-   * exit status. `onCapture` sees every image; returning "stop" ends the
-   * run there (run returns undefined) with the image in `lastImage`.
+   * Runs main until it returns (the exit status) or a thread stops at a
+   * migration point. On a stop, `onCapture` gets the thread's state; it
+   * either resumes the thread here (`resume`/`restore`, then "resume") or
+   * returns "stop", and run returns undefined with the state in `lastState`.
    */
-  run(onCapture?: (img: ProcessImage, reason: CaptureReason) => "resume" | "stop"): number | undefined {
+  run(onCapture?: (t: ThreadState, reason: CaptureReason) => "resume" | "stop"): number | undefined {
     for (;;) {
       const status = this.guard(() => this.ex.main());
       if (this.rewindQueue.length || this.restoring.length) {
         throw new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`);
       }
       if (!this.instrumented || !this.global(UNWINDING_GLOBAL).value) return status;
-      const image = this.captureImage();
+      const state = this.captureThread();
+      const to = this.ctrl.destination();
+      const signo = this.ctrl.signal();
+      const requestedAt = this.ctrl.requestedAt();
       const reason: CaptureReason =
-        this.pendingMigration !== undefined ? { kind: "migrate", to: this.pendingMigration } : { kind: "checkpoint" };
-      this.pendingMigration = undefined;
-      this.lastImage = image;
-      if (onCapture?.(image, reason) === "stop") return undefined;
-      this.restore(image);
+        to !== undefined ? { kind: "migrate", to, requestedAt } : signo ? { kind: "signal", signo, requestedAt } : { kind: "checkpoint" };
+      this.ctrl.clear();
+      this.lastState = state;
+      if (onCapture?.(state, reason) !== "resume") return undefined;
     }
   }
 
-  lastImage: ProcessImage | undefined;
+  lastState: ThreadState | undefined;
 
-  /** The state of a thread that has just unwound, as an image. */
-  private captureImage(): ProcessImage {
+  private captureThread(): ThreadState {
     this.global(UNWINDING_GLOBAL).value = 0;
     const frames = this.captured;
     this.captured = [];
     const globals: [string, number | bigint][] = [];
     for (const [name, g] of this.globals()) globals.push([name, g.value as number | bigint]);
+    return { frames, globals };
+  }
+
+  /** A stopped thread and the memory's non-zero pages, as one image. */
+  image(t: ThreadState = this.lastState!): ProcessImage {
     return {
       moduleHash: this.program.sites!.moduleHash,
       args: this.opts.args,
-      memory: capturePages(new Uint8Array(this.ex.memory.buffer)),
-      globals,
-      threads: [{ frames }],
+      memory: capturePages(new Uint8Array(this.memory.buffer)),
+      globals: t.globals,
+      threads: [{ frames: t.frames }],
     };
   }
 
-  /** Replaces this process's instance with a fresh one holding `img`, ready to rewind. */
+  /** Replaces this process's memory and instance with fresh ones holding `img`, ready to rewind. */
   restore(img: ProcessImage): void {
-    const sites = this.program.sites;
-    if (!sites) throw new ImageError(`${this.program.name}: a plain module cannot be restored — compile it with \`popcorn compile\``);
+    const sites = this.requireSites();
     if (hex(img.moduleHash) !== hex(sites.moduleHash)) {
       throw new ImageError(
         `image is of module ${hex(img.moduleHash).slice(0, 12)}…, ${this.program.name} is ${hex(sites.moduleHash).slice(0, 12)}… — restore it with the program it was taken from`,
       );
     }
-    const frames = img.threads[0]?.frames ?? [];
+    const state: ThreadState = { frames: img.threads[0]?.frames ?? [], globals: img.globals };
+    this.checkFrames(state.frames);
+    this.mem = this.freshMemory();
+    this.control = undefined;
+    this.instantiate();
+    const mem = this.memory;
+    const have = mem.buffer.byteLength / 65536;
+    if (img.memory.wasmPages > have) mem.grow(img.memory.wasmPages - have);
+    const bytes = new Uint8Array(mem.buffer);
+    for (const [index, data] of img.memory.pages) {
+      if (data.length !== PAGE_SIZE || (index + 1) * PAGE_SIZE > bytes.length) throw new ImageError(`image page ${index} is out of range`);
+      bytes.set(data, index * PAGE_SIZE);
+    }
+    this.resumeInstance(state);
+  }
+
+  /**
+   * Resumes a stopped thread on this process's memory, which already holds
+   * the right bytes. The instance it stopped in is reused: once unwound it
+   * holds nothing but globals, and those are written back.
+   */
+  resume(state: ThreadState): void {
+    this.requireSites();
+    this.checkFrames(state.frames);
+    if (!this.ex) this.instantiate();
+    this.resumeInstance(state);
+  }
+
+  private resumeInstance(state: ThreadState): void {
+    const globals = this.globals();
+    for (const [name, value] of state.globals) {
+      const g = globals.get(name);
+      if (!g) throw new ImageError(`image has global ${name}, the program does not`);
+      g.value = value;
+    }
+    this.rewindQueue = [...state.frames]; // innermost first: pop() yields the outermost
+    this.resuming = true;
+    this.armPoints(); // after the memory: it holds the old control word
+    this.ctrl.rewind();
+  }
+
+  private requireSites() {
+    const sites = this.program.sites;
+    if (!sites) throw new ImageError(`${this.program.name}: a plain module cannot be restored — compile it with \`popcorn compile\``);
+    return sites;
+  }
+
+  private checkFrames(frames: Frame[]): void {
+    const sites = this.requireSites();
     if (!frames.length) throw new ImageError("image has no frames to resume");
     for (const f of frames) {
       const site = sites.sites[f.site];
@@ -161,24 +265,6 @@ export class Process {
         throw new ImageError(`image frame at site ${f.site} (${site.func}) has ${f.values.length} values, the site has ${site.values.length}`);
       }
     }
-    this.instantiate();
-    const mem = this.ex.memory;
-    const have = mem.buffer.byteLength / 65536;
-    if (img.memory.wasmPages > have) mem.grow(img.memory.wasmPages - have);
-    const bytes = new Uint8Array(mem.buffer);
-    for (const [index, data] of img.memory.pages) {
-      if (data.length !== PAGE_SIZE || (index + 1) * PAGE_SIZE > bytes.length) throw new ImageError(`image page ${index} is out of range`);
-      bytes.set(data, index * PAGE_SIZE);
-    }
-    const globals = this.globals();
-    for (const [name, value] of img.globals) {
-      const g = globals.get(name);
-      if (!g) throw new ImageError(`image has global ${name}, the program does not`);
-      g.value = value;
-    }
-    this.rewindQueue = [...frames]; // innermost first: pop() yields the outermost
-    this.armPoints(); // after the memory: the image holds the old control word
-    this.setCtrl(this.ctrl() | CTRL_REWIND);
   }
 
   private requestMigration(to: number): void {
@@ -189,9 +275,15 @@ export class Process {
       );
       return;
     }
-    this.pendingMigration = to;
-    this.setCtrl(this.ctrl() | CTRL_REQUEST);
-    this.setCountdown(1);
+    this.ctrl.request({ dest: to });
+  }
+
+  /** The thread runs again once its last frame and value have been handed back. */
+  private resumed(): void {
+    if (this.resuming && !this.rewindQueue.length && !this.restoring.length) {
+      this.resuming = false;
+      this.onResumed?.();
+    }
   }
 
   private runtimeImports(): Record<string, (...a: never[]) => unknown> {
@@ -201,12 +293,15 @@ export class Process {
         if (!f) throw new ProcessError("rewind: more frames were asked for than the image holds");
         // a v128 travels as two i64 lanes, low first
         this.restoring = f.values.flatMap((v) => (Array.isArray(v) ? v : [v])).reverse();
+        this.resumed();
         return f.site;
       },
     };
     const next = (): Value => {
       if (!this.restoring.length) throw new ProcessError("rewind: a frame has fewer values than its site");
-      return this.restoring.pop()!;
+      const v = this.restoring.pop()!;
+      this.resumed();
+      return v;
     };
     rt.restore_i = rt.restore_I = rt.restore_f = rt.restore_F = next;
     for (const imp of WebAssembly.Module.imports(this.program.module)) {
@@ -248,19 +343,6 @@ export class Process {
       })
       .map(([k]) => k);
     return new Map(this.mutableGlobals.map((k) => [k, this.ex[k] as WebAssembly.Global]));
-  }
-
-  private ctrlIndex(): number {
-    return (this.global(CTRL_PTR_GLOBAL).value as number) >>> 2;
-  }
-  private ctrl(): number {
-    return new Int32Array(this.ex.memory.buffer)[this.ctrlIndex()]!;
-  }
-  private setCtrl(v: number): void {
-    new Int32Array(this.ex.memory.buffer)[this.ctrlIndex()] = v;
-  }
-  private setCountdown(v: number): void {
-    new Int32Array(this.ex.memory.buffer)[this.ctrlIndex() + (COUNTDOWN_OFFSET >>> 2)] = v;
   }
 
   private guard<T>(f: () => T): T {

@@ -1,11 +1,15 @@
-/** A compiled program as the kernel sees it: the module, its site table, its exports. */
+/** A compiled program as the kernel sees it: the module, its site table, its stackmaps. */
+import { loadStackmaps } from "../isa/index.js";
 import {
   SITES_SECTION,
   type SiteTable,
+  type Stackmap,
   customSection,
   decodeSites,
   hex,
   isWasm,
+  memoryImport,
+  type MemoryLimits,
   wasmModule,
 } from "../toolchain/index.js";
 
@@ -14,6 +18,10 @@ export interface Program {
   module: WebAssembly.Module;
   /** undefined for a plain (uninstrumented) module */
   sites?: SiteTable;
+  /** the limits of the memory it imports (a linked program), undefined if it defines its own */
+  memory?: MemoryLimits;
+  /** per ISA profile name, where each site's values live on that ISA (empty for a plain module) */
+  stackmaps: Map<string, Stackmap>;
 }
 
 export class ProgramError extends Error {}
@@ -31,7 +39,8 @@ export function loadProgram(bytes: Uint8Array, name = "program"): Program {
   if (!WebAssembly.Module.exports(module).some((e) => e.name === "main" && e.kind === "function")) {
     throw new ProgramError(`${name}: exports no function \`main\` — a popcorn program's entry point is \`export function main(): i32\``);
   }
-  return { name, module, sites };
+  const stackmaps = sites ? loadStackmaps(bytes, sites, name) : new Map<string, Stackmap>();
+  return { name, module, sites, memory: memoryImport(bytes), stackmaps };
 }
 
 export function programHash(p: Program): string {

@@ -43,21 +43,20 @@ export function runProgram(program: Program, opts: RunOptions = {}): RunResult {
   else p.boot();
   let captures = 0;
   let imageBytes = 0;
-  for (;;) {
-    const status = p.run((img, reason: CaptureReason) => {
-      captures++;
-      const t0 = performance.now();
-      const bytes = encodeImage(img);
-      imageBytes += bytes.length;
-      const back = decodeImage(bytes);
-      p.restore(back);
-      const what = reason.kind === "migrate" ? `migrate to kernel ${reason.to}` : "checkpoint";
-      opts.log?.(
-        `${what}: ${img.threads[0]!.frames.length} frames, ${img.memory.pages.length} pages, ` +
-          `image ${bytes.length} bytes, capture+restore ${(performance.now() - t0).toFixed(2)} ms`,
-      );
-      return "stop";
-    });
-    if (status !== undefined) return { status, captures, imageBytes };
-  }
+  const status = p.run((state, reason: CaptureReason) => {
+    captures++;
+    const t0 = performance.now();
+    const img = p.image(state);
+    const bytes = encodeImage(img);
+    imageBytes += bytes.length;
+    const back = decodeImage(bytes);
+    p.restore(back);
+    const what = reason.kind === "migrate" ? `migrate to kernel ${reason.to}` : "checkpoint";
+    opts.log?.(
+      `${what}: ${img.threads[0]!.frames.length} frames, ${img.memory.pages.length} pages, ` +
+        `image ${bytes.length} bytes, capture+restore ${(performance.now() - t0).toFixed(2)} ms`,
+    );
+    return "resume";
+  });
+  return { status: status!, captures, imageBytes };
 }

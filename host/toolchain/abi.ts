@@ -12,9 +12,12 @@
  *   ------------------|------|----------------------------------------------
  *   0 .. 1023         | 1024 | untouched (null-pointer area)
  *   1024 + 64*t       |    4 | control word of thread slot t (i32, Atomics)
- *   1024 + 64*t + 4   |    4 | requested destination kernel of slot t
+ *   1024 + 64*t + 4   |    4 | requested destination kernel of slot t, plus 1
+ *                     |      | (0: none, the thread is only to stop)
  *   1024 + 64*t + 8   |    4 | countdown: points left before the thread unwinds
- *   1024 + 64*t + 12  |   52 | reserved for the runtime
+ *   1024 + 64*t + 12  |    4 | signal number that asked the thread to stop (0: none)
+ *   1024 + 64*t + 16  |    8 | when the stop was asked for (f64, ms since the Unix epoch)
+ *   1024 + 64*t + 24  |   40 | reserved for the runtime
  *   RESERVED_END      |      | the program's static data starts here
  *
  * Control word bits (written by the host, read at every migration point):
@@ -36,7 +39,10 @@ export const CTRL_SLOT_BYTES = 64;
 export const RESERVED_END = 8192;
 export const MAX_THREAD_SLOTS = (RESERVED_END - RESERVED_BASE) / CTRL_SLOT_BYTES;
 
+export const DEST_OFFSET = 4;
 export const COUNTDOWN_OFFSET = 8;
+export const SIGNAL_OFFSET = 12;
+export const REQUESTED_AT_OFFSET = 16;
 export const CTRL_REQUEST = 1;
 export const CTRL_REWIND = 2;
 
@@ -73,6 +79,11 @@ export const NOCAPTURE_GLOBAL = "__popcorn_nocapture";
 export const INIT_MEMORY_EXPORT = "__popcorn_init_memory";
 export const START_EXPORT = "_start";
 export const GLOBAL_EXPORT_PREFIX = "__popcorn_global:";
+
+/** The linked program imports its memory, shared (see link.ts). */
+export const MEMORY_IMPORT = { module: "env", name: "memory" } as const;
+/** Maximum of a program's shared memory when the program sets none: 1 GiB. */
+export const DEFAULT_MAX_PAGES = 16384;
 
 /** Custom section with the site table (see sites.ts). */
 export const SITES_SECTION = "popcorn.sites";

@@ -2,32 +2,25 @@
  * `popcorn compile`: AssemblyScript source (or an asc-built .wasm) to an
  * instrumented, linked program with its `popcorn.sites` section.
  *
- *   prog.ts --asc--> plain.wasm --link--> linked --instrument--> + popcorn.sites --> prog.wasm
+ *   prog.ts --asc--> plain.wasm --link--> linked --instrument--> + popcorn.sites
+ *                                                         --backends--> + popcorn.stackmap.<isa> --> prog.wasm
+ *
+ * The backends (one per ISA profile) live in host/isa, a layer above this
+ * one: the caller hands them in (`stackmapBackends()`).
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import binaryen from "binaryen";
 import { RESERVED_END, SITES_SECTION } from "./abi.js";
-import { ALL_POINTS, type InstrumentResult, type PointKind, instrument } from "./instrument/index.js";
+import { type InstrumentResult, instrument } from "./instrument/index.js";
+import { ALL_POINTS, CompileError, type CompileOptions, type PointKind } from "./options.js";
 import { link } from "./link.js";
 import { guestLibDir } from "./paths.js";
-import { SITES_VERSION, encodeSites, type SiteKind } from "./sites.js";
+import { SITES_VERSION, encodeSites, type SiteKind, type SiteTable } from "./sites.js";
 import { isWasm, wasmModule } from "./wasmbin.js";
 
 const B = binaryen;
-
-export type Runtime = "stub" | "minimal" | "incremental";
-export const RUNTIMES: Runtime[] = ["stub", "minimal", "incremental"];
-
-export interface CompileOptions {
-  points?: PointKind[];
-  optimizeLevel?: number;
-  shrinkLevel?: number;
-  runtime?: Runtime;
-  /** extra asc arguments, e.g. ["--enable", "simd"] */
-  ascArgs?: string[];
-}
 
 export interface CompileResult {
   /** asc's output, uninstrumented: what a plain run executes */
@@ -46,7 +39,6 @@ export interface CompileSummary {
   refused: { func: string; reason: string }[];
 }
 
-export class CompileError extends Error {}
 
 /** Compiles AssemblyScript source with asc's API; returns the plain module. */
 export async function compileAssemblyScript(file: string, opts: CompileOptions = {}): Promise<Uint8Array> {
@@ -94,10 +86,9 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
     const result = instrument(m, { points, optimizeLevel: opts.optimizeLevel ?? 3, shrinkLevel: opts.shrinkLevel ?? 0 });
     const code = m.emitBinary();
     const moduleHash = createHash("sha256").update(code).digest();
-    m.addCustomSection(
-      SITES_SECTION,
-      encodeSites({ version: SITES_VERSION, moduleHash, functions: result.functions, sites: result.sites }),
-    );
+    const table: SiteTable = { version: SITES_VERSION, moduleHash, functions: result.functions, sites: result.sites };
+    m.addCustomSection(SITES_SECTION, encodeSites(table));
+    for (const b of opts.backends ?? []) m.addCustomSection(b.section, b.layout(table));
     const wasm = m.emitBinary();
     const sites = { entry: 0, loop: 0, call: 0, explicit: 0 } as Record<SiteKind, number>;
     for (const s of result.sites) sites[s.kind]++;

@@ -7,6 +7,8 @@
  *                                          (func $__popcorn_init_memory  ;; exported
  *                                            memory.init $popcorn.d0 (8204, 0, len)
  *                                            data.drop $popcorn.d0 ...)
+ *   (memory $0 1) (export "memory")       (import "env" "memory" (memory $0 1 16384 shared))
+ *                                          (export "memory")
  *   (start $~start) or export "_start"     export "_start" (never run at instantiation)
  *   (global $g (mut i32) ...)              export "__popcorn_global:g" for every global
  *
@@ -14,14 +16,29 @@
  * second instance on the same memory (a thread, a restored process) cannot
  * clobber it: the first instance of a process calls `__popcorn_init_memory`
  * then `_start`; every later one receives memory and globals instead.
+ *
+ * The memory is imported and shared: the host makes it, a kernel's control
+ * thread can write a running thread's control word in it (Atomics), a
+ * restored instance is attached to memory that is already in place, and
+ * threads share it. A shared memory needs a maximum: the module's own, or
+ * DEFAULT_MAX_PAGES.
  */
 import binaryen from "binaryen";
-import { GLOBAL_EXPORT_PREFIX, INIT_MEMORY_EXPORT, RESERVED_END, START_EXPORT } from "./abi.js";
+import {
+  DEFAULT_MAX_PAGES,
+  GLOBAL_EXPORT_PREFIX,
+  INIT_MEMORY_EXPORT,
+  MEMORY_IMPORT,
+  RESERVED_END,
+  START_EXPORT,
+} from "./abi.js";
 import { readDataSegments } from "./wasmbin.js";
 
 const B = binaryen;
 
 export class LinkError extends Error {}
+
+const MEMORY_NAME = "0";
 
 export function link(m: binaryen.Module, wasm: Uint8Array, where: string): void {
   if (!m.hasMemory()) throw new LinkError(`${where}: the module has no memory`);
@@ -49,11 +66,14 @@ export function link(m: binaryen.Module, wasm: Uint8Array, where: string): void 
   if (exportName) m.removeExport(exportName); // setMemory adds the export again
   m.setMemory(
     mem.initial,
-    mem.max ?? 65536,
+    mem.max ?? DEFAULT_MAX_PAGES,
     exportName ?? "memory",
     segments.map((s, i) => ({ name: names[i], data: s.data, passive: true, offset: 0 }) as binaryen.MemorySegment),
-    mem.shared,
+    true,
+    false,
+    MEMORY_NAME,
   );
+  m.addMemoryImport(MEMORY_NAME, MEMORY_IMPORT.module, MEMORY_IMPORT.name, true);
   const init = segments.flatMap((s, i) => [
     m.memory.init(names[i]!, m.i32.const(s.offset), m.i32.const(0), m.i32.const(s.data.length)),
     m.data.drop(names[i]!),

@@ -1,6 +1,7 @@
 /**
  * Just enough of the Wasm binary format to read what binaryen.js does not
- * expose: the data segments (offset, bytes) of a module.
+ * expose: the data segments (offset, bytes) of a module, and the limits of
+ * an imported memory (WebAssembly.Module.imports does not give them).
  *
  *   module   := magic "\0asm" version u32le, section*
  *   section  := id u8, size leb128, payload
@@ -82,6 +83,42 @@ export function readDataSegments(wasm: Uint8Array): DataSegment[] {
     return out;
   }
   return [];
+}
+
+export interface MemoryLimits {
+  initial: number;
+  maximum?: number;
+  shared: boolean;
+}
+
+/** The limits of the module's imported memory, or undefined if it imports none. */
+export function memoryImport(wasm: Uint8Array): MemoryLimits | undefined {
+  const r = new Reader(wasm);
+  r.bytes(8);
+  while (r.pos < wasm.length) {
+    const id = r.u8();
+    const payload = r.bytes(r.uleb());
+    if (id !== 2) continue;
+    const s = new Reader(payload);
+    const limits = (): MemoryLimits => {
+      const flags = s.u8();
+      const initial = s.uleb();
+      return { initial, maximum: flags & 1 ? s.uleb() : undefined, shared: (flags & 2) !== 0 };
+    };
+    for (let n = s.uleb(); n > 0; n--) {
+      s.bytes(s.uleb());
+      s.bytes(s.uleb());
+      const kind = s.u8();
+      if (kind === 0) s.uleb();
+      else if (kind === 1) (s.u8(), limits());
+      else if (kind === 2) return limits();
+      else if (kind === 3) (s.u8(), s.u8());
+      else if (kind === 4) (s.u8(), s.uleb());
+      else throw new Error(`import of unknown kind ${kind}`);
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 /** Compiles `bytes` (typed loosely, as binaryen and fs hand them out). */

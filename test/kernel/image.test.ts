@@ -14,7 +14,7 @@ async function imageOf(name: string, args: string[], at: number): Promise<{ wasm
   });
   p.boot();
   expect(p.run(() => "stop")).toBeUndefined();
-  return { wasm: c.wasm, image: p.lastImage! };
+  return { wasm: c.wasm, image: p.image() };
 }
 
 describe("process images", () => {

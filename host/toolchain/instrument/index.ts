@@ -60,9 +60,10 @@ import { emitFunctionBody, RuntimeImports } from "./emit.js";
 import { CallIndirect, Fn, type Ref, UnsupportedError, valueType } from "./exprs.js";
 import { type Item, toList } from "./ir.js";
 import { siteLiveness } from "./liveness.js";
-import { type PointKind, makePlan, sigKey, functionNames } from "./plan.js";
+import { makePlan, sigKey, functionNames } from "./plan.js";
+import type { PointKind } from "../options.js";
 
-export { ALL_POINTS, type PointKind } from "./plan.js";
+
 
 const B = binaryen;
 

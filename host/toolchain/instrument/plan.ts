@@ -18,12 +18,11 @@
  */
 import binaryen from "binaryen";
 import { CHECK_MIGRATE, GUEST_MODULE } from "../abi.js";
+import type { PointKind } from "../options.js";
 import { CallIndirect, type Ref, valueType, walk } from "./exprs.js";
 
 const B = binaryen;
 
-export type PointKind = "entry" | "loops" | "explicit";
-export const ALL_POINTS: PointKind[] = ["entry", "loops", "explicit"];
 
 export interface FunctionFacts {
   name: string;

@@ -1,0 +1,138 @@
+/**
+ * `popcorn run --kernels …` and the commands that talk to a running one:
+ * `ps`, `kill`, `migrate`, `dmesg` (through its control socket, control.ts).
+ */
+import { CompileError } from "../toolchain/index.js";
+import { EmbeddedKernels, SIGMIGRATE, loadProgram, type ProcessInfo } from "../kernel/index.js";
+import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
+
+export interface KernelRunFlags {
+  kernels: string;
+  cores?: number;
+  migrateEvery?: number;
+  migrateAt?: number[];
+  dmesg?: boolean;
+  json?: boolean;
+}
+
+export function parseKernels(list: string): string[] {
+  const isas = list.split(",").map((s) => s.trim());
+  if (isas.some((s) => !s)) throw new CompileError(`--kernels "${list}": an empty entry — list ISA names separated by commas, e.g. x86-64,aarch64`);
+  return isas;
+}
+
+/** Runs a program on kernels in this process; returns its exit status. */
+export async function runOnKernels(bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
+  const isas = parseKernels(o.kernels);
+  const program = loadProgram(bytes, name); // refuse a bad module before any thread starts
+  if ((o.migrateEvery || o.migrateAt) && !program.sites) {
+    throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
+  }
+  const output: { stream: number; line: string }[] = [];
+  const kernels = await EmbeddedKernels.start({
+    isas,
+    cores: o.cores,
+    onOutput: (_pid, stream, line) => {
+      if (o.json) output.push({ stream, line });
+      else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
+    },
+  });
+  const pids: number[] = [];
+  const control = await serveControl(kernels, name, () => pids);
+  const stop = () => {
+    for (const pid of pids) kernels.signal(pid, 2);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  const t0 = performance.now();
+  try {
+    const { pid, exited } = kernels.exec(bytes, name, args, { schedule: o.migrateAt });
+    pids.push(pid);
+    const timer = o.migrateEvery ? setInterval(() => kernels.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
+    const ex = await exited;
+    if (timer) clearInterval(timer);
+    const lines = o.dmesg || o.json ? await kernels.dmesg() : [];
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms: performance.now() - t0, output, dmesg: lines }) + "\n");
+    } else {
+      if (ex.error) process.stderr.write(`popcorn: ${name}: ${ex.error}\n`);
+      if (o.dmesg) process.stderr.write(lines.join("\n") + "\n");
+    }
+    return ex.status;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    await control.close();
+    await kernels.stop();
+  }
+}
+
+async function allRuns(): Promise<PsReply[]> {
+  const replies = await Promise.all(runSockets().map((s) => controlRequest<PsReply>(s, { cmd: "ps" }).catch(() => undefined)));
+  return replies.filter((r): r is PsReply => !!r?.ok);
+}
+
+export async function psCommand(o: { json?: boolean }): Promise<number> {
+  const runs = await allRuns();
+  const procs = runs.flatMap((r) => r.processes.map((p) => ({ ...p, run: r.run.pid, kernels: r.kernels.length })));
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ runs: runs.map((r) => ({ ...r.run, kernels: r.kernels })), processes: procs }) + "\n");
+    return 0;
+  }
+  if (!procs.length) {
+    process.stdout.write(runs.length ? "no processes\n" : "no popcorn runs with kernels on this machine (start one with `popcorn run <prog> --kernels x86-64,aarch64`)\n");
+    return 0;
+  }
+  const rows = [["PID", "NAME", "KERNEL", "ISA", "STATE", "MIGRATIONS", "LAST µs", "SENT", "RECEIVED"]];
+  for (const p of procs as (ProcessInfo & { run: number })[]) {
+    rows.push([
+      String(p.pid), p.name, String(p.kernel), p.isa, p.state, String(p.migrations),
+      p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn),
+    ]);
+  }
+  process.stdout.write(table(rows));
+  return 0;
+}
+
+/** Finds the run that has `pid` and sends it a signal. */
+export async function signalCommand(pid: number, signo: number, to?: number): Promise<number> {
+  for (const r of await allRuns()) {
+    if (!r.processes.some((p) => p.pid === pid)) continue;
+    const reply = await controlRequest<{ ok: boolean; error?: string }>(r.run.socket, { cmd: "signal", pid, signo, to });
+    if (reply?.ok) return 0;
+    throw new CompileError(`pid ${pid}: ${reply?.error ?? "its run has ended"}`);
+  }
+  throw new CompileError(`no popcorn process ${pid} — \`popcorn ps\` lists them`);
+}
+
+export async function migrateCommand(pid: number, to: number): Promise<number> {
+  for (const r of await allRuns()) {
+    if (!r.processes.some((p) => p.pid === pid)) continue;
+    if (to >= r.kernels.length) {
+      throw new CompileError(`--to ${to}: no such kernel (pid ${pid}'s run has kernels 0..${r.kernels.length - 1})`);
+    }
+    return signalCommand(pid, SIGMIGRATE, to);
+  }
+  throw new CompileError(`no popcorn process ${pid} — \`popcorn ps\` lists them`);
+}
+
+export async function dmesgCommand(o: { json?: boolean }): Promise<number> {
+  const out: { run: number; lines: string[] }[] = [];
+  for (const s of runSockets()) {
+    const r = await controlRequest<{ ok: boolean; lines: string[] }>(s, { cmd: "dmesg" }).catch(() => undefined);
+    if (r?.ok) out.push({ run: Number(s.replace(/.*\/(\d+)\.sock$/, "$1")), lines: r.lines });
+  }
+  if (o.json) process.stdout.write(JSON.stringify(out) + "\n");
+  else for (const r of out) process.stdout.write((out.length > 1 ? `run ${r.run}:\n` : "") + r.lines.join("\n") + "\n");
+  if (!out.length && !o.json) process.stdout.write("no popcorn runs with kernels on this machine\n");
+  return 0;
+}
+
+function bytesText(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}

@@ -1,0 +1,207 @@
+/**
+ * The client side of embedded mode: the thread that starts the kernels (the
+ * `popcorn run` process) and talks to each kernel's control thread over its
+ * own MessagePort. It is not a kernel: it starts processes, forwards their
+ * output, and asks the kernels for ps, dmesg and signals. Kernels talk to
+ * each other only through their transport.
+ *
+ *   client → kernel   exec {pid, name, bytes, args, schedule?} | signal {pid, signo, to?}
+ *                     | ps {req} | dmesg {req} | shutdown
+ *   kernel → client   ready | output {pid, stream, line} | exit {pid, status, error?}
+ *                     | reply {req, data} | migrated {record}   (from the destination kernel)
+ */
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../toolchain/index.js";
+import { profile } from "../isa/index.js";
+import { now } from "./control-word.js";
+
+export type ClientRequest =
+  | { t: "exec"; pid: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
+  | { t: "signal"; pid: number; signo: number; to?: number }
+  | { t: "ps"; req: number }
+  | { t: "dmesg"; req: number }
+  | { t: "shutdown" };
+
+export type ClientReply =
+  | { t: "ready"; kernel: number }
+  | { t: "output"; pid: number; stream: 1 | 2; line: string }
+  | { t: "exit"; pid: number; status: number; error?: string }
+  | { t: "reply"; req: number; data: unknown }
+  | { t: "migrated"; record: MigrationRecord };
+
+/** One migration as its destination kernel saw it (times in µs). */
+export interface MigrationRecord {
+  pid: number;
+  from: number;
+  to: number;
+  frames: number;
+  stackBytes: number;
+  memoryBytes: number;
+  messageBytes: number;
+  /** request on the source → the thread runs on the destination */
+  totalUs: number;
+  /** capture, lower, rewrite, dirty, send (encode + transport), decode, pages, lift, resume */
+  phases: Record<string, number>;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  name: string;
+  kernel: number;
+  isa: string;
+  state: string;
+  origin: number;
+  migrations: number;
+  migrationsIn: number;
+  migrationsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  lastUs?: number;
+}
+
+export interface ExitInfo {
+  status: number;
+  error?: string;
+}
+
+export class KernelError extends Error {}
+
+/** The bundled worker script that runs kernels and cores (built by build.mjs). */
+export function workerFile(): string {
+  const f = join(packageRoot(), "dist", "worker.js");
+  if (!existsSync(f)) throw new KernelError(`${f} is missing — run \`npm run build\` first`);
+  return f;
+}
+
+export interface EmbeddedOptions {
+  /** one ISA profile name per kernel, e.g. ["x86-64", "aarch64"] */
+  isas: string[];
+  cores?: number;
+  onOutput?(pid: number, stream: 1 | 2, line: string): void;
+  onMigration?(r: MigrationRecord): void;
+}
+
+/** Kernels as worker threads of this process, linked by the local transport. */
+export class EmbeddedKernels {
+  private readonly ports: MessagePort[] = [];
+  private readonly workers: Worker[] = [];
+  private readonly exits = new Map<number, (e: ExitInfo) => void>();
+  private readonly origins = new Map<number, number>();
+  private readonly replies = new Map<number, (d: unknown) => void>();
+  private nextReq = 1;
+  private nextPid = process.pid;
+  private stopped = false;
+
+  private constructor(readonly isas: string[], private readonly opts: EmbeddedOptions) {}
+
+  static async start(opts: EmbeddedOptions): Promise<EmbeddedKernels> {
+    if (!opts.isas.length) throw new KernelError("no kernels: give at least one ISA, e.g. --kernels x86-64,aarch64");
+    for (const isa of opts.isas) profile(isa); // names the known ISAs on a typo
+    const k = new EmbeddedKernels(opts.isas, opts);
+    await k.boot(opts.cores ?? 1);
+    return k;
+  }
+
+  private async boot(cores: number): Promise<void> {
+    const n = this.isas.length;
+    const file = workerFile();
+    const links: Map<number, MessagePort>[] = this.isas.map(() => new Map());
+    for (let a = 0; a < n; a++) {
+      for (let b = a + 1; b < n; b++) {
+        const ch = new MessageChannel();
+        links[a]!.set(b, ch.port1);
+        links[b]!.set(a, ch.port2);
+      }
+    }
+    const bootAt = now();
+    const ready: Promise<void>[] = [];
+    for (let id = 0; id < n; id++) {
+      const ch = new MessageChannel();
+      const peers = Object.fromEntries(links[id]!);
+      const w = new Worker(file, {
+        workerData: { role: "kernel", id, isas: this.isas, cores, bootAt, workerFile: file, client: ch.port2, peers },
+        transferList: [ch.port2, ...links[id]!.values()],
+      });
+      this.workers.push(w);
+      this.ports.push(ch.port1);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.once("error", reject);
+          ch.port1.on("message", (m: ClientReply) => {
+            if (m.t === "ready") resolve();
+            else this.fromKernel(m);
+          });
+        }),
+      );
+      w.on("error", (e) => this.failAll(`kernel ${id} crashed: ${e.message}`));
+    }
+    await Promise.all(ready);
+  }
+
+  private fromKernel(m: ClientReply): void {
+    if (m.t === "output") this.opts.onOutput?.(m.pid, m.stream, m.line);
+    else if (m.t === "exit") {
+      this.exits.get(m.pid)?.({ status: m.status, error: m.error });
+      this.exits.delete(m.pid);
+    } else if (m.t === "migrated") {
+      this.opts.onMigration?.(m.record);
+    } else if (m.t === "reply") {
+      this.replies.get(m.req)?.(m.data);
+      this.replies.delete(m.req);
+    }
+  }
+
+  private failAll(why: string): void {
+    for (const done of this.exits.values()) done({ status: 1, error: why });
+    this.exits.clear();
+  }
+
+  /** Starts `bytes` on kernel `on` (default 0); resolves when the process exits, wherever it is then. */
+  /** `schedule`: migrate to the next kernel at the n-th migration point, then after m more, … (ProcessMeta.schedule) */
+  exec(bytes: Uint8Array, name: string, args: string[], o: { on?: number; schedule?: number[] } = {}) {
+    const pid = this.nextPid++;
+    const on = o.on ?? 0;
+    if (on < 0 || on >= this.isas.length) throw new KernelError(`no kernel ${on} (kernels 0..${this.isas.length - 1})`);
+    this.origins.set(pid, on);
+    const exited = new Promise<ExitInfo>((resolve) => this.exits.set(pid, resolve));
+    this.ports[on]!.postMessage({ t: "exec", pid, name, bytes, args, schedule: o.schedule } satisfies ClientRequest);
+    return { pid, exited };
+  }
+
+  /** Sends a signal to a process, through its origin kernel (which forwards it to where the process is). */
+  signal(pid: number, signo: number, to?: number): boolean {
+    const origin = this.origins.get(pid);
+    if (origin === undefined) return false;
+    this.ports[origin]!.postMessage({ t: "signal", pid, signo, to } satisfies ClientRequest);
+    return true;
+  }
+
+  private ask<T>(make: (req: number) => ClientRequest, kernel: number): Promise<T> {
+    const req = this.nextReq++;
+    return new Promise<T>((resolve) => {
+      this.replies.set(req, resolve as (d: unknown) => void);
+      this.ports[kernel]!.postMessage(make(req));
+    });
+  }
+
+  async ps(): Promise<ProcessInfo[]> {
+    const all = await Promise.all(this.isas.map((_, k) => this.ask<ProcessInfo[]>((req) => ({ t: "ps", req }), k)));
+    return all.flat().sort((a, b) => a.pid - b.pid);
+  }
+
+  /** Every kernel's log, merged in time order. */
+  async dmesg(): Promise<string[]> {
+    const all = await Promise.all(this.isas.map((_, k) => this.ask<string[]>((req) => ({ t: "dmesg", req }), k)));
+    return all.flat().sort((a, b) => Number(a.slice(1, 13)) - Number(b.slice(1, 13)));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const p of this.ports) p.postMessage({ t: "shutdown" } satisfies ClientRequest);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const p of this.ports) p.close();
+  }
+}

@@ -1,0 +1,376 @@
+/**
+ * A kernel's control thread: its message endpoint, process table, cores and
+ * log (dmesg). It never runs guest code: it routes.
+ *
+ * Process states on one kernel, and who moves them:
+ *
+ *   starting ──core: running──▶ running ──core: depart──▶ leaving ──ack ok──▶ away
+ *   arriving ──core: running──▶ running                    │
+ *        ▲                                                 └──ack refused──▶ resuming ─▶ running
+ *        └──transport: migrate (from any state but running)
+ *   running ──core: exit──▶ gone (the origin tells the client, and every kernel to reap)
+ *
+ * A kernel that is not where a process runs forwards signals for it along
+ * the way it went (`where`: the kernel it last sent it to), so a signal
+ * reaches a process that hopped on since the sender last heard of it.
+ * Signals for a process that is arriving or leaving wait until it runs.
+ */
+import { Worker, type MessagePort } from "node:worker_threads";
+import { createHash } from "node:crypto";
+import type { ReplicaParts } from "../memory/index.js";
+import type { KernelMessage, SignalMessage, Transport } from "../msg/index.js";
+import { ControlWord, now } from "./control-word.js";
+import type { ClientReply, ClientRequest, ProcessInfo } from "./client.js";
+import { SIGMIGRATE } from "./core.js";
+import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
+
+export interface KernelConfig {
+  id: number;
+  /** the ISA of every kernel, by id */
+  isas: string[];
+  cores: number;
+  /** wall-clock ms that dmesg times count from (the same for every kernel of a run) */
+  bootAt: number;
+  /** the worker script that runs a core */
+  workerFile: string;
+}
+
+type State = "starting" | "running" | "leaving" | "away" | "arriving" | "resuming";
+
+interface Entry {
+  meta: ProcessMeta;
+  state: State;
+  core?: number;
+  parts?: ReplicaParts;
+  ctrlAddress?: number;
+  /** the kernel it went to last (forwarding pointer) */
+  where?: number;
+  /** while leaving: where to; its core keeps what to resume if the destination refuses */
+  pending?: { to: number };
+  queued: SignalMessage[];
+  stats: { migrationsIn: number; migrationsOut: number; bytesIn: number; bytesOut: number; lastUs?: number };
+}
+
+const SIGNAL_NAMES: Record<number, string> = { 2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM", [SIGMIGRATE]: "SIGMIGRATE" };
+const MAX_HOPS = 16;
+
+export class Kernel {
+  private readonly procs = new Map<number, Entry>();
+  private readonly programs = new Map<string, { name: string; bytes: Uint8Array }>();
+  /** "<kernel>:<hash>" of programs a peer has been sent */
+  private readonly peerHas = new Set<string>();
+  /** per core: the programs (by hash) and process replicas (by pid) it has been given */
+  private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number> }[] = [];
+  private readonly log: string[] = [];
+  private readonly isa: string;
+
+  constructor(
+    private readonly cfg: KernelConfig,
+    private readonly transport: Transport,
+    private readonly client: MessagePort,
+  ) {
+    this.isa = cfg.isas[cfg.id]!;
+    for (let c = 0; c < cfg.cores; c++) {
+      const worker = new Worker(cfg.workerFile, {
+        workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas },
+      });
+      worker.on("message", (r: CoreReport) => this.fromCore(c, r));
+      worker.on("error", (e) => this.dmesg(`core ${c} crashed: ${e.message}`));
+      this.cores.push({ worker, has: new Set(), replicas: new Set() });
+    }
+    transport.onMessage((from, msg, raw) => this.fromPeer(from, msg, raw));
+    client.on("message", (req: ClientRequest) => this.fromClient(req));
+    this.dmesg(`kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}`);
+  }
+
+  private dmesg(line: string): void {
+    const t = ((now() - this.cfg.bootAt) / 1000).toFixed(6).padStart(12);
+    this.log.push(`[${t}] kernel ${this.cfg.id} (${this.isa}): ${line}`);
+    if (this.log.length > 20000) this.log.splice(0, 10000);
+  }
+
+  private reply(req: number, data: unknown): void {
+    this.client.postMessage({ t: "reply", req, data } satisfies ClientReply);
+  }
+
+  // ---- the client (the `popcorn run` that started the kernels) ----
+
+  private fromClient(m: ClientRequest): void {
+    switch (m.t) {
+      case "exec": {
+        const hash = createHash("sha256").update(m.bytes).digest("hex");
+        this.programs.set(hash, { name: m.name, bytes: m.bytes });
+        const meta: ProcessMeta = {
+          pid: m.pid, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, replicas: [], schedule: m.schedule,
+        };
+        const e = this.entry(meta, "starting");
+        const core = this.pickCore();
+        e.core = core;
+        this.dmesg(`pid ${m.pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
+        this.toCore(core, { t: "start", meta, programBytes: this.programFor(core, hash) });
+        return;
+      }
+      case "signal":
+        return this.signal({ t: "signal", pid: m.pid, signo: m.signo, to: m.to, hops: 0 });
+      case "ps":
+        return this.reply(m.req, this.ps());
+      case "dmesg":
+        return this.reply(m.req, [...this.log]);
+      case "shutdown":
+        for (const c of this.cores) void c.worker.terminate();
+        this.transport.close();
+        this.client.close();
+        return;
+    }
+  }
+
+  private ps(): ProcessInfo[] {
+    const out: ProcessInfo[] = [];
+    for (const e of this.procs.values()) {
+      if (e.state === "away") continue;
+      out.push({
+        pid: e.meta.pid,
+        name: e.meta.name,
+        kernel: this.cfg.id,
+        isa: this.isa,
+        state: e.state,
+        origin: e.meta.origin,
+        migrations: e.meta.epoch,
+        ...e.stats,
+      });
+    }
+    return out;
+  }
+
+  // ---- cores ----
+
+  /** The core with the fewest processes on it (a process that has been on a core before prefers it). */
+  private pickCore(pid?: number): number {
+    const load = this.cores.map(() => 0);
+    for (const e of this.procs.values()) if (e.core !== undefined && e.state !== "away" && e.state !== "leaving") load[e.core]!++;
+    let best = 0;
+    for (let c = 1; c < load.length; c++) if (load[c]! < load[best]!) best = c;
+    if (pid !== undefined) {
+      const prev = this.cores.findIndex((c) => c.replicas.has(pid));
+      if (prev >= 0 && load[prev]! <= load[best]!) return prev;
+    }
+    return best;
+  }
+
+  private programFor(core: number, hash: string): Uint8Array | undefined {
+    const c = this.cores[core]!;
+    if (c.has.has(hash)) return undefined;
+    c.has.add(hash);
+    return this.programs.get(hash)?.bytes;
+  }
+
+  private toCore(core: number, job: CoreJob, transfer: ArrayBuffer[] = []): void {
+    this.cores[core]!.worker.postMessage(job, transfer);
+  }
+
+  private entry(meta: ProcessMeta, state: State): Entry {
+    let e = this.procs.get(meta.pid);
+    if (!e) {
+      e = { meta, state, queued: [], stats: { migrationsIn: 0, migrationsOut: 0, bytesIn: 0, bytesOut: 0 } };
+      this.procs.set(meta.pid, e);
+    }
+    e.meta = meta;
+    e.state = state;
+    return e;
+  }
+
+  private fromCore(core: number, r: CoreReport): void {
+    switch (r.t) {
+      case "log":
+        return this.dmesg(r.line);
+      case "output":
+        return this.output(r.pid, r.stream, r.line);
+      case "running": {
+        const e = this.entry(r.meta, "running");
+        e.core = core;
+        if (r.parts) this.gotParts(core, e, r.parts);
+        e.ctrlAddress = r.ctrlAddress;
+        e.where = undefined;
+        const queued = e.queued.splice(0);
+        for (const s of queued) this.signal(s);
+        return;
+      }
+      case "arrived": {
+        const e = this.procs.get(r.pid);
+        if (e) {
+          e.stats.migrationsIn++;
+          e.stats.bytesIn += r.messageBytes;
+          e.stats.lastUs = r.totalUs;
+        }
+        this.transport.send(r.from, { t: "migrate-ack", pid: r.pid, ok: true });
+        const { t: _, ...record } = r;
+        this.client.postMessage({ t: "migrated", record: { ...record, to: this.cfg.id } } satisfies ClientReply);
+        this.dmesg(
+          `pid ${r.pid} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
+            `stack ${r.stackBytes} B, memory ${r.memoryBytes} B, message ${r.messageBytes} B; ` +
+            `${r.totalUs.toFixed(0)} µs from request to running (${phaseText(r.phases)})`,
+        );
+        return;
+      }
+      case "depart": {
+        const e = this.entry(r.meta, "leaving");
+        if (r.parts) this.gotParts(core, e, r.parts);
+        e.where = r.to;
+        e.pending = { to: r.to };
+        e.stats.migrationsOut++;
+        e.stats.bytesOut += r.bytes.length;
+        if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
+          const p = this.programs.get(r.meta.program);
+          if (p) this.transport.send(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes });
+          this.peerHas.add(`${r.to}:${r.meta.program}`);
+        }
+        this.dmesg(
+          `pid ${r.meta.pid} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, message ${r.bytes.length} B (${phaseText(r.phases)})`,
+        );
+        this.transport.sendEncoded(r.to, r.bytes);
+        return;
+      }
+      case "refuse": {
+        const e = this.procs.get(r.pid);
+        if (e) {
+          e.state = "away";
+          e.where = r.from;
+        }
+        this.dmesg(`pid ${r.pid} from kernel ${r.from} refused: ${r.reason}`);
+        this.transport.send(r.from, { t: "migrate-ack", pid: r.pid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
+        return;
+      }
+      case "exit": {
+        const e = this.procs.get(r.pid);
+        const origin = e?.meta.origin ?? this.cfg.id;
+        this.dmesg(`pid ${r.pid} exited with status ${r.status}${r.error ? `: ${r.error}` : ""}`);
+        this.procs.delete(r.pid);
+        if (origin === this.cfg.id) this.exited(r.pid, r.status, r.error);
+        else this.transport.send(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
+        return;
+      }
+    }
+  }
+
+  private output(pid: number, stream: 1 | 2, line: string): void {
+    const origin = this.procs.get(pid)?.meta.origin ?? this.cfg.id;
+    if (origin === this.cfg.id) this.client.postMessage({ t: "output", pid, stream, line } satisfies ClientReply);
+    else this.transport.send(origin, { t: "output", pid, stream, line });
+  }
+
+  /** On the origin: the process is gone; tell the client and let every kernel drop its replica. */
+  private exited(pid: number, status: number, error?: string): void {
+    this.procs.delete(pid);
+    for (let c = 0; c < this.cores.length; c++) {
+      this.cores[c]!.replicas.delete(pid);
+      this.toCore(c, { t: "reap", pid });
+    }
+    this.client.postMessage({ t: "exit", pid, status, error } satisfies ClientReply);
+    for (const k of this.transport.peers) this.transport.send(k, { t: "reap", pid });
+  }
+
+  /** A core made or grew the replica of a process: the kernel's one replica, which its other cores may be given. */
+  private gotParts(core: number, e: Entry, parts: ReplicaParts): void {
+    e.parts = parts;
+    for (let c = 0; c < this.cores.length; c++) {
+      if (c === core) this.cores[c]!.replicas.add(e.meta.pid);
+      else this.cores[c]!.replicas.delete(e.meta.pid);
+    }
+  }
+
+  // ---- peers ----
+
+  private fromPeer(from: number, msg: KernelMessage, raw: Uint8Array): void {
+    switch (msg.t) {
+      case "program":
+        this.programs.set(msg.hash, { name: msg.name, bytes: msg.bytes.slice() });
+        return;
+      case "migrate": {
+        const meta: ProcessMeta = {
+          pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
+          epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
+        };
+        const core = this.pickCore(msg.pid);
+        const e = this.entry(meta, "arriving");
+        e.core = core;
+        const programBytes = this.programFor(core, msg.program);
+        const parts = this.cores[core]!.replicas.has(msg.pid) ? undefined : e.parts;
+        this.toCore(core, { t: "arrive", raw, programBytes, parts }, [raw.buffer as ArrayBuffer]);
+        return;
+      }
+      case "migrate-ack": {
+        const e = this.procs.get(msg.pid);
+        if (!e?.pending) return;
+        const pending = e.pending;
+        e.pending = undefined;
+        if (msg.ok) {
+          e.state = "away";
+          return;
+        }
+        const why = `migration to kernel ${pending.to} refused (${msg.reason}) — staying on kernel ${this.cfg.id}`;
+        this.dmesg(`pid ${msg.pid} ${why}`);
+        this.output(msg.pid, 2, `popcorn: pid ${msg.pid}: ${why}`);
+        e.state = "resuming";
+        e.where = undefined;
+        this.toCore(e.core!, { t: "resume", pid: msg.pid, why: "its migration was refused" });
+        return;
+      }
+      case "output":
+        this.client.postMessage({ t: "output", pid: msg.pid, stream: msg.stream, line: msg.line } satisfies ClientReply);
+        return;
+      case "exit":
+        this.dmesg(`pid ${msg.pid} exited on kernel ${from} with status ${msg.status}`);
+        return this.exited(msg.pid, msg.status, msg.error);
+      case "signal":
+        return this.signal(msg);
+      case "reap":
+        this.procs.delete(msg.pid);
+        for (let c = 0; c < this.cores.length; c++) {
+          this.cores[c]!.replicas.delete(msg.pid);
+          this.toCore(c, { t: "reap", pid: msg.pid });
+        }
+        return;
+    }
+  }
+
+  // ---- signals ----
+
+  private signal(s: SignalMessage): void {
+    const e = this.procs.get(s.pid);
+    const name = SIGNAL_NAMES[s.signo] ?? `signal ${s.signo}`;
+    if (!e) return this.dmesg(`${name} for pid ${s.pid} dropped: no such process here`);
+    if (e.state === "away" || e.state === "leaving") {
+      if (e.where === undefined || s.hops >= MAX_HOPS) return this.dmesg(`${name} for pid ${s.pid} dropped: lost track of it`);
+      return this.transport.send(e.where, { ...s, hops: s.hops + 1 });
+    }
+    if (e.state !== "running") {
+      e.queued.push(s);
+      return;
+    }
+    if (!e.parts || !e.ctrlAddress) return this.dmesg(`${name} for pid ${s.pid} ignored: the program has no migration points`);
+    const ctrl = new ControlWord(e.parts.memory.buffer, e.ctrlAddress);
+    if (s.signo === SIGMIGRATE) {
+      const count = this.cfg.isas.length;
+      const to = s.to ?? (this.cfg.id + 1) % count;
+      if (!Number.isInteger(to) || to < 0 || to >= count) {
+        const why = `migration of pid ${s.pid} to kernel ${to} refused: no such kernel (kernels 0..${count - 1})`;
+        this.dmesg(why);
+        return this.output(s.pid, 2, `popcorn: ${why}`);
+      }
+      if (to === this.cfg.id) return this.dmesg(`pid ${s.pid} is already on kernel ${to}`);
+      this.dmesg(`${name}: pid ${s.pid} to migrate to kernel ${to} at its next migration point`);
+      return ctrl.request({ dest: to, signo: s.signo });
+    }
+    if (s.signo === 2 || s.signo === 9 || s.signo === 15) {
+      this.dmesg(`${name}: pid ${s.pid} stops at its next migration point`);
+      return ctrl.request({ signo: s.signo });
+    }
+    this.dmesg(`${name} for pid ${s.pid} ignored: popcorn knows signals 2, 9, 15 and ${SIGMIGRATE}`);
+  }
+}
+
+function phaseText(p: Record<string, number>): string {
+  return Object.entries(p)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(", ") + " µs";
+}

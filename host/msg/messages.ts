@@ -1,0 +1,191 @@
+/**
+ * The messages kernels exchange. Nothing else passes between kernels.
+ *
+ * Wire form of one message:
+ *
+ *   Offset | Size | Value
+ *   -------|------|-------------------------------------------------------
+ *   0      | 4    | n, the header's length (u32 little-endian)
+ *   4      | n    | header: MessagePack (BigInt as int64) of an object whose
+ *          |      | `t` field names its type
+ *   4 + n  | …    | blobs: the bytes of every byte string of BLOB_MIN bytes
+ *          |      | or more (memory pages, stacks, programs), back to back
+ *
+ * In the header, such a byte string is MessagePack extension BLOB_EXT with
+ * an 8-byte payload: its offset in the blob area and its length (u32 LE
+ * each); a shorter one is a plain `bin`. So a page is copied once into the
+ * message by memcpy, not through the MessagePack encoder, and decoded as a
+ * view into the received buffer: copied once more, into the destination's
+ * memory.
+ *
+ *   t            from → to                 fields
+ *   -----------  ------------------------  ------------------------------------------
+ *   migrate      source → destination      a whole stopped process: see MigrateMessage
+ *   migrate-ack  destination → source      pid, ok; on !ok the reason, and the source
+ *                                          resumes the process where it was
+ *   output       any → origin              pid, stream (1 stdout, 2 stderr), line
+ *   exit         any → origin              pid, status, error?
+ *   signal       any → any                 pid, signo, to?, hops — delivered where the
+ *                                          process runs, forwarded along the path it took
+ *   program      source → destination      hash, name, bytes: sent once per kernel, before
+ *                                          the first migrate that needs it
+ *   reap         origin → all              pid: the process is gone, drop its replica
+ *
+ * Transports (local.ts, later tcp.ts) carry these bytes unchanged; a kernel
+ * never learns which transport a peer sits behind.
+ */
+import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
+import type { PageSet } from "../memory/index.js";
+
+/** A stopped process on its way to another kernel (one thread, for now). */
+export interface MigrateMessage {
+  t: "migrate";
+  pid: number;
+  origin: number;
+  name: string;
+  args: string[];
+  /** sha-256 of the program bytes, hex: the destination caches programs by it */
+  program: string;
+  /** the program itself, when the destination is not known to have it */
+  programBytes?: Uint8Array;
+  /** number of migrations before this one; the stay that ends now is epoch `epoch` */
+  epoch: number;
+  /** kernels holding a copy of the memory, and the epoch it is current as of */
+  replicas: [kernel: number, epoch: number][];
+  /** what is left of the process's migration schedule (points between migrations) */
+  schedule?: number[];
+  /** the native image, already in the destination's ISA */
+  image: {
+    isa: string;
+    pc: number;
+    sp: number;
+    fp: number;
+    stackTop: number;
+    regs: Uint8Array;
+    stack: Uint8Array;
+  };
+  globals: [string, number | bigint][];
+  /** the pages the destination lacks (see memory/replica.ts) */
+  memory: PageSet;
+  /** when the migration was asked for and how long each phase took (µs), for dmesg and benchmarks */
+  requestedAt: number;
+  phases: Record<string, number>;
+  from: number;
+  /** frames in the image */
+  frames: number;
+}
+
+export interface MigrateAck {
+  t: "migrate-ack";
+  pid: number;
+  ok: boolean;
+  reason?: string;
+}
+
+export interface OutputMessage {
+  t: "output";
+  pid: number;
+  stream: 1 | 2;
+  line: string;
+}
+
+export interface ExitMessage {
+  t: "exit";
+  pid: number;
+  status: number;
+  error?: string;
+}
+
+export interface SignalMessage {
+  t: "signal";
+  pid: number;
+  signo: number;
+  /** for migration signals: the destination kernel (default: the next one) */
+  to?: number;
+  hops: number;
+}
+
+export interface ReapMessage {
+  t: "reap";
+  pid: number;
+}
+
+export interface ProgramMessage {
+  t: "program";
+  hash: string;
+  name: string;
+  bytes: Uint8Array;
+}
+
+export type KernelMessage = MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage;
+
+export class MessageError extends Error {}
+
+/** Byte strings at least this long travel after the header. */
+export const BLOB_MIN = 512;
+const BLOB_EXT = 0x42;
+
+interface EncodeContext {
+  blobs: Uint8Array[];
+  size: number;
+}
+
+const encodeCodec = new ExtensionCodec<EncodeContext>();
+encodeCodec.register({
+  type: BLOB_EXT,
+  encode: (v: unknown, ctx: EncodeContext) => {
+    if (!(v instanceof Uint8Array) || v.length < BLOB_MIN) return null;
+    const ref = new Uint8Array(8);
+    const view = new DataView(ref.buffer);
+    view.setUint32(0, ctx.size, true);
+    view.setUint32(4, v.length, true);
+    ctx.blobs.push(v);
+    ctx.size += v.length;
+    return ref;
+  },
+  decode: () => null,
+});
+
+const decodeCodec = new ExtensionCodec<Uint8Array>();
+decodeCodec.register({
+  type: BLOB_EXT,
+  encode: () => null,
+  decode: (ref: Uint8Array, _type: number, blobs: Uint8Array) => {
+    const view = new DataView(ref.buffer, ref.byteOffset, ref.byteLength);
+    const at = view.getUint32(0, true);
+    const len = view.getUint32(4, true);
+    if (ref.length !== 8 || at + len > blobs.length) throw new MessageError(`a byte string points outside the message (${at}+${len} of ${blobs.length})`);
+    return blobs.subarray(at, at + len);
+  },
+});
+
+export function encodeMessage(m: KernelMessage): Uint8Array {
+  const ctx: EncodeContext = { blobs: [], size: 0 };
+  const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
+  const out = new Uint8Array(4 + header.length + ctx.size);
+  new DataView(out.buffer).setUint32(0, header.length, true);
+  out.set(header, 4);
+  let at = 4 + header.length;
+  for (const b of ctx.blobs) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program"]);
+
+export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
+  let m: unknown;
+  try {
+    if (bytes.length < 4) throw new MessageError(`${bytes.length} bytes`);
+    const n = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+    if (4 + n > bytes.length) throw new MessageError(`header of ${n} bytes in a message of ${bytes.length}`);
+    m = decode(bytes.subarray(4, 4 + n), { useBigInt64: true, extensionCodec: decodeCodec, context: bytes.subarray(4 + n) });
+  } catch (e) {
+    throw new MessageError(`message from ${from} is not valid MessagePack (${(e as Error).message})`);
+  }
+  const t = (m as { t?: unknown } | null)?.t;
+  if (typeof t !== "string" || !TYPES.has(t)) throw new MessageError(`message from ${from} has unknown type ${JSON.stringify(t)}`);
+  return m as KernelMessage;
+}

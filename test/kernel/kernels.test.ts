@@ -1,0 +1,138 @@
+// Two kernels of different ISAs in one process (worker threads, local
+// transport): processes migrate between them and give the plain run's output.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddedKernels } from "../../host/kernel/index.js";
+import { compile, type Runtime } from "../../host/toolchain/index.js";
+import { compileExample, example, run } from "../helpers.js";
+
+// hello says which kernel it is on, so its output differs from a one-kernel run by design: its own test below
+const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
+  { name: "count", args: ["3000"] },
+  { name: "fib", args: ["12", "300"] },
+  { name: "matmul", args: ["6"] },
+  { name: "quicksort", args: ["300"] },
+  { name: "strings", args: ["40"], runtime: "incremental" },
+  { name: "indirect", args: ["200", "20"] },
+  { name: "npmpkg", args: ["16", "1"] },
+];
+
+let kernels: EmbeddedKernels;
+const out = new Map<number, string[]>();
+const err = new Map<number, string[]>();
+
+beforeAll(async () => {
+  kernels = await EmbeddedKernels.start({
+    isas: ["x86-64", "aarch64"],
+    onOutput: (pid, stream, line) => {
+      const m = stream === 1 ? out : err;
+      if (!m.has(pid)) m.set(pid, []);
+      m.get(pid)!.push(line);
+    },
+  });
+});
+afterAll(() => kernels.stop());
+
+async function runOn(wasm: Uint8Array, name: string, args: string[], schedule?: number[]) {
+  const { pid, exited } = kernels.exec(wasm, name, args, { schedule });
+  const ex = await exited;
+  return { ...ex, pid, output: out.get(pid) ?? [], errors: err.get(pid) ?? [] };
+}
+
+/** A deterministic pseudo-random schedule: `n` gaps of 1..max migration points. */
+function schedule(seed: number, n: number, max: number): number[] {
+  let x = seed;
+  return Array.from({ length: n }, () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return 1 + (x % max);
+  });
+}
+
+describe("hello popcorn", () => {
+  it("hops between an x86-64 and an aarch64 kernel and says where it is", async () => {
+    const c = await compileExample("hello");
+    const r = await runOn(c.wasm, "hello", ["4"]);
+    expect(r.status).toBe(0);
+    expect(r.output).toEqual([
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "Hello from kernel 0 (x86-64)",
+      "hops = 4",
+    ]);
+    const log = (await kernels.dmesg()).filter((l) => l.includes(`pid ${r.pid} migrated in`));
+    expect(log).toHaveLength(4);
+    expect(log[0]).toMatch(/kernel 1 \(aarch64\): .* migrated in from kernel 0 \(x86-64\): 1 frames, .* µs from request to running/);
+  });
+});
+
+describe.each(EXAMPLES)("example $name migrated at pseudo-random points", ({ name, args, runtime }) => {
+  it("gives the plain run's output", async () => {
+    const c = await compileExample(name, { runtime: runtime ?? "stub" });
+    const plain = run(c.plain, { args });
+    const s = schedule(name.length * 7919, 30, 40);
+    const r = await runOn(c.wasm, name, args, s);
+    expect(r.error).toBeUndefined();
+    expect(r.output).toEqual(plain.output);
+    expect(r.status).toBe(plain.status);
+    const hops = (await kernels.dmesg()).filter((l) => l.includes(`pid ${r.pid} migrated in`)).length;
+    expect(hops).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe("failed migrations leave the process where it was", () => {
+  it("a program without stackmaps stays on its kernel, says why, and finishes", async () => {
+    const c = await compile(example("fib"), { runtime: "stub" }); // no backends: no popcorn.stackmap.* sections
+    const plain = run(c.plain, { args: ["10", "50"] });
+    const r = await runOn(c.wasm, "fib-nostackmap", ["10", "50"], [5]);
+    expect(r.output).toEqual(plain.output);
+    expect(r.status).toBe(0);
+    expect(r.errors.join("\n")).toMatch(/migration of pid \d+ to kernel 1 \(aarch64\) failed: .*no stackmap for x86-64 .*staying on kernel 0/);
+  });
+
+  it("a migration request to a kernel that does not exist is refused and the process goes on", async () => {
+    const c = await compileExample("count", { runtime: "stub" });
+    const { pid, exited } = kernels.exec(c.wasm, "count", ["2000000000"]);
+    await new Promise((r) => setTimeout(r, 50));
+    kernels.signal(pid, 35, 7);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await kernels.ps()).find((p) => p.pid === pid)).toMatchObject({ kernel: 0, state: "running" });
+    kernels.signal(pid, 15);
+    expect((await exited).status).toBe(143);
+    expect(err.get(pid)?.join("\n")).toMatch(/migration of pid \d+ to kernel 7 refused: no such kernel \(kernels 0\.\.1\)/);
+  });
+});
+
+describe("signals", () => {
+  it("kill -9 stops a running process at its next migration point with status 137", async () => {
+    const c = await compileExample("count", { runtime: "stub" });
+    const { pid, exited } = kernels.exec(c.wasm, "count", ["2000000000"]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(kernels.signal(pid, 9)).toBe(true);
+    const ex = await exited;
+    expect(ex.status).toBe(137);
+    expect(ex.error).toMatch(/killed by signal 9/);
+  });
+
+  it("kill -35 moves a running process to the other kernel; ps shows where it is", async () => {
+    const c = await compileExample("count", { runtime: "stub" });
+    const { pid, exited } = kernels.exec(c.wasm, "count", ["2000000000"]);
+    const where = async () => (await kernels.ps()).find((p) => p.pid === pid);
+    await new Promise((r) => setTimeout(r, 50));
+    kernels.signal(pid, 35);
+    let p = await where();
+    for (let i = 0; i < 100 && p?.kernel !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      p = await where();
+    }
+    expect(p).toMatchObject({ kernel: 1, isa: "aarch64", state: "running", migrations: 1 });
+    kernels.signal(pid, 35, 0);
+    for (let i = 0; i < 100 && p?.kernel !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      p = await where();
+    }
+    expect(p).toMatchObject({ kernel: 0, isa: "x86-64", migrations: 2 });
+    kernels.signal(pid, 15);
+    expect((await exited).status).toBe(143);
+  });
+});
