@@ -5,7 +5,9 @@
  *
  * The guest is assembly/examples/pingpong.ts: it builds a stack `depth`
  * frames deep, writes `dirty` KiB of memory, and migrates to the other kernel,
- * `hops` times. Every migration is timed by its destination kernel from the
+ * `hops` times, with ~0.1 ms of computation between hops so that each
+ * migration starts on kernels that have finished with the previous one
+ * (its log line, its acknowledgement). Every migration is timed by its destination kernel from the
  * request (the guest's migrate() call on the source) to the moment the thread
  * runs again on the destination (its last frame handed back), with the phases
  * in between: capture, lower, rewrite, dirty (find and collect the pages),
@@ -37,6 +39,9 @@ export interface MigrateBenchOptions {
   quick?: boolean;
   log?(line: string): void;
 }
+
+/** counting-loop iterations between hops (~0.1 ms): each migration starts once the kernels are done with the last one */
+const GAP = 100_000;
 
 interface Config {
   depth: number;
@@ -102,12 +107,12 @@ export async function benchMigrate(o: MigrateBenchOptions = {}): Promise<Migrate
     for (let r = 0; r < rounds; r++) {
       for (const c of configs) {
         log(`round ${r + 1}/${rounds}: depth ${c.depth}, ${c.dirtyKiB} KiB dirty, ${c.hops} hops`);
-        const rs = await run([String(c.depth), String(c.dirtyKiB), String(c.hops), "1"]);
+        const rs = await run([String(c.depth), String(c.dirtyKiB), String(c.hops), "1", String(GAP)]);
         samples.get(c)!.push(...rs.slice(warmup));
       }
     }
     log("repeat migration with nothing written");
-    const repeat = (await run(["10", "64", "8", "0"])).slice(2);
+    const repeat = (await run(["10", "64", "8", "0", String(GAP)])).slice(2);
     log("transformation per frame");
     const transform = await benchTransform({ quick: o.quick });
     log("MessagePort round trip between two workers");

@@ -22,7 +22,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
 import { Replica, pageBytes, type ReplicaParts } from "../memory/index.js";
-import { decodeMessage, encodeMessage, type MigrateMessage } from "../msg/index.js";
+import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, type MigrateMessage } from "../msg/index.js";
 import { lift, lower, rewrite } from "../transform/index.js";
 import { now } from "./control-word.js";
 import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
@@ -52,6 +52,8 @@ interface Resident {
 export class Core {
   private readonly programs = new Map<string, Program>();
   private readonly resident = new Map<number, Resident>();
+  /** where this core encodes the migrations it sends (msg/ring.ts) */
+  private readonly ring = new MessageRing();
 
   constructor(
     private readonly cfg: CoreConfig,
@@ -137,9 +139,22 @@ export class Core {
     this.execute(r.process, meta, r);
   }
 
+  /** Takes in a migrated process: `raw` is its migrate message, released here once read. */
   private arrive(raw: Uint8Array, bytes: Uint8Array | undefined, parts: ReplicaParts | undefined): void {
     const t0 = now();
-    const msg = decodeMessage(raw, "the transport") as MigrateMessage;
+    let released = false;
+    const release = () => {
+      // once only: the producer may reuse the buffer as soon as it is released
+      if (!released) releaseMessage(raw);
+      released = true;
+    };
+    let msg: MigrateMessage;
+    try {
+      msg = decodeMessage(raw, "the transport") as MigrateMessage;
+    } catch (e) {
+      release();
+      throw e;
+    }
     const meta: ProcessMeta = {
       pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
       epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
@@ -170,6 +185,8 @@ export class Core {
       t = now();
       const frames = lift(msg.image, sites, sm, profile(isa));
       phases.lift = (now() - t) * 1000;
+      const sizes = { memoryBytes: pageBytes(msg.memory), messageBytes: raw.length, stackBytes: msg.image.stack.length };
+      release(); // everything kept has been copied out
       const resumeStart = now();
       const p = r.process;
       p.onResumed = () => {
@@ -181,15 +198,14 @@ export class Core {
           pid: meta.pid,
           from: msg.from,
           frames: msg.frames,
-          memoryBytes: pageBytes(msg.memory),
-          messageBytes: raw.length,
-          stackBytes: msg.image.stack.length,
+          ...sizes,
           totalUs: (resumedAt - msg.requestedAt) * 1000,
           phases,
         });
       };
       p.resume({ frames, globals: msg.globals });
     } catch (e) {
+      release();
       this.post({ t: "refuse", pid: msg.pid, from: msg.from, reason: (e as Error).message });
       return;
     }
@@ -280,12 +296,13 @@ export class Core {
         from: this.cfg.kernel,
         frames: l.state.frames.length,
       };
-      const bytes = encodeMessage(msg);
+      const bytes = encodeMessage(msg, (n) => this.ring.reserve(n) ?? new Uint8Array(n));
       phases.encode = (now() - t) * 1000;
       r.leaving = { state: l.state, meta };
-      this.post({ t: "depart", meta, to: l.to, bytes, parts: this.newParts(r), phases, frames: l.state.frames.length }, [
-        bytes.buffer as ArrayBuffer,
-      ]);
+      this.post(
+        { t: "depart", meta, to: l.to, bytes, parts: this.newParts(r), phases, frames: l.state.frames.length },
+        isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer],
+      );
     } catch (e) {
       const why = `migration of pid ${meta.pid} to kernel ${l.to} (${toIsa ?? "none"}) failed: ${(e as Error).message} — staying on kernel ${this.cfg.kernel}`;
       this.post({ t: "output", pid: meta.pid, stream: 2, line: `popcorn: ${why}` });

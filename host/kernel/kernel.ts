@@ -18,7 +18,7 @@
 import { Worker, type MessagePort } from "node:worker_threads";
 import { createHash } from "node:crypto";
 import type { ReplicaParts } from "../memory/index.js";
-import type { KernelMessage, SignalMessage, Transport } from "../msg/index.js";
+import { isShared, releaseMessage, type KernelMessage, type MigrateMessage, type SignalMessage, type Transport } from "../msg/index.js";
 import { ControlWord, now } from "./control-word.js";
 import type { ClientReply, ClientRequest, ProcessInfo } from "./client.js";
 import { SIGMIGRATE } from "./core.js";
@@ -281,26 +281,36 @@ export class Kernel {
   // ---- peers ----
 
   private fromPeer(from: number, msg: KernelMessage, raw: Uint8Array): void {
+    if (msg.t === "migrate") return this.arriving(msg, raw); // the core releases raw
+    try {
+      this.handlePeer(from, msg);
+    } finally {
+      releaseMessage(raw);
+    }
+  }
+
+  private arriving(msg: MigrateMessage, raw: Uint8Array): void {
+    const meta: ProcessMeta = {
+      pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
+      epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
+    };
+    const core = this.pickCore(msg.pid);
+    const e = this.entry(meta, "arriving");
+    e.core = core;
+    e.pending = undefined; // an arrival supersedes any departure still waiting for its ack
+    const programBytes = this.programFor(core, msg.program);
+    const parts = this.cores[core]!.replicas.has(msg.pid) ? undefined : e.parts;
+    this.toCore(core, { t: "arrive", raw, programBytes, parts }, isShared(raw) ? [] : [raw.buffer as ArrayBuffer]);
+  }
+
+  private handlePeer(from: number, msg: Exclude<KernelMessage, MigrateMessage>): void {
     switch (msg.t) {
       case "program":
         this.programs.set(msg.hash, { name: msg.name, bytes: msg.bytes.slice() });
         return;
-      case "migrate": {
-        const meta: ProcessMeta = {
-          pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
-          epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
-        };
-        const core = this.pickCore(msg.pid);
-        const e = this.entry(meta, "arriving");
-        e.core = core;
-        const programBytes = this.programFor(core, msg.program);
-        const parts = this.cores[core]!.replicas.has(msg.pid) ? undefined : e.parts;
-        this.toCore(core, { t: "arrive", raw, programBytes, parts }, [raw.buffer as ArrayBuffer]);
-        return;
-      }
       case "migrate-ack": {
         const e = this.procs.get(msg.pid);
-        if (!e?.pending) return;
+        if (!e?.pending || e.state !== "leaving") return; // stale: the process has come back since
         const pending = e.pending;
         e.pending = undefined;
         if (msg.ok) {

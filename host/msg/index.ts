@@ -3,3 +3,4 @@ export * from "./messages.js";
 export type { Transport, TransportStats, MessageHandler } from "./transport.js";
 export { TransportError } from "./transport.js";
 export { LocalTransport } from "./local.js";
+export { MessageRing, releaseMessage, isShared } from "./ring.js";

@@ -1,11 +1,14 @@
 /**
  * The local transport: kernels that are worker threads of one Node process,
  * one MessagePort per pair of kernels. A message travels as its encoded
- * bytes, and the buffer is transferred, not copied: a 1 MiB migration costs
- * one encode and one decode, as it would on a wire.
+ * bytes, never as objects: a buffer from a MessageRing is shared and
+ * released by the receiver (ring.ts), any other buffer is transferred. The
+ * receiver's handler must call releaseMessage(raw) once it is done with the
+ * bytes, wherever it hands them on to.
  */
 import type { MessagePort } from "node:worker_threads";
 import { decodeMessage, encodeMessage, type KernelMessage } from "./messages.js";
+import { isShared } from "./ring.js";
 import { type MessageHandler, type Transport, TransportError, type TransportStats } from "./transport.js";
 
 export class LocalTransport implements Transport {
@@ -36,7 +39,8 @@ export class LocalTransport implements Transport {
     if (!port) throw new TransportError(`kernel ${this.self} has no link to kernel ${to} (peers: ${this.peers.join(", ") || "none"})`);
     this.counters.sent.messages++;
     this.counters.sent.bytes += bytes.length;
-    port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    // a ring buffer is shared (the receiver releases it); a plain buffer is transferred
+    port.postMessage(bytes, isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer]);
   }
 
   onMessage(handler: MessageHandler): void {

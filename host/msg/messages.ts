@@ -159,11 +159,12 @@ decodeCodec.register({
   },
 });
 
-export function encodeMessage(m: KernelMessage): Uint8Array {
+/** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
+export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const ctx: EncodeContext = { blobs: [], size: 0 };
   const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
-  const out = new Uint8Array(4 + header.length + ctx.size);
-  new DataView(out.buffer).setUint32(0, header.length, true);
+  const out = alloc(4 + header.length + ctx.size);
+  new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);
   out.set(header, 4);
   let at = 4 + header.length;
   for (const b of ctx.blobs) {
@@ -181,7 +182,8 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
     if (bytes.length < 4) throw new MessageError(`${bytes.length} bytes`);
     const n = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (4 + n > bytes.length) throw new MessageError(`header of ${n} bytes in a message of ${bytes.length}`);
-    m = decode(bytes.subarray(4, 4 + n), { useBigInt64: true, extensionCodec: decodeCodec, context: bytes.subarray(4 + n) });
+    // the header is copied out first: it may sit in shared memory, which TextDecoder refuses
+    m = decode(bytes.slice(4, 4 + n), { useBigInt64: true, extensionCodec: decodeCodec, context: bytes.subarray(4 + n) });
   } catch (e) {
     throw new MessageError(`message from ${from} is not valid MessagePack (${(e as Error).message})`);
   }

@@ -11,6 +11,10 @@ export interface TransportStats {
   received: { messages: number; bytes: number };
 }
 
+/**
+ * `raw` is the message's bytes: the handler passes it on or calls
+ * releaseMessage(raw) when done with it (ring.ts).
+ */
 export type MessageHandler = (from: number, msg: KernelMessage, raw: Uint8Array) => void;
 
 export interface Transport {
