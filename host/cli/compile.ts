@@ -46,7 +46,7 @@ export function formatSummary(out: string, s: CompileSummary): string {
     `wrote ${out}`,
     `  functions instrumented: ${s.functions.instrumented} / ${s.functions.total}`,
     `  sites: ${Object.entries(s.sites).map(([k, v]) => `${v} ${k}`).join(", ")}`,
-    `  size: ${s.bytes.plain} → ${s.bytes.instrumented} bytes (${growth.startsWith("-") ? "" : "+"}${growth} %, with popcorn.sites)`,
+    `  size: ${s.bytes.plain} → ${s.bytes.instrumented} bytes (${growth.startsWith("-") ? "" : "+"}${growth} %, with the popcorn.* sections)`,
     ...s.refused.map((r) => `  refused: ${r.func}: ${r.reason}`),
   ];
   return lines.join("\n") + "\n";

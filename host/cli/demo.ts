@@ -3,6 +3,7 @@
  * aarch64 kernel (worker threads of this process that share nothing but
  * messages) where it hops back and forth, then shows the kernels' log.
  */
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { compile, packageRoot } from "../toolchain/index.js";
 import { stackmapBackends } from "../isa/index.js";
@@ -14,6 +15,8 @@ export async function demoCommand(): Promise<number> {
   const say = (s: string) => process.stdout.write(s + "\n");
   say("$ popcorn compile assembly/examples/hello.ts");
   const r = await compile(src, { backends: stackmapBackends() });
+  await mkdir("build", { recursive: true });
+  await writeFile("build/hello.wasm", r.wasm);
   process.stdout.write(formatSummary("build/hello.wasm", r.summary));
   say("  stackmaps: x86-64 (System V) and aarch64 (AAPCS64): where each live value of each site sits on each ISA");
   say("\n$ popcorn run build/hello.wasm --kernels x86-64,aarch64 -- 4");

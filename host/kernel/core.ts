@@ -104,6 +104,7 @@ export class Core {
       kernel: { id: this.cfg.kernel, isa: this.cfg.isas[this.cfg.kernel]!, count: this.cfg.isas.length },
       stdout: (line) => this.post({ t: "output", pid: meta.pid, stream: 1, line }),
       stderr: (line) => this.post({ t: "output", pid: meta.pid, stream: 2, line }),
+      log: (line) => this.log(`pid ${meta.pid}: ${line}`),
       memory,
     });
   }

@@ -213,21 +213,23 @@ export class Kernel {
         return;
       }
       case "depart": {
-        const e = this.entry(r.meta, "leaving");
-        if (r.parts) this.gotParts(core, e, r.parts);
-        e.where = r.to;
-        e.pending = { to: r.to };
-        e.stats.migrationsOut++;
-        e.stats.bytesOut += r.bytes.length;
+        // the message goes first: everything else here is bookkeeping, off the migration's path
         if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
           const p = this.programs.get(r.meta.program);
           if (p) this.transport.send(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes });
           this.peerHas.add(`${r.to}:${r.meta.program}`);
         }
-        this.dmesg(
-          `pid ${r.meta.pid} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, message ${r.bytes.length} B (${phaseText(r.phases)})`,
-        );
+        const size = r.bytes.length;
         this.transport.sendEncoded(r.to, r.bytes);
+        const e = this.entry(r.meta, "leaving");
+        if (r.parts) this.gotParts(core, e, r.parts);
+        e.where = r.to;
+        e.pending = { to: r.to };
+        e.stats.migrationsOut++;
+        e.stats.bytesOut += size;
+        this.dmesg(
+          `pid ${r.meta.pid} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, message ${size} B (${phaseText(r.phases)})`,
+        );
         return;
       }
       case "refuse": {

@@ -55,6 +55,8 @@ export interface ProcessOptions {
   kernel: KernelInfo;
   stdout(line: string): void;
   stderr(line: string): void;
+  /** the kernel's log (dmesg), for what the kernel refuses or notices */
+  log?(line: string): void;
   /** the process memory, when it already exists (a thread arriving on a kernel that holds it) */
   memory?: WebAssembly.Memory;
   /**
@@ -270,9 +272,9 @@ export class Process {
   private requestMigration(to: number): void {
     if (!this.instrumented) return;
     if (to < 0 || to >= this.opts.kernel.count) {
-      this.opts.stderr(
-        `popcorn: migration to kernel ${to} refused: no such kernel (kernels 0..${this.opts.kernel.count - 1}) — staying on kernel ${this.opts.kernel.id}`,
-      );
+      const why = `migration to kernel ${to} refused: no such kernel (kernels 0..${this.opts.kernel.count - 1}) — staying on kernel ${this.opts.kernel.id}`;
+      this.opts.stderr(`popcorn: ${why}`);
+      this.opts.log?.(why);
       return;
     }
     this.ctrl.request({ dest: to });

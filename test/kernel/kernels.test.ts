@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedKernels } from "../../host/kernel/index.js";
 import { compile, type Runtime } from "../../host/toolchain/index.js";
-import { compileExample, example, run } from "../helpers.js";
+import { compileExample, example, fromWat, run } from "../helpers.js";
 
 // hello says which kernel it is on, so its output differs from a one-kernel run by design: its own test below
 const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
@@ -100,6 +100,24 @@ describe("failed migrations leave the process where it was", () => {
     kernels.signal(pid, 15);
     expect((await exited).status).toBe(143);
     expect(err.get(pid)?.join("\n")).toMatch(/migration of pid \d+ to kernel 7 refused: no such kernel \(kernels 0\.\.1\)/);
+  });
+});
+
+describe("a guest's migrate() to a kernel that does not exist", () => {
+  it("is refused on stderr and in dmesg, and the program goes on", async () => {
+    const { wasm } = fromWat(`(module
+      (import "popcorn" "migrate_request" (func $request (param i32)))
+      (import "popcorn" "check_migrate" (func $check))
+      (memory 1)
+      (export "memory" (memory 0))
+      (func (export "main") (result i32)
+        (call $request (i32.const 7))
+        (call $check)
+        (i32.const 3)))`);
+    const r = await runOn(wasm, "refused", []);
+    expect(r.status).toBe(3);
+    expect(r.errors).toEqual(["popcorn: migration to kernel 7 refused: no such kernel (kernels 0..1) — staying on kernel 0"]);
+    expect((await kernels.dmesg()).join("\n")).toMatch(new RegExp(`pid ${r.pid}: migration to kernel 7 refused: no such kernel`));
   });
 });
 
