@@ -3,7 +3,8 @@
  * `ps`, `kill`, `migrate`, `dmesg` (through its control socket, control.ts).
  */
 import { CompileError } from "../toolchain/index.js";
-import { EmbeddedKernels, SIGMIGRATE, loadProgram, type ProcessInfo } from "../kernel/index.js";
+import { writeFile } from "node:fs/promises";
+import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo } from "../kernel/index.js";
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 
 export interface KernelRunFlags {
@@ -13,6 +14,8 @@ export interface KernelRunFlags {
   migrateAt?: number[];
   dmesg?: boolean;
   json?: boolean;
+  /** write every migration's stacks and transformation here (host/kernel/trace.ts) */
+  trace?: string;
 }
 
 export function parseKernels(list: string): string[] {
@@ -32,6 +35,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   const kernels = await EmbeddedKernels.start({
     isas,
     cores: o.cores,
+    trace: o.trace !== undefined,
     onOutput: (_pid, stream, line) => {
       if (o.json) output.push({ stream, line });
       else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
@@ -51,6 +55,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     const timer = o.migrateEvery ? setInterval(() => kernels.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
     const ex = await exited;
     if (timer) clearInterval(timer);
+    if (o.trace !== undefined) await writeTrace(o.trace, name, kernels);
     const lines = o.dmesg || o.json ? await kernels.dmesg() : [];
     if (o.json) {
       process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms: performance.now() - t0, output, dmesg: lines }) + "\n");
@@ -65,6 +70,19 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     await control.close();
     await kernels.stop();
   }
+}
+
+async function writeTrace(file: string, program: string, kernels: EmbeddedKernels): Promise<void> {
+  await new Promise((r) => setTimeout(r, 20)); // the destination's report of the last migration may trail the exit
+  const trace: MigrationTraceFile = {
+    format: "popcorn-trace",
+    version: MIGRATION_TRACE_VERSION,
+    program,
+    kernels: kernels.isas.map((isa, id) => ({ id, isa })),
+    migrations: kernels.traces(),
+  };
+  await writeFile(file, JSON.stringify(trace));
+  process.stderr.write(`popcorn: wrote ${file} (${trace.migrations.length} migration${trace.migrations.length === 1 ? "" : "s"}) — \`popcorn viz ${file}\` shows it\n`);
 }
 
 async function allRuns(): Promise<PsReply[]> {

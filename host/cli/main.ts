@@ -5,6 +5,8 @@
  *   popcorn run <prog.wasm|prog.ts> [--checkpoint-every N] [--dmesg] [--json] [-- args...]
  *   popcorn run <prog> --kernels x86-64,aarch64 [--migrate-every 5ms] [--migrate-at N] [-- args...]
  *   popcorn ps | kill -35 <pid> | migrate <pid> --to <k> | dmesg      (talk to a running --kernels run)
+ *   popcorn stackmap <prog.wasm> [--isa x86-64|aarch64|all] [--function f] [--site n] [--json]
+ *   popcorn check <prog.wasm> [--json]
  *   popcorn bench overhead|migrate [--json] [--quick]
  *   popcorn demo
  *
@@ -18,6 +20,7 @@ import { resumeCommand, runCommand } from "./run.js";
 import { demoCommand } from "./demo.js";
 import { benchCommand } from "./bench.js";
 import { fail } from "./fail.js";
+import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
 
 const intArg = (name: string, min: number) => (v: string) => {
@@ -77,9 +80,31 @@ export async function main(argv: string[]): Promise<number> {
     .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg)")
     .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1)))
     .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
+    .option("--trace <file>", "with --kernels: write every migration's stacks, values moved and phase timings as JSON (see `popcorn viz`)")
     .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point (then after each further count, e.g. 3,10,10)").argParser(listArg("--migrate-at")))
     .action(async (prog, args, o) => {
       process.exitCode = await runCommand(prog, args, o);
+    });
+
+  program
+    .command("stackmap")
+    .description("where each live value of each site lives on each ISA: registers, frame offsets, frame sizes, saved registers, return addresses")
+    .argument("<program>", "program.wasm from popcorn compile")
+    .option("--isa <name>", "x86-64, aarch64 or all", "all")
+    .option("--function <name>", "only this function (its full name or the part after the last /)")
+    .addOption(new Option("--site <id>", "only this site").argParser(intArg("--site", 0)))
+    .option("--json", "print JSON")
+    .action(async (prog, o) => {
+      process.exitCode = await stackmapCommand(prog, o);
+    });
+
+  program
+    .command("check")
+    .description("check that a program's stackmaps agree across ISAs and with its sites (exit 1 naming each inconsistency)")
+    .argument("<program>", "program.wasm from popcorn compile")
+    .option("--json", "print JSON")
+    .action(async (prog, o) => {
+      process.exitCode = await checkCommand(prog, o);
     });
 
   program

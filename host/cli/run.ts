@@ -14,6 +14,7 @@ export interface RunFlags {
   cores?: number;
   migrateEvery?: number;
   migrateAt?: number[];
+  trace?: string;
 }
 
 export async function readProgramBytes(file: string): Promise<Uint8Array> {
@@ -31,7 +32,9 @@ export async function runCommand(file: string, args: string[], o: RunFlags): Pro
     if (o.checkpointEvery || o.stopAt || o.save) throw new CompileError("--checkpoint-every/--stop-at/--save run on one kernel: leave out --kernels");
     return runOnKernels(bytes, file, args, { ...o, kernels: o.kernels });
   }
-  if (o.cores || o.migrateEvery || o.migrateAt) throw new CompileError("--cores, --migrate-every and --migrate-at need --kernels, e.g. --kernels x86-64,aarch64");
+  if (o.cores || o.migrateEvery || o.migrateAt || o.trace) {
+    throw new CompileError("--cores, --migrate-every, --migrate-at and --trace need --kernels, e.g. --kernels x86-64,aarch64");
+  }
   const program = loadProgram(bytes, file);
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);

@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { packageRoot } from "../toolchain/index.js";
 import { profile } from "../isa/index.js";
 import { now } from "./control-word.js";
+import type { PartialTrace } from "./jobs.js";
+import type { MigrationTrace } from "./trace.js";
 
 export type ClientRequest =
   | { t: "exec"; pid: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
@@ -29,11 +31,14 @@ export type ClientReply =
   | { t: "output"; pid: number; stream: 1 | 2; line: string }
   | { t: "exit"; pid: number; status: number; error?: string }
   | { t: "reply"; req: number; data: unknown }
-  | { t: "migrated"; record: MigrationRecord };
+  | { t: "migrated"; record: MigrationRecord }
+  | { t: "trace"; trace: PartialTrace };
 
 /** One migration as its destination kernel saw it (times in µs). */
 export interface MigrationRecord {
   pid: number;
+  /** migrations the process had made before this one */
+  epoch: number;
   from: number;
   to: number;
   frames: number;
@@ -81,6 +86,8 @@ export interface EmbeddedOptions {
   cores?: number;
   onOutput?(pid: number, stream: 1 | 2, line: string): void;
   onMigration?(r: MigrationRecord): void;
+  /** record every migration's stacks and transformation: see traces() */
+  trace?: boolean;
 }
 
 /** Kernels as worker threads of this process, linked by the local transport. */
@@ -121,7 +128,7 @@ export class EmbeddedKernels {
       const ch = new MessageChannel();
       const peers = Object.fromEntries(links[id]!);
       const w = new Worker(file, {
-        workerData: { role: "kernel", id, isas: this.isas, cores, bootAt, workerFile: file, client: ch.port2, peers },
+        workerData: { role: "kernel", id, isas: this.isas, cores, bootAt, workerFile: file, trace: this.opts.trace, client: ch.port2, peers },
         transferList: [ch.port2, ...links[id]!.values()],
       });
       this.workers.push(w);
@@ -147,10 +154,39 @@ export class EmbeddedKernels {
       this.exits.delete(m.pid);
     } else if (m.t === "migrated") {
       this.opts.onMigration?.(m.record);
+      this.traced(`${m.record.pid}:${m.record.epoch}`).record = m.record;
+    } else if (m.t === "trace") {
+      this.traced(`${m.trace.pid}:${m.trace.epoch}`).trace = m.trace;
     } else if (m.t === "reply") {
       this.replies.get(m.req)?.(m.data);
       this.replies.delete(m.req);
     }
+  }
+
+  /** pid:epoch → what the source (trace) and the destination (record) said of a migration */
+  private readonly traceParts = new Map<string, { trace?: PartialTrace; record?: MigrationRecord }>();
+
+  private traced(key: string): { trace?: PartialTrace; record?: MigrationRecord } {
+    let t = this.traceParts.get(key);
+    if (!t && this.opts.trace) this.traceParts.set(key, (t = {}));
+    return t ?? {};
+  }
+
+  /** Every migration traced so far (with `trace: true`), in order per process. */
+  traces(): MigrationTrace[] {
+    const out: MigrationTrace[] = [];
+    for (const { trace, record } of this.traceParts.values()) {
+      if (!trace) continue;
+      out.push({
+        seq: 0,
+        ...trace,
+        phasesUs: { ...trace.phasesUs, ...(record?.phases ?? {}) },
+        totalUs: record?.totalUs,
+      });
+    }
+    out.sort((a, b) => a.pid - b.pid || a.epoch - b.epoch);
+    out.forEach((t, i) => (t.seq = i));
+    return out;
   }
 
   private failAll(why: string): void {

@@ -21,7 +21,8 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
-import { Replica, pageBytes, type ReplicaParts } from "../memory/index.js";
+import { PAGE_SIZE, Replica, pageBytes, type ReplicaParts } from "../memory/index.js";
+import { dumpImage, traceFrames } from "./trace.js";
 import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, type MigrateMessage } from "../msg/index.js";
 import { lift, lower, rewrite } from "../transform/index.js";
 import { now } from "./control-word.js";
@@ -34,6 +35,8 @@ export interface CoreConfig {
   core: number;
   /** the ISA of every kernel, by kernel id */
   isas: string[];
+  /** record every departure's stacks and transformation (popcorn run --trace) */
+  trace?: boolean;
 }
 
 /** Signals a process can be stopped with; 35 is Popcorn's migration signal. */
@@ -197,6 +200,7 @@ export class Core {
         this.post({
           t: "arrived",
           pid: meta.pid,
+          epoch: msg.epoch,
           from: msg.from,
           frames: msg.frames,
           ...sizes,
@@ -268,8 +272,9 @@ export class Core {
       let t = now();
       const a = lower(l.state.frames, sites, smA, profile(fromIsa));
       phases.lower = (now() - t) * 1000;
+      const source = this.cfg.trace ? dumpImage(a, profile(fromIsa)) : undefined; // before rewrite reuses a's buffers
       t = now();
-      const { image } = rewrite(a, smA, smB, profile(fromIsa), profile(toIsa));
+      const { image, trace } = rewrite(a, smA, smB, profile(fromIsa), profile(toIsa), { trace: this.cfg.trace, sites });
       phases.rewrite = (now() - t) * 1000;
       t = now();
       r.replica.markDirty(meta.epoch);
@@ -300,6 +305,23 @@ export class Core {
       const bytes = encodeMessage(msg, (n) => this.ring.reserve(n) ?? new Uint8Array(n));
       phases.encode = (now() - t) * 1000;
       r.leaving = { state: l.state, meta };
+      if (source && trace) {
+        this.post({
+          t: "trace",
+          trace: {
+            pid: meta.pid,
+            epoch: meta.epoch,
+            from: { kernel: this.cfg.kernel, isa: fromIsa },
+            to: { kernel: l.to, isa: toIsa },
+            phasesUs: { ...phases },
+            frames: traceFrames(l.state.frames, sites),
+            source,
+            destination: dumpImage(image, profile(toIsa)),
+            transform: trace,
+            memory: { bytes: pageBytes(memory), pages: pageBytes(memory) / PAGE_SIZE, messageBytes: bytes.length },
+          },
+        });
+      }
       this.post(
         { t: "depart", meta, to: l.to, bytes, parts: this.newParts(r), phases, frames: l.state.frames.length },
         isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer],

@@ -6,3 +6,5 @@ export { runProgram, type RunOptions, type RunResult } from "./run.js";
 export { EmbeddedKernels, KernelError, workerFile, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions } from "./client.js";
 export { ControlWord, now } from "./control-word.js";
 export { SIGMIGRATE } from "./core.js";
+export { MIGRATION_TRACE_VERSION, dumpImage, traceFrames } from "./trace.js";
+export type { MigrationTraceFile, MigrationTrace, ImageDump, TracedFrame } from "./trace.js";

@@ -6,6 +6,10 @@
  * host/msg messages travel.
  */
 import type { ReplicaParts } from "../memory/index.js";
+import type { MigrationTrace } from "./trace.js";
+
+/** What the source core knows of a migration's trace. */
+export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs">;
 
 /** What the kernels know about a process, carried along as it moves. */
 export interface ProcessMeta {
@@ -58,10 +62,14 @@ export type CoreReport =
       /** µs per phase on this side: capture, lower, rewrite, dirty, encode */
       phases: Record<string, number>;
     }
+  /** a departure's stacks and transformation, when the kernels trace (its destination adds the rest) */
+  | { t: "trace"; trace: PartialTrace }
   /** a migrated process runs again here */
   | {
       t: "arrived";
       pid: number;
+      /** migrations the process had made before this one */
+      epoch: number;
       from: number;
       frames: number;
       memoryBytes: number;

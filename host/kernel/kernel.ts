@@ -33,6 +33,8 @@ export interface KernelConfig {
   bootAt: number;
   /** the worker script that runs a core */
   workerFile: string;
+  /** record every migration's stacks and transformation for the client */
+  trace?: boolean;
 }
 
 type State = "starting" | "running" | "leaving" | "away" | "arriving" | "resuming";
@@ -72,7 +74,7 @@ export class Kernel {
     this.isa = cfg.isas[cfg.id]!;
     for (let c = 0; c < cfg.cores; c++) {
       const worker = new Worker(cfg.workerFile, {
-        workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas },
+        workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas, trace: cfg.trace },
       });
       worker.on("message", (r: CoreReport) => this.fromCore(c, r));
       worker.on("error", (e) => this.dmesg(`core ${c} crashed: ${e.message}`));
@@ -183,6 +185,8 @@ export class Kernel {
     switch (r.t) {
       case "log":
         return this.dmesg(r.line);
+      case "trace":
+        return this.client.postMessage({ t: "trace", trace: r.trace } satisfies ClientReply);
       case "output":
         return this.output(r.pid, r.stream, r.line);
       case "running": {

@@ -8,13 +8,23 @@ import { Core } from "./core.js";
 import { Kernel } from "./kernel.js";
 
 const d = workerData as
-  | { role: "kernel"; id: number; isas: string[]; cores: number; bootAt: number; workerFile: string; client: MessagePort; peers: Record<string, MessagePort> }
-  | { role: "core"; kernel: number; core: number; isas: string[] };
+  | {
+      role: "kernel";
+      id: number;
+      isas: string[];
+      cores: number;
+      bootAt: number;
+      workerFile: string;
+      trace?: boolean;
+      client: MessagePort;
+      peers: Record<string, MessagePort>;
+    }
+  | { role: "core"; kernel: number; core: number; isas: string[]; trace?: boolean };
 
 if (d.role === "kernel") {
   const transport = new LocalTransport(d.id, new Map(Object.entries(d.peers).map(([k, p]) => [Number(k), p])));
-  new Kernel({ id: d.id, isas: d.isas, cores: d.cores, bootAt: d.bootAt, workerFile: d.workerFile }, transport, d.client);
+  new Kernel({ id: d.id, isas: d.isas, cores: d.cores, bootAt: d.bootAt, workerFile: d.workerFile, trace: d.trace }, transport, d.client);
   d.client.postMessage({ t: "ready", kernel: d.id });
 } else {
-  new Core({ kernel: d.kernel, core: d.core, isas: d.isas }, parentPort!);
+  new Core({ kernel: d.kernel, core: d.core, isas: d.isas, trace: d.trace }, parentPort!);
 }

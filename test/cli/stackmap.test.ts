@@ -1,0 +1,141 @@
+// popcorn stackmap shows where each value lives on each ISA; popcorn check
+// names the first inconsistency of stackmaps corrupted on purpose.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { checkStackmaps } from "../../host/isa/index.js";
+import { decodeStackmap, encodeStackmap, type Stackmap, stackmapSection } from "../../host/toolchain/index.js";
+import { customSectionsWithPrefix } from "../../host/isa/index.js";
+import { ROOT, compileExample } from "../helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-stackmap-"));
+function popcorn(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The module with custom section `name` replaced by `payload` (or removed). */
+function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [wasm.subarray(0, 8)];
+  let pos = 8;
+  const uleb = () => {
+    let r = 0;
+    for (let s = 0; ; s += 7) {
+      const b = wasm[pos++]!;
+      r += (b & 0x7f) * 2 ** s;
+      if (!(b & 0x80)) return r;
+    }
+  };
+  const leb = (n: number) => {
+    const out: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n = Math.floor(n / 128);
+      if (n) b |= 0x80;
+      out.push(b);
+    } while (n);
+    return Uint8Array.from(out);
+  };
+  while (pos < wasm.length) {
+    const start = pos;
+    const id = wasm[pos++]!;
+    const size = uleb();
+    const end = pos + size;
+    if (id === 0) {
+      const len = uleb();
+      if (new TextDecoder().decode(wasm.subarray(pos, pos + len)) === name) {
+        pos = end;
+        continue;
+      }
+    }
+    parts.push(wasm.subarray(start, end));
+    pos = end;
+  }
+  if (payload) {
+    const nm = new TextEncoder().encode(name);
+    const body = [leb(nm.length), nm, payload];
+    const bodyLen = body.reduce((n, b) => n + b.length, 0);
+    parts.push(Uint8Array.of(0), leb(bodyLen), ...body);
+  }
+  return Buffer.concat(parts);
+}
+
+let wasm: Uint8Array;
+let arm: Stackmap;
+const corrupt = (edit: (sm: Stackmap) => void) => {
+  const sm = decodeStackmap(customSectionsWithPrefix(wasm, "popcorn.stackmap.aarch64").get("popcorn.stackmap.aarch64")!);
+  edit(sm);
+  return withSection(wasm, stackmapSection("aarch64"), encodeStackmap(sm));
+};
+
+beforeAll(async () => {
+  wasm = (await compileExample("fib")).wasm;
+  writeFileSync(join(dir, "fib.wasm"), wasm);
+  arm = decodeStackmap(customSectionsWithPrefix(wasm, "popcorn.stackmap.aarch64").get("popcorn.stackmap.aarch64")!);
+});
+
+describe("popcorn stackmap", () => {
+  it("lines the ISAs up side by side: frame, saved registers, return addresses, each value's location", () => {
+    const r = popcorn("stackmap", "fib.wasm", "--function", "fib");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/function fib {2}\(assembly\/examples\/fib\/fib\)/);
+    expect(r.stdout).toMatch(/^ +x86-64 +aarch64$/m);
+    expect(r.stdout).toMatch(/saves +rbx \[rbp-8\].* +x19 \[x29\+16\]/);
+    expect(r.stdout).toMatch(/site \d+ call +ret 0x[0-9a-f]+ +ret 0x[0-9a-f]+/);
+    expect(r.stdout).toMatch(/\$0 i32 +rbx +x19/);
+  });
+
+  it("gives JSON with every value's location on every ISA, and one ISA or one site on request", () => {
+    const r = popcorn("stackmap", "fib.wasm", "--site", "5", "--isa", "aarch64", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.isas.map((i: { name: string }) => i.name)).toEqual(["aarch64"]);
+    expect(j.functions).toHaveLength(1);
+    const site = j.functions[0].sites[0];
+    expect(site.id).toBe(5);
+    expect(site.values[0].locations.aarch64.text).toMatch(/^x\d+$|^\[x29\+\d+\]$/);
+  });
+
+  it("names what it cannot show", () => {
+    expect(popcorn("stackmap", "fib.wasm", "--function", "nope").stderr).toMatch(/no instrumented function nope/);
+    expect(popcorn("stackmap", "fib.wasm", "--isa", "riscv").stderr).toMatch(/unknown ISA "riscv" — known ISAs: x86-64, aarch64/);
+    expect(popcorn("stackmap", "fib.wasm", "--site", "100000").code).toBe(2);
+  });
+});
+
+describe("popcorn check", () => {
+  it("passes a program fresh from popcorn compile", () => {
+    const r = popcorn("check", "fib.wasm");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/stackmaps consistent — \d+ sites, \d+ live values, \d+ functions on x86-64, aarch64/);
+  });
+
+  const site = () => arm.sites.findIndex((s) => s.values.length > 0 && s.values[0]!.kind === "register");
+  const cases: [string, (sm: Stackmap) => void, RegExp][] = [
+    ["a site with a value missing", (sm) => void sm.sites[site()]!.values.pop(), /site \d+ has \d+ live values on aarch64 but \d+ in popcorn.sites/],
+    ["a frame size that breaks 16-byte alignment", (sm) => void (sm.functions[0]!.frameSize += 8), /aarch64: function .* has a frame of \d+ bytes, not a multiple of 16/],
+    ["a value in a caller-saved register", (sm) => void (sm.sites[site()]!.values[0] = { kind: "register", dwarf: 0, size: 4 }), /aarch64: site \d+ .* in [wx]0: not a callee-saved register for a i32/],
+    ["a stack slot outside the frame", (sm) => void (sm.sites[site()]!.values[0] = { kind: "stack", offset: 4096, size: 4 }), /aarch64: site \d+ .* \[x29\+4096\]: outside the \d+-byte frame/],
+    ["two sites with one return address", (sm) => {
+      const i = sm.sites.findIndex((x, k) => sm.sites[k + 1]?.func === x.func);
+      sm.sites[i + 1]!.returnAddress = sm.sites[i]!.returnAddress;
+    }, /popcorn.stackmap.aarch64 section is malformed \(sites \d+ and \d+ share return address 0x[0-9a-f]+\)/],
+    ["a value of the wrong size", (sm) => void (sm.sites[site()]!.values[0]!.size = 8), /value .* \(i32\) is 8 bytes on aarch64/],
+  ];
+  it.each(cases)("names %s", (_what, edit, expected) => {
+    const bad = corrupt(edit);
+    const report = checkStackmaps(bad, "bad.wasm");
+    expect(report.problems[0]).toMatch(expected);
+    writeFileSync(join(dir, "bad.wasm"), bad);
+    const r = popcorn("check", "bad.wasm");
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n")[0]).toMatch(expected);
+  });
+
+  it("names a missing ISA section", () => {
+    const report = checkStackmaps(withSection(wasm, stackmapSection("x86-64")), "bad.wasm");
+    expect(report.problems).toEqual(["bad.wasm: no popcorn.stackmap.x86-64 section — recompile with `popcorn compile`"]);
+  });
+});
