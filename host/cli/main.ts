@@ -22,6 +22,7 @@ import { benchCommand } from "./bench.js";
 import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
+import { vizCommand } from "./viz.js";
 
 const intArg = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -170,6 +171,15 @@ export async function main(argv: string[]): Promise<number> {
     .option("--quick", "fewer configurations and hops (a smoke test)")
     .action(async (o) => {
       process.exitCode = await benchCommand("migrate", o);
+    });
+
+  program
+    .command("viz")
+    .description("write a self-contained HTML page of a migration trace: both stacks side by side, frame by frame, a line per value moved")
+    .argument("<trace>", "trace.json, from popcorn run --kernels … --trace <file>")
+    .option("-o, --out <file>", "the page (default: the trace's name with .html)")
+    .action(async (file, o) => {
+      process.exitCode = await vizCommand(file, o);
     });
 
   program

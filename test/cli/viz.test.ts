@@ -1,0 +1,322 @@
+// `popcorn viz`: the page of a migration trace. The trace is built here from
+// a real run of the fib example (trace-fixture.ts), not by `run --trace`.
+// The page must name every frame and every value's locations, put each
+// value's line where its bytes are on both sides (the spill chain
+// included), refuse what is not a trace with a one-line error, and render
+// in headless Chromium without errors.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { MigrationTraceFile } from "../../host/kernel/index.js";
+import { CompileError } from "../../host/toolchain/index.js";
+import { CLIENT_JS, DATA_ELEMENT_ID, renderTracePage, type VizModel } from "../../host/cli/viz/index.js";
+import { ROOT } from "../helpers.js";
+import { CHROMIUM_ARGS, findChromium } from "../setup/chromium.js";
+import { fibTrace } from "./trace-fixture.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-viz-"));
+let trace: MigrationTraceFile;
+let html: string;
+
+beforeAll(async () => {
+  trace = (await fibTrace()).trace;
+  html = renderTracePage(trace, { file: "fib.trace.json" });
+});
+
+/** The page's JSON blob, parsed. */
+function modelOf(page: string): VizModel {
+  const m = new RegExp(`<script type="application/json" id="${DATA_ELEMENT_ID}">([^<]*)</script>`).exec(page);
+  expect(m, "the page has its JSON blob").not.toBeNull();
+  return JSON.parse(m![1]!) as VizModel;
+}
+
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
+describe("the fixture trace", () => {
+  it("holds migrations both ways, a deep fib stack, and x86-64 spill slots", () => {
+    expect(trace.migrations.map((m) => `${m.from.isa}→${m.to.isa}`)).toEqual(["x86-64→aarch64", "aarch64→x86-64", "x86-64→aarch64", "aarch64→x86-64"]);
+    expect(trace.migrations[1]!.frames.map((f) => f.function.split("/").pop())).toEqual(["fib", "fib", "fib", "fib", "fib", "main"]);
+    expect(trace.migrations[0]!.transform.counts.from.stack).toBeGreaterThan(0);
+  });
+});
+
+describe("renderTracePage", () => {
+  it("is one self-contained HTML document: inline style and script, nothing fetched", () => {
+    expect(html.startsWith("<!doctype html>")).toBe(true);
+    expect(html).toContain("<style>");
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet|@import|url\(\s*["']?https?:|@font-face/i);
+    expect(html.replaceAll('"http://www.w3.org/2000/svg"', "")).not.toMatch(/https?:\/\//); // a namespace name, not an address
+  });
+
+  it("names the program, every frame's function and every value's locations, in valid embedded JSON", () => {
+    expect(html).toContain(`<span class="prog" id="program">fib</span>`);
+    const model = modelOf(html);
+    expect(model.program).toBe("fib");
+    expect(model.kernels).toEqual(trace.kernels);
+    expect(model.migrations).toHaveLength(trace.migrations.length);
+    trace.migrations.forEach((m, i) => {
+      const v = model.migrations[i]!;
+      expect(v.frames.map((f) => f.function)).toEqual(m.transform.frames.map((f) => f.function));
+      expect(v.frames.map((f) => f.function)).toEqual(m.frames.map((f) => f.function));
+      const texts = m.transform.frames.flatMap((f) => f.values.map((x) => [x.fromText, x.toText]));
+      expect(v.values.map((x) => [x.ends[0].text, x.ends[1].text])).toEqual(texts);
+      expect(v.values.map((x) => x.text)).toEqual(m.frames.flatMap((f) => f.values.map((x) => x.value)));
+    });
+    for (const m of trace.migrations) {
+      for (const f of m.transform.frames) {
+        if (!f.function.includes("<")) expect(html).toContain(f.function); // "<" is written \u003c in the blob
+        for (const x of f.values) {
+          expect(html).toContain(JSON.stringify(x.fromText));
+          expect(html).toContain(JSON.stringify(x.toText));
+        }
+      }
+    }
+  });
+
+  it("finds every value's bytes where it says they are, on both sides", () => {
+    for (const m of modelOf(html).migrations) {
+      for (const v of m.values) {
+        for (const end of v.ends) if (end.kind !== "constant") expect(end.matches, `${v.name} of frame ${v.depth} at ${end.text}`).toBe(true);
+      }
+    }
+  });
+
+  it("reads a register value of an outer frame from the save slot of the frame it called (the spill chain)", () => {
+    const m = modelOf(html).migrations[1]!; // fib(1) ← fib(2) ← … ← main, aarch64 → x86-64
+    const fibs = m.values.filter((v) => m.frames[v.depth]!.name === "fib");
+    expect(fibs).toHaveLength(5);
+    for (const v of fibs) {
+      for (const end of v.ends) {
+        if (v.depth === 0) expect(end.kind).toBe("register"); // the running frame's $0 is in the register file
+        else expect(end).toMatchObject({ kind: "stack", savedBy: { depth: v.depth - 1 } });
+      }
+    }
+    const saves = m.sides[0].rows.flatMap((r) => r.parts).filter((p) => p.kind === "save" && p.value !== undefined);
+    expect(saves.map((p) => p.note)).toContain("= #2 fib's $0 (3)");
+  });
+
+  it("names every row of every frame, and chains return addresses and frame pointers to the caller", () => {
+    for (const m of modelOf(html).migrations) {
+      for (const side of m.sides) {
+        expect(side.rows[0]!.addr + 8).toBe(side.stackTop);
+        expect(side.rows.at(-1)!.addr).toBe(side.sp);
+        for (const r of side.rows) {
+          expect(r.frame).toBeGreaterThanOrEqual(0);
+          expect(r.parts.reduce((n, p) => n + p.size, 0)).toBe(8);
+        }
+        const ret = side.rows.flatMap((r) => r.parts).filter((p) => p.kind === "ret");
+        const fp = side.rows.flatMap((r) => r.parts).filter((p) => p.kind === "fp");
+        expect(ret).toHaveLength(m.frames.length);
+        expect(fp).toHaveLength(m.frames.length);
+        // rows run from the top of the stack: the outermost frame's first
+        expect(ret[0]!.note).toMatch(/→ the entry stub$/);
+        expect(ret.slice(1).every((p) => /^0x[0-9a-f]+ → #\d+ \S+, site \d+$/.test(p.note))).toBe(true);
+        expect(fp.filter((p) => p.target !== undefined)).toHaveLength(m.frames.length - 1);
+      }
+    }
+  });
+
+  it("keeps a </script> in the trace's strings inside the JSON blob", () => {
+    const t = clone(trace);
+    t.program = "</script><script>alert(1)</script><!--";
+    const page = renderTracePage(t);
+    expect(page.match(/<\/script>/g)).toHaveLength(2);
+    expect(modelOf(page).program).toBe(t.program);
+  });
+
+  it("shows a trace without migrations", () => {
+    const t = { ...clone(trace), migrations: [] };
+    expect(modelOf(renderTracePage(t)).migrations).toEqual([]);
+  });
+
+  it("has a script that parses, holds no </script and no template-string hole", () => {
+    expect(() => new Function(CLIENT_JS)).not.toThrow();
+    expect(CLIENT_JS).not.toMatch(/<\/script|`/i);
+  });
+
+  const BAD: [string, (t: Record<string, any>) => unknown, RegExp][] = [
+    ["an array", () => [1, 2], /^bad\.json: not a popcorn trace \(the file holds an array/],
+    ["another format", (t) => ({ ...t, format: "chrome-trace" }), /^bad\.json: not a popcorn trace \(format is "chrome-trace", expected "popcorn-trace"\)$/],
+    ["no format", ({ format, ...t }) => t, /^bad\.json: not a popcorn trace \(no format field/],
+    ["a newer version", (t) => ({ ...t, version: 2 }), /^bad\.json: trace version 2 is newer than this popcorn reads \(1\)/],
+    ["no migrations", ({ migrations, ...t }) => t, /^bad\.json: migrations: expected an array, got nothing$/],
+    ["an unknown ISA", (t) => { t.migrations[0].from.isa = "mips"; return t; }, /^bad\.json: migrations\[0\]\.from\.isa: unknown ISA "mips" — known ISAs: x86-64, aarch64$/],
+    ["a stack of the wrong length", (t) => { t.migrations[1].source.stack += "00"; return t; }, /^bad\.json: migrations\[1\]\.source\.stack: \d+ hex digits, but sp\.\.stackTop is \d+ bytes$/],
+    ["a location of no kind", (t) => { t.migrations[0].transform.frames[0].values[0].to.kind = "memory"; return t; }, /^bad\.json: migrations\[0\]\.transform\.frames\[0\]\.values\[0\]\.to\.kind: expected "register", "stack" or "constant", got "memory"$/],
+  ];
+  it.each(BAD)("refuses %s with a one-line error naming the file and the field", (_, spoil, message) => {
+    const bad = spoil(clone(trace) as unknown as Record<string, any>);
+    let err: unknown;
+    try {
+      renderTracePage(bad as MigrationTraceFile, { file: "bad.json" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toContain("\n");
+  });
+});
+
+describe("popcorn viz", () => {
+  beforeAll(() => {
+    // the command under test is the bundle bin/popcorn.js runs: build it from this checkout
+    const b = spawnSync(process.execPath, [join(ROOT, "build.mjs")], { encoding: "utf8" });
+    expect(b.status, b.stderr).toBe(0);
+  });
+  const popcorn = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("writes the page and says where, how many migrations and how many bytes", () => {
+    const file = join(dir, "fib.trace.json");
+    writeFileSync(file, JSON.stringify(trace));
+    const out = join(dir, "fib.html");
+    const r = popcorn("viz", file, "-o", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`wrote ${out} (4 migrations, ${statSync(out).size} bytes)`);
+    expect(readFileSync(out, "utf8")).toBe(renderTracePage(trace, { file }));
+  });
+
+  it("writes next to the trace by default", () => {
+    writeFileSync(join(dir, "default.trace.json"), JSON.stringify(trace));
+    expect(popcorn("viz", "default.trace.json").code).toBe(0);
+    expect(existsSync(join(dir, "default.trace.html"))).toBe(true);
+  });
+
+  it("exits 2 with the file named on JSON that is not a trace, and on a file that is not JSON", () => {
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "x", version: "1.0.0" }));
+    const r = popcorn("viz", "package.json", "-o", "never.html");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('popcorn: package.json: not a popcorn trace (no format field, expected "popcorn-trace")');
+    expect(existsSync(join(dir, "never.html"))).toBe(false);
+    writeFileSync(join(dir, "notes.txt"), "migrations: 3\n");
+    const t = popcorn("viz", "notes.txt");
+    expect(t.code).toBe(2);
+    expect(t.stderr).toMatch(/^popcorn: notes\.txt: not JSON \(.*\)/);
+    expect(t.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+const chromium = findChromium();
+const browserTest = chromium
+  ? "renders the frames and values of the trace in headless Chromium, steps frames and migrations, with no console errors"
+  : "renders the page in headless Chromium — SKIPPED: no chromium at /usr/bin/chromium or on PATH (run scripts/install-browser.sh as root)";
+
+describe("the page in a browser", () => {
+  it.skipIf(!chromium)(browserTest, async () => {
+    const { chromium: pw } = await import("playwright-core");
+    const file = join(dir, "browser.html");
+    writeFileSync(file, html);
+    const model = modelOf(html);
+    const browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1700, height: 1000 } });
+      const errors: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning") errors.push(`console.${m.type()}: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+      page.on("request", (r) => {
+        if (!r.url().startsWith("file:") && !r.url().startsWith("data:")) errors.push(`request: ${r.url()}`);
+      });
+      await page.goto(pathToFileURL(file).href);
+      await page.waitForSelector("#stacks[data-wires]", { state: "attached" });
+
+      /** what the page shows of the current migration */
+      const shown = () =>
+        page.evaluate(() => {
+          const box = document.getElementById("stacks")!.getBoundingClientRect();
+          return {
+            which: document.getElementById("which")!.textContent,
+            route: document.getElementById("route")!.textContent,
+            frames: [...document.querySelectorAll(".fh.mid")].map((e) => e.textContent),
+            rows: [...document.querySelectorAll(".row:not(.reg)")].map((e) => e.id),
+            wires: [...document.querySelectorAll("#wires path.wire")].map((p) => {
+              const d = p.getAttribute("d")!.match(/-?[\d.]+/g)!.map(Number);
+              return { id: Number(p.getAttribute("data-id")), title: p.textContent, y1: d[1]! + box.top, y2: d.at(-1)! + box.top };
+            }),
+            centers: Object.fromEntries(
+              [...document.querySelectorAll(".row")].map((e) => {
+                const r = e.getBoundingClientRect();
+                return [e.id, r.top + r.height / 2];
+              }),
+            ),
+            aside: document.getElementById("details")!.textContent,
+          };
+        });
+
+      const checkMigration = async (i: number) => {
+        const m = model.migrations[i]!;
+        const s = await shown();
+        expect(s.which).toBe(`migration ${i + 1} of ${model.migrations.length}`);
+        expect(s.route).toBe(`kernel ${m.from.kernel} · ${m.from.isa}→kernel ${m.to.kernel} · ${m.to.isa}`);
+        // one band per frame, outermost first
+        expect(s.frames).toEqual([...m.frames].reverse().map((f) => `#${f.depth}${f.name}site ${f.site}${f.kind ? ` · ${f.kind}` : ""}`));
+        // every row of both stacks
+        expect(s.rows.sort()).toEqual(m.sides.flatMap((side, k) => side.rows.map((r) => `r${k}-${r.addr}`)).sort());
+        // one line per value that has a place on both sides, from the row or register that holds it to the one that will
+        const placed = m.values.filter((v) => v.ends.every((e) => e.kind !== "constant"));
+        expect(s.wires.map((w) => w.id)).toEqual(placed.map((v) => v.id));
+        for (const w of s.wires) {
+          const v = m.values[w.id]!;
+          expect(w.title).toBe(`#${v.depth} ${m.frames[v.depth]!.name} ${v.name} = ${v.text}: ${v.ends[0].text} → ${v.ends[1].text}`);
+          const el = (k: 0 | 1) => {
+            const e = v.ends[k];
+            const side = m.sides[k];
+            return e.kind === "stack" ? `r${k}-${side.sp + Math.floor((e.addr - side.sp) / 8) * 8}` : e.kind === "register" ? `g${k}-${e.reg}` : "";
+          };
+          expect(w.y1).toBeCloseTo(s.centers[el(0)]!, 0);
+          expect(w.y2).toBeCloseTo(s.centers[el(1)]!, 0);
+        }
+        return s;
+      };
+
+      const first = await checkMigration(0);
+      expect(first.aside).toContain("All frames");
+
+      // frame by frame, from the innermost: the aside shows the frame's values with both locations
+      const m0 = model.migrations[0]!;
+      for (let d = 0; d < m0.frames.length; d++) {
+        await page.keyboard.press("ArrowUp");
+        const f = m0.frames[d]!;
+        const aside = await page.locator("#details").textContent();
+        expect(aside).toContain(`#${d} ${f.name}`);
+        expect(aside).toContain(f.function);
+        for (const id of f.values) {
+          const v = m0.values[id]!;
+          expect(aside).toContain(`${v.ends[0].text}→${v.ends[1].text}`);
+        }
+        expect(await page.locator(`.fh.mid.sel[data-depth="${d}"]`).count()).toBe(1);
+        expect(await page.locator("#wires path.wire.on").count()).toBe(f.values.filter((id) => m0.values[id]!.ends.every((e) => e.kind !== "constant")).length);
+      }
+      expect(page.url()).toMatch(/#m=0&f=2$/);
+      await page.keyboard.press("Escape");
+
+      // migration by migration: the keyboard and the buttons
+      await page.keyboard.press("ArrowRight");
+      const second = await checkMigration(1);
+      expect(second.rows).not.toEqual(first.rows);
+      expect(page.url()).toMatch(/#m=1$/);
+      await page.click("#next-migration");
+      await checkMigration(2);
+      await page.click("#prev-migration");
+      await checkMigration(1);
+
+      // a value clicked on is followed: its line and both of its places light up
+      const chained = model.migrations[1]!.values.find((v) => v.depth === 2)!;
+      await page.click(`.fh.mid[data-depth="2"]`);
+      await page.click(`.val >> nth=0`);
+      expect(await page.locator(`#wires path.wire.hot`).getAttribute("data-id")).toBe(String(chained.id));
+      expect(await page.locator(".row.hot").count()).toBe(2);
+
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
