@@ -7,6 +7,7 @@
  *   popcorn ps | kill -35 <pid> | migrate <pid> --to <k> | dmesg      (talk to a running --kernels run)
  *   popcorn stackmap <prog.wasm> [--isa x86-64|aarch64|all] [--function f] [--site n] [--json]
  *   popcorn check <prog.wasm> [--json]
+ *   popcorn viz <trace.json> [-o page.html]
  *   popcorn bench overhead|migrate [--json] [--quick]
  *   popcorn demo
  *
