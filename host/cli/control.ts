@@ -66,6 +66,11 @@ export async function serveControl(kernels: EmbeddedKernels, program: string, pi
   };
   const server: Server = createServer((sock) => {
     let buf = "";
+    // one reply per request, in the order the requests came, whatever each takes
+    let replies: Promise<unknown> = Promise.resolve();
+    const answer = (r: Promise<object>) => {
+      replies = replies.then(() => r).then((x) => sock.write(JSON.stringify(x) + "\n"));
+    };
     sock.setEncoding("utf8");
     sock.on("error", () => sock.destroy());
     sock.on("data", (chunk: string) => {
@@ -74,14 +79,18 @@ export async function serveControl(kernels: EmbeddedKernels, program: string, pi
       for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let req: ControlRequest;
+        let req: unknown;
         try {
-          req = JSON.parse(line) as ControlRequest;
+          req = JSON.parse(line);
         } catch {
-          sock.write(JSON.stringify({ ok: false, error: "request is not JSON" }) + "\n");
+          answer(Promise.resolve({ ok: false, error: "request is not JSON" }));
           continue;
         }
-        void handle(req).then((r) => sock.write(JSON.stringify(r) + "\n"));
+        if (typeof req !== "object" || req === null) {
+          answer(Promise.resolve({ ok: false, error: 'a request is a JSON object such as {"cmd":"ps"}' }));
+          continue;
+        }
+        answer(handle(req as ControlRequest).catch((e: Error) => ({ ok: false, error: e.message })));
       }
     });
   });

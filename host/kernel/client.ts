@@ -222,9 +222,20 @@ export class EmbeddedKernels {
     });
   }
 
+  /**
+   * One row per process, from the kernel where it is. The kernels answer at
+   * slightly different moments: a process in flight can be "leaving" on one
+   * and already "running" on the other; the row where it runs wins.
+   */
   async ps(): Promise<ProcessInfo[]> {
     const all = await Promise.all(this.isas.map((_, k) => this.ask<ProcessInfo[]>((req) => ({ t: "ps", req }), k)));
-    return all.flat().sort((a, b) => a.pid - b.pid);
+    const rank = (s: string) => ["leaving", "starting", "arriving", "resuming", "running"].indexOf(s);
+    const byPid = new Map<number, ProcessInfo>();
+    for (const p of all.flat()) {
+      const seen = byPid.get(p.pid);
+      if (!seen || rank(p.state) > rank(seen.state)) byPid.set(p.pid, p);
+    }
+    return [...byPid.values()].sort((a, b) => a.pid - b.pid);
   }
 
   /** Every kernel's log, merged in time order. */

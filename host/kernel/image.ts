@@ -9,7 +9,7 @@
  *   4      | 4    | format version (u32 little-endian), IMAGE_VERSION
  *   8      | 4    | payload length (u32 little-endian)
  *   12     | 32   | sha-256 of the payload
- *   44     | n    | payload: MessagePack (BigInt as int64) of
+ *   44     | n    | payload: MessagePack (BigInt as int64, -0.0 as extension 0x2d) of
  *                    [ moduleHash: bin(32), args: [str], memory, globals, threads ]
  *                    memory  = [ wasmPages, [[pageIndex, bytes(4096)], ...] ]
  *                              only pages that are not all zero
@@ -21,7 +21,11 @@
  * one whose checksum does not match is refused with an ImageError.
  */
 import { createHash } from "node:crypto";
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
+import { protectNegativeZero, withNegativeZero } from "../msg/index.js";
+
+/** -0.0 in globals and frame values survives the round trip (msg/negzero.ts) */
+const codec = withNegativeZero(new ExtensionCodec());
 
 export const IMAGE_VERSION = 1;
 export const PAGE_SIZE = 4096;
@@ -77,10 +81,10 @@ export function encodeImage(img: ProcessImage): Uint8Array {
       img.moduleHash,
       img.args,
       [img.memory.wasmPages, img.memory.pages],
-      img.globals,
-      img.threads.map((t) => t.frames.map((f) => [f.site, f.values])),
+      img.globals.map(([n, v]) => [n, protectNegativeZero(v)]),
+      img.threads.map((t) => t.frames.map((f) => [f.site, f.values.map(protectNegativeZero)])),
     ],
-    { useBigInt64: true },
+    { useBigInt64: true, extensionCodec: codec },
   );
   const out = new Uint8Array(HEADER + payload.length);
   const view = new DataView(out.buffer);
@@ -108,7 +112,7 @@ export function decodeImage(bytes: Uint8Array, where = "image"): ProcessImage {
   const sum = createHash("sha256").update(payload).digest();
   if (!sum.equals(bytes.subarray(12, HEADER))) throw new ImageError(`${where}: checksum mismatch — the image is corrupted`);
   try {
-    const [moduleHash, args, [wasmPages, pages], globals, threads] = decode(payload, { useBigInt64: true }) as [
+    const [moduleHash, args, [wasmPages, pages], globals, threads] = decode(payload, { useBigInt64: true, extensionCodec: codec }) as [
       Uint8Array, string[], [number, [number, Uint8Array][]], [string, number | bigint][], [number, Value[]][][],
     ];
     return {

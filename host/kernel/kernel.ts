@@ -81,6 +81,7 @@ export class Kernel {
       this.cores.push({ worker, has: new Set(), replicas: new Set() });
     }
     transport.onMessage((from, msg, raw) => this.fromPeer(from, msg, raw));
+    transport.onError((from, e) => this.dmesg(`dropped a message from kernel ${from}: ${e.message}`));
     client.on("message", (req: ClientRequest) => this.fromClient(req));
     this.dmesg(`kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}`);
   }

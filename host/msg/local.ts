@@ -8,7 +8,7 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { decodeMessage, encodeMessage, type KernelMessage } from "./messages.js";
-import { isShared } from "./ring.js";
+import { isShared, releaseMessage } from "./ring.js";
 import { type MessageHandler, type Transport, TransportError, type TransportStats } from "./transport.js";
 
 export class LocalTransport implements Transport {
@@ -25,7 +25,18 @@ export class LocalTransport implements Transport {
         const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         this.counters.received.messages++;
         this.counters.received.bytes += bytes.length;
-        this.handler?.(peer, decodeMessage(bytes, `kernel ${peer}`), bytes);
+        let msg: KernelMessage;
+        try {
+          msg = decodeMessage(bytes, `kernel ${peer}`);
+        } catch (e) {
+          releaseMessage(bytes);
+          return this.errorHandler?.(peer, e as Error);
+        }
+        try {
+          this.handler?.(peer, msg, bytes);
+        } catch (e) {
+          this.errorHandler?.(peer, e as Error);
+        }
       });
     }
   }
@@ -45,6 +56,11 @@ export class LocalTransport implements Transport {
 
   onMessage(handler: MessageHandler): void {
     this.handler = handler;
+  }
+
+  private errorHandler: ((from: number, error: Error) => void) | undefined;
+  onError(handler: (from: number, error: Error) => void): void {
+    this.errorHandler = handler;
   }
 
   stats(): TransportStats {

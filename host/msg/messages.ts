@@ -6,7 +6,7 @@
  *   Offset | Size | Value
  *   -------|------|-------------------------------------------------------
  *   0      | 4    | n, the header's length (u32 little-endian)
- *   4      | n    | header: MessagePack (BigInt as int64) of an object whose
+ *   4      | n    | header: MessagePack (BigInt as int64, -0.0 as extension 0x2d) of an object whose
  *          |      | `t` field names its type
  *   4 + n  | …    | blobs: the bytes of every byte string of BLOB_MIN bytes
  *          |      | or more (memory pages, stacks, programs), back to back
@@ -35,6 +35,7 @@
  * never learns which transport a peer sits behind.
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
+import { protectNegativeZero, withNegativeZero } from "./negzero.js";
 import type { PageSet } from "../memory/index.js";
 
 /** A stopped process on its way to another kernel (one thread, for now). */
@@ -130,7 +131,7 @@ interface EncodeContext {
   size: number;
 }
 
-const encodeCodec = new ExtensionCodec<EncodeContext>();
+const encodeCodec = withNegativeZero(new ExtensionCodec<EncodeContext>());
 encodeCodec.register({
   type: BLOB_EXT,
   encode: (v: unknown, ctx: EncodeContext) => {
@@ -146,7 +147,7 @@ encodeCodec.register({
   decode: () => null,
 });
 
-const decodeCodec = new ExtensionCodec<Uint8Array>();
+const decodeCodec = withNegativeZero(new ExtensionCodec<Uint8Array>());
 decodeCodec.register({
   type: BLOB_EXT,
   encode: () => null,
@@ -162,6 +163,7 @@ decodeCodec.register({
 /** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const ctx: EncodeContext = { blobs: [], size: 0 };
+  if (m.t === "migrate") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
   const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
   const out = alloc(4 + header.length + ctx.size);
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);

@@ -27,6 +27,8 @@ export interface Transport {
   /** sends a message already encoded with encodeMessage (the buffer may be transferred) */
   sendEncoded(to: number, bytes: Uint8Array): void;
   onMessage(handler: MessageHandler): void;
+  /** what arrived and could not be decoded or handled: the message is dropped, the transport goes on */
+  onError(handler: (from: number, error: Error) => void): void;
   stats(): TransportStats;
   close(): void;
 }

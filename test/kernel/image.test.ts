@@ -63,3 +63,19 @@ describe("process images", () => {
     expect(() => run(wasm, { image: missing })).toThrow(/names site 99999/);
   });
 });
+
+describe("process images keep -0.0", () => {
+  it("in globals and in frame values", () => {
+    const img: ProcessImage = {
+      moduleHash: new Uint8Array(32),
+      args: [],
+      memory: { wasmPages: 1, pages: [] },
+      globals: [["g", -0], ["h", 0]],
+      threads: [{ frames: [{ site: 0, values: [-0, 1.5, 0n] }] }],
+    };
+    const back = decodeImage(encodeImage(img));
+    expect(Object.is(back.globals[0]![1], -0)).toBe(true);
+    expect(Object.is(back.globals[1]![1], 0)).toBe(true);
+    expect(Object.is(back.threads[0]!.frames[0]!.values[0], -0)).toBe(true);
+  });
+});

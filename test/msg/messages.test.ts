@@ -1,0 +1,285 @@
+// The wire form of kernel messages (host/msg/messages.ts): every type comes
+// back as it went, big byte strings travel after the header and decode as
+// views of the received bytes, and malformed input is refused by name.
+import { encode } from "@msgpack/msgpack";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BLOB_MIN, MessageError, decodeMessage, encodeMessage, type KernelMessage, type MigrateMessage } from "../../host/msg/index.js";
+
+// byte strings compare by content, with one memcmp (element by element, big page runs make the property slow)
+expect.addEqualityTesters([
+  (a: unknown, b: unknown) =>
+    a instanceof Uint8Array && b instanceof Uint8Array
+      ? Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+      : undefined,
+]);
+
+const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
+  return {
+    t: "migrate",
+    pid: 4242,
+    origin: 0,
+    name: "count.wasm",
+    args: ["2000000000", "ünïcode ✓"],
+    program: "ab".repeat(32),
+    programBytes: bytes(3000, 7),
+    epoch: 3,
+    replicas: [
+      [0, 2],
+      [1, 3],
+    ],
+    schedule: [5, 10],
+    image: {
+      isa: "aarch64",
+      pc: 0x4000_1234,
+      sp: 0x7fff_f000,
+      fp: 0x7fff_f010,
+      stackTop: 0x8000_0000,
+      regs: bytes(BLOB_MIN - 1, 2), // a plain bin in the header
+      stack: bytes(BLOB_MIN + 100, 3), // a blob after it
+    },
+    globals: [
+      ["acc", 2003337445333910512n],
+      ["neg", -(2n ** 63n)],
+      ["max", 2n ** 63n - 1n],
+      ["zero64", 0n],
+      ["i", 123],
+      ["f", 1.5],
+      ["big", 2 ** 40 + 0.5],
+    ],
+    memory: {
+      wasmPages: 3,
+      runs: [
+        [2, bytes(4096 * 2, 4)],
+        [40, bytes(4096, 5)],
+      ],
+      versions: [0, 1, 2],
+    },
+    requestedAt: 1234567.891,
+    phases: { capture: 12.5, lower: 3, rewrite: 7.25 },
+    from: 1,
+    frames: 4,
+    ...over,
+  };
+}
+
+const EVERY_TYPE: [label: string, KernelMessage][] = [
+  ["migrate with its program, page runs, a short regs and a long stack, i64 globals", migrate()],
+  ["migrate without program or schedule, short regs and a 3-page stack", migrate({ programBytes: undefined, schedule: undefined, image: { ...migrate().image, regs: bytes(8), stack: bytes(4096 * 3) } })],
+  ["migrate with no pages at all", migrate({ memory: { wasmPages: 1, runs: [], versions: [] } })],
+  ["migrate-ack ok", { t: "migrate-ack", pid: 7, ok: true }],
+  ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
+  ["output on stdout", { t: "output", pid: 7, stream: 1, line: "count(3000) = 42" }],
+  ["output on stderr, a long non-ASCII line", { t: "output", pid: 7, stream: 2, line: "x".repeat(300) + " ✓" }],
+  ["exit", { t: "exit", pid: 7, status: 0 }],
+  ["exit with an error", { t: "exit", pid: 7, status: 137, error: "killed by signal 9" }],
+  ["signal with a destination", { t: "signal", pid: 7, signo: 35, to: 1, hops: 0 }],
+  ["signal without one", { t: "signal", pid: 7, signo: 9, hops: 3 }],
+  ["reap", { t: "reap", pid: 7 }],
+  ["program (a blob)", { t: "program", hash: "cd".repeat(32), name: "fib.wasm", bytes: bytes(10_000) }],
+  ["program (a tiny one, in the header)", { t: "program", hash: "ef".repeat(32), name: "tiny.wasm", bytes: bytes(8) }],
+];
+
+/** The message's bytes copied into a SharedArrayBuffer (as a shared ring would hold them), at an offset. */
+function inSharedMemory(raw: Uint8Array, offset = 24): Uint8Array {
+  const sab = new SharedArrayBuffer(offset + raw.length + 16);
+  const shared = new Uint8Array(sab, offset, raw.length);
+  shared.set(raw);
+  return shared;
+}
+
+/** A well-formed frame around any header bytes. */
+function frame(header: Uint8Array, blobs = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(4 + header.length + blobs.length);
+  new DataView(out.buffer).setUint32(0, header.length, true);
+  out.set(header, 4);
+  out.set(blobs, 4 + header.length);
+  return out;
+}
+
+/** A blob reference as the header holds it: MessagePack ext 0x42 with an 8-byte payload (offset, length; u32 LE). */
+function blobRef(at: number, len: number): Uint8Array {
+  const ref = new Uint8Array(10);
+  ref[0] = 0xd7; // fixext 8
+  ref[1] = 0x42;
+  new DataView(ref.buffer).setUint32(2, at, true);
+  new DataView(ref.buffer).setUint32(6, len, true);
+  return ref;
+}
+
+describe("round trip", () => {
+  it.each(EVERY_TYPE)("%s comes back as it went", (_, m) => {
+    expect(decodeMessage(encodeMessage(m), "kernel 1")).toEqual(m);
+  });
+
+  it("keeps i64 globals as BigInt and other numbers as numbers", () => {
+    const back = decodeMessage(encodeMessage(migrate()), "kernel 1") as MigrateMessage;
+    const types = Object.fromEntries(back.globals.map(([name, v]) => [name, typeof v]));
+    expect(types).toEqual({ acc: "bigint", neg: "bigint", max: "bigint", zero64: "bigint", i: "number", f: "number", big: "number" });
+  });
+
+  it("keeps the sign of a float global holding -0 (1/x must stay -Infinity after a migration)", () => {
+    const back = decodeMessage(encodeMessage(migrate({ globals: [["f64", -0]] })), "kernel 1") as MigrateMessage;
+    expect(Object.is(back.globals[0]![1], -0)).toBe(true);
+  });
+
+  it("decodes a message that sits in a SharedArrayBuffer, long strings and blobs included", () => {
+    for (const [, m] of EVERY_TYPE) {
+      const shared = inSharedMemory(encodeMessage(m));
+      expect(decodeMessage(shared, "kernel 1")).toEqual(m);
+    }
+    const m = migrate({ name: "a-name-long-enough-for-TextDecoder/".repeat(10) + "ünïcode" });
+    const back = decodeMessage(inSharedMemory(encodeMessage(m)), "kernel 1") as MigrateMessage;
+    expect(back.name).toBe(m.name);
+    expect(back.image.stack.buffer, "a blob is a view of the shared bytes").toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it("encodes byte strings that are views of shared memory (pages collected from a shared WebAssembly.Memory)", () => {
+    const mem = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const all = new Uint8Array(mem.buffer);
+    all.set(bytes(4096 * 2, 9), 8192);
+    const m = migrate({ memory: { wasmPages: 1, runs: [[2, all.subarray(8192, 8192 + 4096 * 2)]], versions: [0, 0] } });
+    const back = decodeMessage(encodeMessage(m), "kernel 0") as MigrateMessage;
+    expect(Buffer.from(back.memory.runs[0]![1]).equals(Buffer.from(bytes(4096 * 2, 9)))).toBe(true);
+  });
+
+  const value = fc.oneof(
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.double().filter((x) => !Object.is(x, -0)), // -0: its own test above
+  );
+  const blob = fc.integer({ min: 0, max: 3 * BLOB_MIN }).map((n) => bytes(n, n));
+  const text = fc.string({ unit: "grapheme", maxLength: 300 });
+  const arbitraryMigrate = fc
+    .record({
+      pid: fc.nat(),
+      name: text,
+      args: fc.array(text, { maxLength: 4 }),
+      programBytes: fc.option(blob, { nil: undefined }),
+      epoch: fc.nat(),
+      replicas: fc.array(fc.tuple(fc.nat(8), fc.integer({ min: -1, max: 1000 }))),
+      regs: blob,
+      stack: blob,
+      sp: fc.maxSafeInteger(),
+      globals: fc.array(fc.tuple(text, value), { maxLength: 8 }),
+      runs: fc.array(fc.tuple(fc.nat(100), fc.integer({ min: 0, max: 3 }).map((n) => bytes(n * 4096, n))), { maxLength: 4 }),
+      phases: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter((k) => k !== "__proto__"), fc.double({ noNaN: true, min: 0 })),
+    })
+    .map(
+      (r): KernelMessage =>
+        migrate({
+          pid: r.pid,
+          name: r.name,
+          args: r.args,
+          programBytes: r.programBytes,
+          epoch: r.epoch,
+          replicas: r.replicas,
+          image: { ...migrate().image, regs: r.regs, stack: r.stack, sp: r.sp },
+          globals: r.globals,
+          memory: { wasmPages: 4, runs: r.runs, versions: r.runs.flatMap(([, b]) => Array.from({ length: b.length / 4096 }, () => 0)) },
+          phases: r.phases,
+        }),
+    );
+  const arbitraryMessage: fc.Arbitrary<KernelMessage> = fc.oneof(
+    arbitraryMigrate,
+    fc.record({ t: fc.constant("migrate-ack" as const), pid: fc.nat(), ok: fc.boolean(), reason: fc.option(text, { nil: undefined }) }),
+    fc.record({ t: fc.constant("output" as const), pid: fc.nat(), stream: fc.constantFrom(1 as const, 2 as const), line: text }),
+    fc.record({ t: fc.constant("exit" as const), pid: fc.nat(), status: fc.integer({ min: 0, max: 255 }), error: fc.option(text, { nil: undefined }) }),
+    fc.record({ t: fc.constant("signal" as const), pid: fc.nat(), signo: fc.integer({ min: 1, max: 64 }), to: fc.option(fc.nat(8), { nil: undefined }), hops: fc.nat(16) }),
+    fc.record({ t: fc.constant("reap" as const), pid: fc.nat() }),
+    fc.record({ t: fc.constant("program" as const), hash: fc.string({ minLength: 64, maxLength: 64 }), name: text, bytes: blob }),
+  );
+
+  it("any message comes back as it went, from a plain or a shared buffer", () => {
+    fc.assert(
+      fc.property(arbitraryMessage, (m) => {
+        const raw = encodeMessage(m);
+        expect(decodeMessage(inSharedMemory(raw), "kernel 1")).toEqual(m);
+        expect(decodeMessage(raw, "kernel 1")).toEqual(m);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("wire layout", () => {
+  it("starts with the header's length (u32 LE), then a MessagePack header, then every blob back to back", () => {
+    const m = migrate({ image: { ...migrate().image, regs: bytes(16) } });
+    const raw = encodeMessage(m);
+    const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+    const blobs = [m.programBytes!, m.image.stack, ...m.memory.runs.map(([, b]) => b)];
+    expect(raw.length).toBe(4 + n + blobs.reduce((s, b) => s + b.length, 0));
+    const tail = Buffer.from(raw.subarray(4 + n));
+    expect(tail.equals(Buffer.concat(blobs))).toBe(true);
+    expect(n, "the header holds no blob's bytes").toBeLessThan(1024);
+  });
+
+  it(`byte strings of ${BLOB_MIN} bytes or more decode as views of the received buffer, not copies`, () => {
+    const m = migrate({ image: { ...migrate().image, regs: bytes(BLOB_MIN), stack: bytes(BLOB_MIN + 1) } });
+    const raw = encodeMessage(m);
+    const back = decodeMessage(raw, "kernel 1") as MigrateMessage;
+    const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+    const views = [back.programBytes!, back.image.regs, back.image.stack, ...back.memory.runs.map(([, b]) => b)];
+    for (const v of views) {
+      expect(v.buffer).toBe(raw.buffer);
+      expect(v.byteOffset).toBeGreaterThanOrEqual(raw.byteOffset + 4 + n);
+    }
+    raw[raw.length - 1] = raw[raw.length - 1]! ^ 0xff; // the last page's last byte
+    expect(back.memory.runs[1]![1][4095]).toBe(raw[raw.length - 1]);
+  });
+
+  it("encodes into a buffer the caller allocates, at any offset inside a bigger (shared) buffer", () => {
+    const m = migrate();
+    const sab = new SharedArrayBuffer(1 << 16);
+    const out = encodeMessage(m, (n) => new Uint8Array(sab, 1001, n));
+    expect(out.buffer).toBe(sab);
+    expect(out.byteOffset).toBe(1001);
+    expect(new Uint8Array(sab, 0, 1001).every((x) => x === 0), "nothing written before the slot").toBe(true);
+    expect(Buffer.from(out).equals(Buffer.from(encodeMessage(m)))).toBe(true);
+    expect(decodeMessage(out, "kernel 1")).toEqual(m);
+  });
+
+  it(`a byte string shorter than ${BLOB_MIN} bytes travels inside the header`, () => {
+    const small = encodeMessage(migrate({ image: { ...migrate().image, regs: bytes(BLOB_MIN - 1), stack: bytes(0) } }));
+    const n = new DataView(small.buffer, small.byteOffset).getUint32(0, true);
+    expect(n).toBeGreaterThan(BLOB_MIN - 1);
+  });
+});
+
+describe("malformed input is a MessageError that names the sender", () => {
+  const cases: [string, Uint8Array][] = [
+    ["empty", new Uint8Array(0)],
+    ["a truncated length", new Uint8Array([5, 0])],
+    ["a header longer than the message", frame(encode({ t: "reap", pid: 1 })).subarray(0, 6)],
+    ["a header length near 2^32", Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x80])],
+    ["a blob reference past the end", frame(Uint8Array.from([0x82, 0xa1, 0x74, 0xa4, ...Buffer.from("reap"), 0xa5, ...Buffer.from("bytes"), ...blobRef(0, 600)]), new Uint8Array(100))],
+    ["a blob reference that starts past the end", frame(Uint8Array.from([0x82, 0xa1, 0x74, 0xa4, ...Buffer.from("reap"), 0xa1, 0x62, ...blobRef(0xffff_fff0, 0x20)]), new Uint8Array(8))],
+    ["a blob reference of the wrong size", frame(Uint8Array.from([0x82, 0xa1, 0x74, 0xa4, ...Buffer.from("reap"), 0xa1, 0x62, 0xd6, 0x42, 0, 0, 0, 0]))],
+    ["an unknown type", frame(encode({ t: "teleport", pid: 1 }))],
+    ["no type at all", frame(encode({ pid: 1 }))],
+    ["a header that is not an object", frame(encode(42))],
+    ["not MessagePack (0xc1 is never used)", frame(Uint8Array.from([0xc1]))],
+    ["a header with trailing bytes", frame(Uint8Array.from([...encode({ t: "reap", pid: 1 }), 0x00]))],
+    ["a truncated header", frame(encode({ t: "output", pid: 1, stream: 1, line: "hello" }).subarray(0, 10))],
+    ["JSON", frame(Buffer.from(JSON.stringify({ t: "reap", pid: 1 })))],
+  ];
+
+  it.each(cases)("%s", (_, raw) => {
+    let thrown: unknown;
+    try {
+      decodeMessage(raw, "kernel 3");
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(MessageError);
+    expect((thrown as Error).message).toMatch(/^message from kernel 3\b/);
+  });
+
+  it("a well-formed frame around a known type is accepted (the cases above fail for their flaw alone)", () => {
+    expect(decodeMessage(frame(encode({ t: "reap", pid: 1 })), "kernel 3")).toEqual({ t: "reap", pid: 1 });
+    expect(decodeMessage(frame(Uint8Array.from([0x82, 0xa1, 0x74, 0xa4, ...Buffer.from("reap"), 0xa1, 0x62, ...blobRef(0, 600)]), new Uint8Array(600)), "kernel 3")).toMatchObject({ t: "reap" });
+  });
+});
