@@ -19,8 +19,17 @@ import { now } from "./control-word.js";
 import type { PartialTrace } from "./jobs.js";
 import type { MigrationTrace } from "./trace.js";
 
+/** A client as a kernel sees it: where its replies, its processes' output and (if it watches) migration records go. */
+export interface ClientLink {
+  post(reply: ClientReply): void;
+  /** receives migration records and traces of every process on this kernel */
+  watches?: boolean;
+  close?(): void;
+}
+
 export type ClientRequest =
-  | { t: "exec"; pid: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
+  /** pid: chosen by the client (embedded mode) or, if absent, by the kernel, which replies to `req` with it */
+  | { t: "exec"; pid?: number; req?: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
   | { t: "signal"; pid: number; signo: number; to?: number }
   | { t: "ps"; req: number }
   | { t: "dmesg"; req: number }

@@ -85,6 +85,9 @@ export class Core {
         case "reap":
           this.resident.delete(job.pid);
           return;
+        case "isas":
+          this.cfg.isas.splice(0, this.cfg.isas.length, ...job.isas);
+          return;
       }
     } catch (e) {
       this.log(`core ${this.cfg.core}: ${(e as Error).message}`);

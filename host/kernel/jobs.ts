@@ -42,7 +42,9 @@ export type CoreJob =
   /** the migration this core sent was refused: resume the process here */
   | { t: "resume"; pid: number; why: string }
   /** the process is gone: forget its instance */
-  | { t: "reap"; pid: number };
+  | { t: "reap"; pid: number }
+  /** the ISA of every kernel changed (a peer joined in cluster mode) */
+  | { t: "isas"; isas: string[] };
 
 /** core → control */
 export type CoreReport =

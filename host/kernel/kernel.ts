@@ -15,12 +15,12 @@
  * reaches a process that hopped on since the sender last heard of it.
  * Signals for a process that is arriving or leaving wait until it runs.
  */
-import { Worker, type MessagePort } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
 import type { ReplicaParts } from "../memory/index.js";
 import { isShared, releaseMessage, type KernelMessage, type MigrateMessage, type SignalMessage, type Transport } from "../msg/index.js";
 import { ControlWord, now } from "./control-word.js";
-import type { ClientReply, ClientRequest, ProcessInfo } from "./client.js";
+import type { ClientLink, ClientReply, ClientRequest, ProcessInfo } from "./client.js";
 import { SIGMIGRATE } from "./core.js";
 import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
 
@@ -50,11 +50,15 @@ interface Entry {
   /** while leaving: where to; its core keeps what to resume if the destination refuses */
   pending?: { to: number };
   queued: SignalMessage[];
+  /** on the origin: the client that started it, to which its output and exit go */
+  owner?: ClientLink;
   stats: { migrationsIn: number; migrationsOut: number; bytesIn: number; bytesOut: number; lastUs?: number };
 }
 
 const SIGNAL_NAMES: Record<number, string> = { 2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM", [SIGMIGRATE]: "SIGMIGRATE" };
 const MAX_HOPS = 16;
+/** pids given out by kernel k are (k + 1) * PID_SPAN + n */
+export const PID_SPAN = 100_000;
 
 export class Kernel {
   private readonly procs = new Map<number, Entry>();
@@ -66,10 +70,13 @@ export class Kernel {
   private readonly log: string[] = [];
   private readonly isa: string;
 
+  /** the clients attached to this kernel (the `popcorn run` of embedded mode; TCP clients in cluster mode) */
+  private readonly clients = new Set<ClientLink>();
+  private nextPid = 1;
+
   constructor(
     private readonly cfg: KernelConfig,
     private readonly transport: Transport,
-    private readonly client: MessagePort,
   ) {
     this.isa = cfg.isas[cfg.id]!;
     for (let c = 0; c < cfg.cores; c++) {
@@ -82,7 +89,6 @@ export class Kernel {
     }
     transport.onMessage((from, msg, raw) => this.fromPeer(from, msg, raw));
     transport.onError((from, e) => this.dmesg(`dropped a message from kernel ${from}: ${e.message}`));
-    client.on("message", (req: ClientRequest) => this.fromClient(req));
     this.dmesg(`kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}`);
   }
 
@@ -92,39 +98,77 @@ export class Kernel {
     if (this.log.length > 20000) this.log.splice(0, 10000);
   }
 
-  private reply(req: number, data: unknown): void {
-    this.client.postMessage({ t: "reply", req, data } satisfies ClientReply);
+  // ---- clients (the `popcorn run` of embedded mode; run/ps/kill over TCP in cluster mode) ----
+
+  /** A client link: its requests come in through the returned function; replies and its processes' output go out through `link`. */
+  attach(link: ClientLink): (req: ClientRequest) => void {
+    this.clients.add(link);
+    return (req) => this.fromClient(req, link);
   }
 
-  // ---- the client (the `popcorn run` that started the kernels) ----
+  /** The client is gone: its processes run on, their output is dropped. */
+  detach(link: ClientLink): void {
+    this.clients.delete(link);
+  }
 
-  private fromClient(m: ClientRequest): void {
+  /** Migration records and traces go to the clients that watch (the embedded client). */
+  private toWatchers(r: ClientReply): void {
+    for (const c of this.clients) if (c.watches) c.post(r);
+  }
+
+  private fromClient(m: ClientRequest, link: ClientLink): void {
+    const reply = (req: number, data: unknown) => link.post({ t: "reply", req, data });
     switch (m.t) {
       case "exec": {
         const hash = createHash("sha256").update(m.bytes).digest("hex");
         this.programs.set(hash, { name: m.name, bytes: m.bytes });
+        const pid = m.pid ?? this.allocatePid();
         const meta: ProcessMeta = {
-          pid: m.pid, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, replicas: [], schedule: m.schedule,
+          pid, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, replicas: [], schedule: m.schedule,
         };
         const e = this.entry(meta, "starting");
+        e.owner = link;
         const core = this.pickCore();
         e.core = core;
-        this.dmesg(`pid ${m.pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
+        this.dmesg(`pid ${pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
         this.toCore(core, { t: "start", meta, programBytes: this.programFor(core, hash) });
+        if (m.req !== undefined) reply(m.req, pid);
         return;
       }
       case "signal":
         return this.signal({ t: "signal", pid: m.pid, signo: m.signo, to: m.to, hops: 0 });
       case "ps":
-        return this.reply(m.req, this.ps());
+        return reply(m.req, this.ps());
       case "dmesg":
-        return this.reply(m.req, [...this.log]);
+        return reply(m.req, [...this.log]);
       case "shutdown":
-        for (const c of this.cores) void c.worker.terminate();
-        this.transport.close();
-        this.client.close();
-        return;
+        return this.shutdown();
     }
+  }
+
+  /** A peer kernel's ISA, learned when it joined (cluster mode): cores need it to rewrite stacks for it. */
+  setIsa(kernel: number, isa: string): void {
+    if (this.cfg.isas[kernel] === isa) return;
+    this.cfg.isas[kernel] = isa;
+    for (let c = 0; c < this.cores.length; c++) this.toCore(c, { t: "isas", isas: [...this.cfg.isas] });
+  }
+
+  /** Ends the cores and the transport; the kernel's thread can exit. */
+  shutdown(): void {
+    for (const c of this.cores) void c.worker.terminate();
+    this.transport.close();
+    for (const c of this.clients) c.close?.();
+    this.clients.clear();
+  }
+
+  /** Pids this kernel gives out: kernel id in the high digits, so a pid names its origin (cluster mode). */
+  private allocatePid(): number {
+    let pid: number;
+    do {
+      pid = (this.cfg.id + 1) * PID_SPAN + this.nextPid;
+      this.nextPid = (this.nextPid % (PID_SPAN - 1)) + 1;
+    } while (this.procs.has(pid));
+    return pid;
   }
 
   private ps(): ProcessInfo[] {
@@ -187,7 +231,7 @@ export class Kernel {
       case "log":
         return this.dmesg(r.line);
       case "trace":
-        return this.client.postMessage({ t: "trace", trace: r.trace } satisfies ClientReply);
+        return this.toWatchers({ t: "trace", trace: r.trace });
       case "output":
         return this.output(r.pid, r.stream, r.line);
       case "running": {
@@ -209,7 +253,7 @@ export class Kernel {
         }
         this.transport.send(r.from, { t: "migrate-ack", pid: r.pid, ok: true });
         const { t: _, ...record } = r;
-        this.client.postMessage({ t: "migrated", record: { ...record, to: this.cfg.id } } satisfies ClientReply);
+        this.toWatchers({ t: "migrated", record: { ...record, to: this.cfg.id } });
         this.dmesg(
           `pid ${r.pid} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
             `stack ${r.stackBytes} B, memory ${r.memoryBytes} B, message ${r.messageBytes} B; ` +
@@ -251,9 +295,9 @@ export class Kernel {
         const e = this.procs.get(r.pid);
         const origin = e?.meta.origin ?? this.cfg.id;
         this.dmesg(`pid ${r.pid} exited with status ${r.status}${r.error ? `: ${r.error}` : ""}`);
+        if (origin === this.cfg.id) return this.exited(r.pid, r.status, r.error);
         this.procs.delete(r.pid);
-        if (origin === this.cfg.id) this.exited(r.pid, r.status, r.error);
-        else this.transport.send(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
+        this.transport.send(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
         return;
       }
     }
@@ -261,19 +305,26 @@ export class Kernel {
 
   private output(pid: number, stream: 1 | 2, line: string): void {
     const origin = this.procs.get(pid)?.meta.origin ?? this.cfg.id;
-    if (origin === this.cfg.id) this.client.postMessage({ t: "output", pid, stream, line } satisfies ClientReply);
+    if (origin === this.cfg.id) this.ownerOf(pid)?.post({ t: "output", pid, stream, line });
     else this.transport.send(origin, { t: "output", pid, stream, line });
   }
 
   /** On the origin: the process is gone; tell the client and let every kernel drop its replica. */
   private exited(pid: number, status: number, error?: string): void {
+    const owner = this.ownerOf(pid);
     this.procs.delete(pid);
     for (let c = 0; c < this.cores.length; c++) {
       this.cores[c]!.replicas.delete(pid);
       this.toCore(c, { t: "reap", pid });
     }
-    this.client.postMessage({ t: "exit", pid, status, error } satisfies ClientReply);
+    owner?.post({ t: "exit", pid, status, error });
     for (const k of this.transport.peers) this.transport.send(k, { t: "reap", pid });
+  }
+
+  /** The client that started `pid` here (on its origin), if it is still attached. */
+  private ownerOf(pid: number): ClientLink | undefined {
+    const owner = this.procs.get(pid)?.owner;
+    return owner && this.clients.has(owner) ? owner : undefined;
   }
 
   /** A core made or grew the replica of a process: the kernel's one replica, which its other cores may be given. */
@@ -333,7 +384,7 @@ export class Kernel {
         return;
       }
       case "output":
-        this.client.postMessage({ t: "output", pid: msg.pid, stream: msg.stream, line: msg.line } satisfies ClientReply);
+        this.ownerOf(msg.pid)?.post({ t: "output", pid: msg.pid, stream: msg.stream, line: msg.line });
         return;
       case "exit":
         this.dmesg(`pid ${msg.pid} exited on kernel ${from} with status ${msg.status}`);
@@ -355,7 +406,14 @@ export class Kernel {
   private signal(s: SignalMessage): void {
     const e = this.procs.get(s.pid);
     const name = SIGNAL_NAMES[s.signo] ?? `signal ${s.signo}`;
-    if (!e) return this.dmesg(`${name} for pid ${s.pid} dropped: no such process here`);
+    if (!e) {
+      // a pid this kernel never saw: its origin (named by the pid, in cluster mode) knows where it went
+      const origin = Math.floor(s.pid / PID_SPAN) - 1;
+      if (origin !== this.cfg.id && this.transport.peers.includes(origin) && s.hops < MAX_HOPS) {
+        return this.transport.send(origin, { ...s, hops: s.hops + 1 });
+      }
+      return this.dmesg(`${name} for pid ${s.pid} dropped: no such process here`);
+    }
     if (e.state === "away" || e.state === "leaving") {
       if (e.where === undefined || s.hops >= MAX_HOPS) return this.dmesg(`${name} for pid ${s.pid} dropped: lost track of it`);
       return this.transport.send(e.where, { ...s, hops: s.hops + 1 });

@@ -23,8 +23,11 @@ const d = workerData as
 
 if (d.role === "kernel") {
   const transport = new LocalTransport(d.id, new Map(Object.entries(d.peers).map(([k, p]) => [Number(k), p])));
-  new Kernel({ id: d.id, isas: d.isas, cores: d.cores, bootAt: d.bootAt, workerFile: d.workerFile, trace: d.trace }, transport, d.client);
-  d.client.postMessage({ t: "ready", kernel: d.id });
+  const kernel = new Kernel({ id: d.id, isas: d.isas, cores: d.cores, bootAt: d.bootAt, workerFile: d.workerFile, trace: d.trace }, transport);
+  const client = d.client;
+  const request = kernel.attach({ post: (r) => client.postMessage(r), watches: true, close: () => client.close() });
+  client.on("message", request);
+  client.postMessage({ t: "ready", kernel: d.id });
 } else {
   new Core({ kernel: d.kernel, core: d.core, isas: d.isas, trace: d.trace }, parentPort!);
 }
