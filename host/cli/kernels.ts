@@ -101,15 +101,20 @@ export async function psCommand(o: { json?: boolean }): Promise<number> {
     process.stdout.write(runs.length ? "no processes\n" : "no popcorn runs with kernels on this machine (start one with `popcorn run <prog> --kernels x86-64,aarch64`)\n");
     return 0;
   }
+  process.stdout.write(psTable(procs));
+  return 0;
+}
+
+/** ps rows as the table `popcorn ps` prints. */
+export function psTable(procs: ProcessInfo[]): string {
   const rows = [["PID", "NAME", "KERNEL", "ISA", "STATE", "MIGRATIONS", "LAST µs", "SENT", "RECEIVED"]];
-  for (const p of procs as (ProcessInfo & { run: number })[]) {
+  for (const p of procs) {
     rows.push([
       String(p.pid), p.name, String(p.kernel), p.isa, p.state, String(p.migrations),
       p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn),
     ]);
   }
-  process.stdout.write(table(rows));
-  return 0;
+  return table(rows);
 }
 
 /** Finds the run that has `pid` and sends it a signal. */

@@ -8,6 +8,9 @@
  *   popcorn stackmap <prog.wasm> [--isa x86-64|aarch64|all] [--function f] [--site n] [--json]
  *   popcorn check <prog.wasm> [--json]
  *   popcorn viz <trace.json> [-o page.html]
+ *   popcorn ping [--transport local|tcp] [--size b] [--count n] [--json]
+ *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f        (cluster mode)
+ *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
  *   popcorn bench overhead|migrate [--json] [--quick]
  *   popcorn demo
  *
@@ -22,6 +25,8 @@ import { demoCommand } from "./demo.js";
 import { benchCommand } from "./bench.js";
 import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
+import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
+import { SIGMIGRATE } from "../kernel/index.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
 import { vizCommand } from "./viz.js";
 
@@ -82,6 +87,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg)")
     .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1)))
     .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
+    .option("--cluster <addr>", "run on the cluster of the kernel daemon at this address (popcorn kernel), with --key-file")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .option("--trace <file>", "with --kernels: write every migration's stacks, values moved and phase timings as JSON (see `popcorn viz`)")
     .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point (then after each further count, e.g. 3,10,10)").argParser(listArg("--migrate-at")))
     .action(async (prog, args, o) => {
@@ -111,10 +118,12 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("ps")
-    .description("processes of the running `popcorn run --kernels`: the kernel and ISA each is on, migrations, bytes moved")
+    .description("processes of the running `popcorn run --kernels` (or of a cluster): the kernel and ISA each is on, migrations, bytes moved")
     .option("--json", "print JSON")
+    .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (o) => {
-      process.exitCode = await psCommand(o);
+      process.exitCode = o.cluster ? await psOnCluster(o) : await psCommand(o);
     });
 
   program
@@ -122,8 +131,10 @@ export async function main(argv: string[]): Promise<number> {
     .description("send a signal to a process: 35 migrates it to the next kernel at its next migration point; 2, 9, 15 stop it")
     .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
     .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(intArg("--signal", 1)))
+    .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (pid, o) => {
-      process.exitCode = await signalCommand(pid, o.signal);
+      process.exitCode = o.cluster ? await signalOnCluster(pid, o.signal, undefined, o) : await signalCommand(pid, o.signal);
     });
 
   program
@@ -131,16 +142,52 @@ export async function main(argv: string[]): Promise<number> {
     .description("migrate a process to kernel k at its next migration point")
     .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
     .requiredOption("--to <k>", "destination kernel id", intArg("--to", 0))
+    .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (pid, o) => {
-      process.exitCode = await migrateCommand(pid, o.to);
+      process.exitCode = o.cluster ? await signalOnCluster(pid, SIGMIGRATE, o.to, o) : await migrateCommand(pid, o.to);
     });
 
   program
     .command("dmesg")
-    .description("the kernel log of every running `popcorn run --kernels`: migrations, bytes moved, timings")
+    .description("the kernel log of every running `popcorn run --kernels` (or of a cluster): migrations, bytes moved, timings")
     .option("--json", "print JSON")
+    .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (o) => {
-      process.exitCode = await dmesgCommand(o);
+      process.exitCode = o.cluster ? await dmesgOnCluster(o) : await dmesgCommand(o);
+    });
+
+  program
+    .command("kernel")
+    .description("run one kernel as a daemon (cluster mode): kernel ids follow the order of --peers; prints its log")
+    .requiredOption("--isa <name>", "this kernel's ISA profile: x86-64 or aarch64")
+    .requiredOption("--listen <addr>", "this kernel's address, one of --peers (e.g. 127.0.0.1:7100)")
+    .requiredOption("--peers <list>", "every kernel's address, comma-separated, in kernel-id order")
+    .requiredOption("--key-file <file>", "the cluster's shared key (popcorn keygen > cluster.key)")
+    .addOption(new Option("--cores <n>", "cores of this kernel").argParser(intArg("--cores", 1)))
+    .option("--quiet", "do not print the log")
+    .action(async (o) => {
+      process.exitCode = await kernelCommand(o);
+    });
+
+  program
+    .command("ping")
+    .description("round-trip latency and bandwidth between two kernels, against the floor of the same medium measured in the same run")
+    .addOption(new Option("--transport <kind>", "local (worker threads) or tcp (two kernel daemons on loopback)").choices(["local", "tcp"]).default("local"))
+    .addOption(new Option("--size <bytes>", "payload bytes per message").default(64).argParser(intArg("--size", 0)))
+    .addOption(new Option("--count <n>", "round trips").default(2000).argParser(intArg("--count", 10)))
+    .option("--json", "print one JSON object")
+    .action(async (o) => {
+      await (await import("../../bench/ping.js")).benchPing({ ...o, log: (l: string) => process.stderr.write(l + "\n") });
+      process.exitCode = 0;
+    });
+
+  program
+    .command("keygen")
+    .description("print a new cluster key (64 hex digits) for --key-file")
+    .action(async () => {
+      process.exitCode = await keygenCommand();
     });
 
   program

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
+import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
 import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage } from "../kernel/index.js";
 
@@ -15,6 +16,8 @@ export interface RunFlags {
   migrateEvery?: number;
   migrateAt?: number[];
   trace?: string;
+  cluster?: string;
+  keyFile?: string;
 }
 
 export async function readProgramBytes(file: string): Promise<Uint8Array> {
@@ -28,6 +31,12 @@ export async function readProgramBytes(file: string): Promise<Uint8Array> {
 
 export async function runCommand(file: string, args: string[], o: RunFlags): Promise<number> {
   const bytes = await readProgramBytes(file);
+  if (o.cluster !== undefined) {
+    if (o.kernels !== undefined || o.checkpointEvery || o.stopAt || o.save || o.trace) {
+      throw new CompileError("--cluster runs on the cluster's kernels: leave out --kernels, --checkpoint-every, --stop-at, --save, --trace");
+    }
+    return runOnCluster(file, bytes, args, { ...o, cluster: o.cluster });
+  }
   if (o.kernels !== undefined) {
     if (o.checkpointEvery || o.stopAt || o.save) throw new CompileError("--checkpoint-every/--stop-at/--save run on one kernel: leave out --kernels");
     return runOnKernels(bytes, file, args, { ...o, kernels: o.kernels });

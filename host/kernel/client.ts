@@ -31,6 +31,8 @@ export type ClientRequest =
   /** pid: chosen by the client (embedded mode) or, if absent, by the kernel, which replies to `req` with it */
   | { t: "exec"; pid?: number; req?: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
   | { t: "signal"; pid: number; signo: number; to?: number }
+  /** round trips from this kernel to kernel `to`: the reply's data is PingResult */
+  | { t: "ping"; req: number; to: number; size: number; count: number }
   | { t: "ps"; req: number }
   | { t: "dmesg"; req: number }
   | { t: "shutdown" };
@@ -75,12 +77,30 @@ export interface ProcessInfo {
   lastUs?: number;
 }
 
+/** Round-trip times (µs) of `count` pings of `size` payload bytes, one at a time, and the time of the whole series. */
+export interface PingResult {
+  rttUs: number[];
+  totalMs: number;
+  error?: string;
+}
+
 export interface ExitInfo {
   status: number;
   error?: string;
 }
 
 export class KernelError extends Error {}
+
+/** Every kernel's ps rows as one list: a process in flight shows once, where it runs. */
+export function mergePs(rows: ProcessInfo[]): ProcessInfo[] {
+  const rank = (s: string) => ["leaving", "starting", "arriving", "resuming", "running"].indexOf(s);
+  const byPid = new Map<number, ProcessInfo>();
+  for (const p of rows) {
+    const seen = byPid.get(p.pid);
+    if (!seen || rank(p.state) > rank(seen.state)) byPid.set(p.pid, p);
+  }
+  return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+}
 
 /** The bundled worker script that runs kernels and cores (built by build.mjs). */
 export function workerFile(): string {
@@ -238,19 +258,18 @@ export class EmbeddedKernels {
    */
   async ps(): Promise<ProcessInfo[]> {
     const all = await Promise.all(this.isas.map((_, k) => this.ask<ProcessInfo[]>((req) => ({ t: "ps", req }), k)));
-    const rank = (s: string) => ["leaving", "starting", "arriving", "resuming", "running"].indexOf(s);
-    const byPid = new Map<number, ProcessInfo>();
-    for (const p of all.flat()) {
-      const seen = byPid.get(p.pid);
-      if (!seen || rank(p.state) > rank(seen.state)) byPid.set(p.pid, p);
-    }
-    return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+    return mergePs(all.flat());
   }
 
   /** Every kernel's log, merged in time order. */
   async dmesg(): Promise<string[]> {
     const all = await Promise.all(this.isas.map((_, k) => this.ask<string[]>((req) => ({ t: "dmesg", req }), k)));
     return all.flat().sort((a, b) => Number(a.slice(1, 13)) - Number(b.slice(1, 13)));
+  }
+
+  /** Round trips between kernel `from` and kernel `to`, over their transport. */
+  ping(from: number, to: number, size: number, count: number): Promise<PingResult> {
+    return this.ask<PingResult>((req) => ({ t: "ping", req, to, size, count }), from);
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,9 @@ export { loadProgram, programHash, ProgramError, type Program } from "./program.
 export { Process, ProcessError, type CaptureReason, type KernelInfo, type ProcessOptions, type ThreadState } from "./process.js";
 export { decodeImage, encodeImage, ImageError, IMAGE_VERSION, type ProcessImage, type Frame, type Value } from "./image.js";
 export { runProgram, type RunOptions, type RunResult } from "./run.js";
-export { EmbeddedKernels, KernelError, workerFile, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions } from "./client.js";
+export { startKernelDaemon, type DaemonOptions, type KernelDaemon } from "./daemon.js";
+export { RemoteKernel, RemoteError, type ClusterInfo } from "./remote.js";
+export { EmbeddedKernels, KernelError, workerFile, mergePs, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions, type PingResult } from "./client.js";
 export { ControlWord, now } from "./control-word.js";
 export { SIGMIGRATE } from "./core.js";
 export { MIGRATION_TRACE_VERSION, dumpImage, traceFrames } from "./trace.js";

@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import type { ReplicaParts } from "../memory/index.js";
 import { isShared, releaseMessage, type KernelMessage, type MigrateMessage, type SignalMessage, type Transport } from "../msg/index.js";
 import { ControlWord, now } from "./control-word.js";
-import type { ClientLink, ClientReply, ClientRequest, ProcessInfo } from "./client.js";
+import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo } from "./client.js";
 import { SIGMIGRATE } from "./core.js";
 import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
 
@@ -35,6 +35,8 @@ export interface KernelConfig {
   workerFile: string;
   /** record every migration's stacks and transformation for the client */
   trace?: boolean;
+  /** every dmesg line as it is written (a kernel daemon prints them) */
+  onLog?(line: string): void;
 }
 
 type State = "starting" | "running" | "leaving" | "away" | "arriving" | "resuming";
@@ -92,9 +94,12 @@ export class Kernel {
     this.dmesg(`kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}`);
   }
 
-  private dmesg(line: string): void {
+  /** Adds a line to this kernel's log (dmesg). */
+  dmesg(line: string): void {
     const t = ((now() - this.cfg.bootAt) / 1000).toFixed(6).padStart(12);
-    this.log.push(`[${t}] kernel ${this.cfg.id} (${this.isa}): ${line}`);
+    const entry = `[${t}] kernel ${this.cfg.id} (${this.isa}): ${line}`;
+    this.log.push(entry);
+    this.cfg.onLog?.(entry);
     if (this.log.length > 20000) this.log.splice(0, 10000);
   }
 
@@ -141,8 +146,56 @@ export class Kernel {
         return reply(m.req, this.ps());
       case "dmesg":
         return reply(m.req, [...this.log]);
+      case "ping":
+        return void this.pingSeries(m.to, m.size, m.count).then((r) => reply(m.req, r));
       case "shutdown":
         return this.shutdown();
+    }
+  }
+
+  private readonly pongs = new Map<number, () => void>();
+  private nextPing = 1;
+
+  /** `count` pings to kernel `to`, one after another (popcorn ping). */
+  private async pingSeries(to: number, size: number, count: number): Promise<PingResult> {
+    const payload = new Uint8Array(size);
+    const rttUs: number[] = [];
+    const t0 = performance.now();
+    try {
+      for (let i = 0; i < count; i++) {
+        const seq = this.nextPing++;
+        const start = performance.now();
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            this.pongs.delete(seq);
+            reject(new Error(`kernel ${to} did not answer ping ${i} within 5 s`));
+          }, 5000);
+          this.pongs.set(seq, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.transport.send(to, { t: "ping", seq, payload }); // a peer that is down rejects the series
+        });
+        rttUs.push((performance.now() - start) * 1000);
+      }
+    } catch (e) {
+      return { rttUs, totalMs: performance.now() - t0, error: (e as Error).message };
+    }
+    return { rttUs, totalMs: performance.now() - t0 };
+  }
+
+  /**
+   * Sends to a peer kernel; false (and a dmesg line) if the transport cannot —
+   * the TCP transport refuses to queue for a peer that is down, so that
+   * nothing sent across a drop can arrive at a restarted kernel.
+   */
+  private sendTo(peer: number, msg: KernelMessage): boolean {
+    try {
+      this.transport.send(peer, msg);
+      return true;
+    } catch (e) {
+      this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
+      return false;
     }
   }
 
@@ -251,7 +304,7 @@ export class Kernel {
           e.stats.bytesIn += r.messageBytes;
           e.stats.lastUs = r.totalUs;
         }
-        this.transport.send(r.from, { t: "migrate-ack", pid: r.pid, ok: true });
+        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, ok: true });
         const { t: _, ...record } = r;
         this.toWatchers({ t: "migrated", record: { ...record, to: this.cfg.id } });
         this.dmesg(
@@ -265,13 +318,19 @@ export class Kernel {
         // the message goes first: everything else here is bookkeeping, off the migration's path
         if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
           const p = this.programs.get(r.meta.program);
-          if (p) this.transport.send(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes });
+          if (p) this.sendTo(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes });
           this.peerHas.add(`${r.to}:${r.meta.program}`);
         }
         const size = r.bytes.length;
-        this.transport.sendEncoded(r.to, r.bytes);
         const e = this.entry(r.meta, "leaving");
         if (r.parts) this.gotParts(core, e, r.parts);
+        try {
+          this.transport.sendEncoded(r.to, r.bytes);
+        } catch (err) {
+          releaseMessage(r.bytes);
+          e.pending = { to: r.to };
+          return this.stayAfterAll(r.meta.pid, e, `could not reach kernel ${r.to}: ${(err as Error).message}`);
+        }
         e.where = r.to;
         e.pending = { to: r.to };
         e.stats.migrationsOut++;
@@ -288,7 +347,7 @@ export class Kernel {
           e.where = r.from;
         }
         this.dmesg(`pid ${r.pid} from kernel ${r.from} refused: ${r.reason}`);
-        this.transport.send(r.from, { t: "migrate-ack", pid: r.pid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
+        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
         return;
       }
       case "exit": {
@@ -297,7 +356,7 @@ export class Kernel {
         this.dmesg(`pid ${r.pid} exited with status ${r.status}${r.error ? `: ${r.error}` : ""}`);
         if (origin === this.cfg.id) return this.exited(r.pid, r.status, r.error);
         this.procs.delete(r.pid);
-        this.transport.send(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
+        this.sendTo(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
         return;
       }
     }
@@ -306,7 +365,7 @@ export class Kernel {
   private output(pid: number, stream: 1 | 2, line: string): void {
     const origin = this.procs.get(pid)?.meta.origin ?? this.cfg.id;
     if (origin === this.cfg.id) this.ownerOf(pid)?.post({ t: "output", pid, stream, line });
-    else this.transport.send(origin, { t: "output", pid, stream, line });
+    else this.sendTo(origin, { t: "output", pid, stream, line });
   }
 
   /** On the origin: the process is gone; tell the client and let every kernel drop its replica. */
@@ -318,7 +377,35 @@ export class Kernel {
       this.toCore(c, { t: "reap", pid });
     }
     owner?.post({ t: "exit", pid, status, error });
-    for (const k of this.transport.peers) this.transport.send(k, { t: "reap", pid });
+    for (const k of this.transport.peers) this.sendTo(k, { t: "reap", pid });
+  }
+
+  /** A migration that did not happen (refused, or its destination unreachable): the process resumes here, where its core kept it. */
+  private stayAfterAll(pid: number, e: Entry, why: string): void {
+    const to = e.pending?.to;
+    e.pending = undefined;
+    const line = `migration to kernel ${to} ${why} — staying on kernel ${this.cfg.id}`;
+    this.dmesg(`pid ${pid} ${line}`);
+    this.output(pid, 2, `popcorn: pid ${pid}: ${line}`);
+    e.state = "resuming";
+    e.where = undefined;
+    this.toCore(e.core!, { t: "resume", pid, why: `its migration to kernel ${to} did not happen` });
+  }
+
+  /**
+   * A peer kernel is gone (cluster mode). Migrations to it still waiting for
+   * its acknowledgement resume here; processes of this origin that were
+   * running there are lost, and their clients are told so.
+   */
+  peerDown(peer: number, reason: string): void {
+    this.dmesg(`kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) left: ${reason}`);
+    for (const [pid, e] of this.procs) {
+      if (e.state === "leaving" && e.pending?.to === peer) this.stayAfterAll(pid, e, `lost its destination (${reason})`);
+      else if (e.state === "away" && e.where === peer && e.meta.origin === this.cfg.id) {
+        this.dmesg(`pid ${pid} lost: it was running on kernel ${peer}`);
+        this.exited(pid, 1, `lost: kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) went away while the process ran there (${reason})`);
+      }
+    }
   }
 
   /** The client that started `pid` here (on its origin), if it is still attached. */
@@ -375,13 +462,8 @@ export class Kernel {
           e.state = "away";
           return;
         }
-        const why = `migration to kernel ${pending.to} refused (${msg.reason}) — staying on kernel ${this.cfg.id}`;
-        this.dmesg(`pid ${msg.pid} ${why}`);
-        this.output(msg.pid, 2, `popcorn: pid ${msg.pid}: ${why}`);
-        e.state = "resuming";
-        e.where = undefined;
-        this.toCore(e.core!, { t: "resume", pid: msg.pid, why: "its migration was refused" });
-        return;
+        e.pending = pending;
+        return this.stayAfterAll(msg.pid, e, `refused (${msg.reason})`);
       }
       case "output":
         this.ownerOf(msg.pid)?.post({ t: "output", pid: msg.pid, stream: msg.stream, line: msg.line });
@@ -391,6 +473,13 @@ export class Kernel {
         return this.exited(msg.pid, msg.status, msg.error);
       case "signal":
         return this.signal(msg);
+      case "ping":
+        this.sendTo(from, { t: "pong", seq: msg.seq, payload: msg.payload });
+        return;
+      case "pong":
+        this.pongs.get(msg.seq)?.();
+        this.pongs.delete(msg.seq);
+        return;
       case "reap":
         this.procs.delete(msg.pid);
         for (let c = 0; c < this.cores.length; c++) {
@@ -410,13 +499,15 @@ export class Kernel {
       // a pid this kernel never saw: its origin (named by the pid, in cluster mode) knows where it went
       const origin = Math.floor(s.pid / PID_SPAN) - 1;
       if (origin !== this.cfg.id && this.transport.peers.includes(origin) && s.hops < MAX_HOPS) {
-        return this.transport.send(origin, { ...s, hops: s.hops + 1 });
+        this.sendTo(origin, { ...s, hops: s.hops + 1 });
+        return;
       }
       return this.dmesg(`${name} for pid ${s.pid} dropped: no such process here`);
     }
     if (e.state === "away" || e.state === "leaving") {
       if (e.where === undefined || s.hops >= MAX_HOPS) return this.dmesg(`${name} for pid ${s.pid} dropped: lost track of it`);
-      return this.transport.send(e.where, { ...s, hops: s.hops + 1 });
+      this.sendTo(e.where, { ...s, hops: s.hops + 1 });
+      return;
     }
     if (e.state !== "running") {
       e.queued.push(s);

@@ -5,3 +5,7 @@ export { TransportError } from "./transport.js";
 export { LocalTransport } from "./local.js";
 export { MessageRing, releaseMessage, isShared } from "./ring.js";
 export { protectNegativeZero, withNegativeZero } from "./negzero.js";
+export { type Address, ConfigError, formatAddress, generateKey, MIN_KEY_BYTES, parseAddress, parsePeers, type PeerListNames, readKeyFile } from "./address.js";
+export { FrameError, FrameReader, FramedConnection, type FramedConnectionOptions, MAX_FRAME_BYTES } from "./framing.js";
+export { acceptAuthenticated, AuthError, type AuthFailure, connectAuthenticated, type HandshakeOptions, type Hello, PROTOCOL_VERSION } from "./auth.js";
+export { clusterDigest, TcpTransport, type TcpTransportOptions } from "./tcp.js";

@@ -30,6 +30,8 @@
  *   program      source → destination      hash, name, bytes: sent once per kernel, before
  *                                          the first migrate that needs it
  *   reap         origin → all              pid: the process is gone, drop its replica
+ *   ping, pong   any → any                 seq, payload: `popcorn ping`; a kernel answers
+ *                                          every ping with a pong of the same payload
  *
  * Transports (local.ts, later tcp.ts) carry these bytes unchanged; a kernel
  * never learns which transport a peer sits behind.
@@ -118,7 +120,15 @@ export interface ProgramMessage {
   bytes: Uint8Array;
 }
 
-export type KernelMessage = MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage;
+/** `popcorn ping`: a kernel answers a ping with a pong carrying the same payload. */
+export interface PingMessage {
+  t: "ping" | "pong";
+  seq: number;
+  payload: Uint8Array;
+}
+
+export type KernelMessage =
+  | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage;
 
 export class MessageError extends Error {}
 
@@ -176,7 +186,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   return out;
 }
 
-const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program"]);
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong"]);
 
 export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   let m: unknown;

@@ -1,0 +1,136 @@
+/**
+ * Cluster mode on the command line: `popcorn kernel` (a kernel daemon),
+ * `popcorn keygen`, and `run/ps/kill/migrate/dmesg --cluster <addr>` (a
+ * client of the kernel at that address, which finds the others).
+ */
+import { readFile } from "node:fs/promises";
+import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo } from "../kernel/index.js";
+import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
+import { CompileError } from "../toolchain/index.js";
+import { psTable } from "./kernels.js";
+
+export interface ClusterFlags {
+  cluster: string;
+  keyFile?: string;
+}
+
+function key(o: ClusterFlags): Uint8Array {
+  if (!o.keyFile) throw new ConfigError("--cluster needs --key-file <file> (the cluster's shared key, from `popcorn keygen`)");
+  return readKeyFile(o.keyFile);
+}
+
+export async function keygenCommand(): Promise<number> {
+  process.stdout.write(generateKey());
+  return 0;
+}
+
+/** `popcorn kernel`: runs until SIGINT/SIGTERM, printing its dmesg as it goes. */
+export async function kernelCommand(o: { isa: string; listen: string; peers: string; keyFile: string; cores?: number; quiet?: boolean }): Promise<number> {
+  const daemon = await startKernelDaemon({
+    isa: o.isa,
+    listen: o.listen,
+    peers: o.peers,
+    keyFile: o.keyFile,
+    cores: o.cores,
+    log: o.quiet ? undefined : (line) => process.stdout.write(line + "\n"),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await daemon.close();
+  return 0;
+}
+
+/** Every up kernel of the cluster that `o.cluster` belongs to, connected, by kernel id. */
+async function connectAll(o: ClusterFlags): Promise<{ info: ClusterInfo; kernels: Map<number, RemoteKernel> }> {
+  const k = key(o);
+  const first = await RemoteKernel.connect(o.cluster, k);
+  const info = await first.cluster();
+  const kernels = new Map([[info.self, first]]);
+  for (const peer of info.kernels) {
+    if (peer.id === info.self || !peer.up) continue;
+    kernels.set(peer.id, await RemoteKernel.connect(peer.address, k));
+  }
+  return { info, kernels };
+}
+
+const closeAll = (kernels: Map<number, RemoteKernel>) => {
+  for (const k of kernels.values()) k.close();
+};
+
+export async function runOnCluster(file: string, bytes: Uint8Array, args: string[], o: ClusterFlags & { migrateEvery?: number; migrateAt?: number[] }): Promise<number> {
+  const program = loadProgram(bytes, file);
+  if ((o.migrateEvery || o.migrateAt) && !program.sites) {
+    throw new CompileError(`${file}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
+  }
+  const kernel = await RemoteKernel.connect(o.cluster, key(o));
+  kernel.onOutput = (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
+  try {
+    const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt);
+    const stop = () => kernel.signal(pid, 2);
+    process.on("SIGINT", stop);
+    const timer = o.migrateEvery ? setInterval(() => kernel.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
+    const ex: ExitInfo = await exited;
+    if (timer) clearInterval(timer);
+    process.off("SIGINT", stop);
+    if (ex.error) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
+    return ex.status;
+  } finally {
+    kernel.close();
+  }
+}
+
+export async function psOnCluster(o: ClusterFlags & { json?: boolean }): Promise<number> {
+  const { info, kernels } = await connectAll(o);
+  try {
+    const rows: ProcessInfo[] = mergePs((await Promise.all([...kernels.values()].map((k) => k.ps()))).flat());
+    if (o.json) process.stdout.write(JSON.stringify({ kernels: info.kernels, processes: rows }) + "\n");
+    else {
+      process.stdout.write(info.kernels.map((k) => `kernel ${k.id} ${k.isa} ${k.address} ${k.up ? "up" : "DOWN"}${k.arch ? ` (node ${k.arch})` : ""}`).join("\n") + "\n");
+      process.stdout.write(rows.length ? psTable(rows) : "no processes\n");
+    }
+    return 0;
+  } finally {
+    closeAll(kernels);
+  }
+}
+
+export async function signalOnCluster(pid: number, signo: number, to: number | undefined, o: ClusterFlags): Promise<number> {
+  const { info, kernels } = await connectAll(o);
+  try {
+    if (to !== undefined && !info.kernels.some((k) => k.id === to)) {
+      throw new CompileError(`--to ${to}: no such kernel (the cluster has kernels 0..${info.kernels.length - 1})`);
+    }
+    const rows = mergePs((await Promise.all([...kernels.values()].map((k) => k.ps()))).flat());
+    const row = rows.find((p) => p.pid === pid);
+    if (!row) throw new CompileError(`no popcorn process ${pid} in the cluster — \`popcorn ps --cluster ${o.cluster}\` lists them`);
+    // to the kernel where it runs; if it has moved on since, that kernel forwards the signal along
+    (kernels.get(row.kernel) ?? kernels.get(info.self)!).signal(pid, signo, to);
+    await new Promise((r) => setTimeout(r, 20)); // let the frame leave before the connection closes
+    return 0;
+  } finally {
+    closeAll(kernels);
+  }
+}
+
+export async function dmesgOnCluster(o: ClusterFlags & { json?: boolean }): Promise<number> {
+  const { kernels } = await connectAll(o);
+  try {
+    const logs = await Promise.all([...kernels.values()].map((k) => k.dmesg()));
+    if (o.json) process.stdout.write(JSON.stringify(logs) + "\n");
+    else process.stdout.write(logs.map((l) => l.join("\n")).join("\n") + "\n");
+    return 0;
+  } finally {
+    closeAll(kernels);
+  }
+}
+
+export async function readBytes(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The client protocol of cluster mode: `popcorn run/ps/kill/migrate/dmesg
+ * --cluster` talking to a kernel daemon (`popcorn kernel`) over TCP.
+ *
+ * The connection is the kernels' own (msg/auth.ts): authenticated with the
+ * cluster key, role "client", then frames (msg/framing.ts). A frame holds
+ * one MessagePack object: a ClientRequest (client.ts) from the client, a
+ * ClientReply from the kernel — the same objects the embedded client posts
+ * over its MessagePort — plus one request only a daemon answers:
+ *
+ *   { t: "cluster", req }  →  { t: "reply", req, data: ClusterInfo }
+ *
+ * so a client that knows one kernel's address finds all the others.
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import { type Address, connectAuthenticated, type FramedConnection, parseAddress } from "../msg/index.js";
+import type { ClientReply, ClientRequest, ExitInfo, PingResult, ProcessInfo } from "./client.js";
+
+export interface ClusterInfo {
+  /** the id of the kernel that answered */
+  self: number;
+  kernels: { id: number; address: string; isa: string; up: boolean; arch?: string }[];
+}
+
+export type RemoteRequest = ClientRequest | { t: "cluster"; req: number };
+
+export class RemoteError extends Error {}
+
+export function encodeClientMessage(m: RemoteRequest | ClientReply): Uint8Array {
+  return encode(m, { ignoreUndefined: true });
+}
+
+export function decodeClientMessage<T>(bytes: Uint8Array, from: string): T {
+  let m: unknown;
+  try {
+    m = decode(bytes);
+  } catch (e) {
+    throw new RemoteError(`a malformed frame from ${from} (${(e as Error).message})`);
+  }
+  if (typeof m !== "object" || m === null || typeof (m as { t?: unknown }).t !== "string") {
+    throw new RemoteError(`a frame from ${from} that is not a popcorn client message`);
+  }
+  return m as T;
+}
+
+/** A client's connection to one kernel daemon. */
+export class RemoteKernel {
+  private nextReq = 1;
+  private readonly replies = new Map<number, (d: unknown) => void>();
+  private readonly exits = new Map<number, (e: ExitInfo) => void>();
+  private readonly early = new Map<number, ExitInfo>();
+  private closed: string | undefined;
+  onOutput: ((pid: number, stream: 1 | 2, line: string) => void) | undefined;
+
+  private constructor(
+    readonly address: string,
+    private readonly conn: FramedConnection,
+  ) {
+    conn.onFrame((bytes) => this.fromKernel(decodeClientMessage<ClientReply>(bytes, address)));
+    conn.onClose((reason) => {
+      this.closed = reason;
+      for (const done of this.exits.values()) done({ status: 1, error: `lost the connection to kernel ${address}: ${reason}` });
+      this.exits.clear();
+      for (const r of this.replies.values()) r(undefined);
+      this.replies.clear();
+    });
+  }
+
+  static async connect(address: string, key: Uint8Array, timeoutMs = 5000): Promise<RemoteKernel> {
+    const addr: Address = parseAddress(address, "--cluster");
+    const { conn } = await connectAuthenticated(addr, key, { role: "client", id: process.pid }, timeoutMs);
+    return new RemoteKernel(address, conn);
+  }
+
+  private fromKernel(m: ClientReply): void {
+    if (m.t === "output") this.onOutput?.(m.pid, m.stream, m.line);
+    else if (m.t === "exit") {
+      const done = this.exits.get(m.pid);
+      // the exit can come in the same TCP chunk as exec's reply, before exec has heard its pid
+      if (done) done({ status: m.status, error: m.error });
+      else this.early.set(m.pid, { status: m.status, error: m.error });
+      this.exits.delete(m.pid);
+    } else if (m.t === "reply") {
+      this.replies.get(m.req)?.(m.data);
+      this.replies.delete(m.req);
+    }
+  }
+
+  private send(m: RemoteRequest): void {
+    if (this.closed) throw new RemoteError(`kernel ${this.address}: the connection is closed (${this.closed})`);
+    this.conn.send(encodeClientMessage(m));
+  }
+
+  /** One request, its reply's data (undefined if the connection drops first). */
+  ask<T>(make: (req: number) => RemoteRequest, timeoutMs = 10_000): Promise<T> {
+    const req = this.nextReq++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(req);
+        reject(new RemoteError(`kernel ${this.address} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.replies.set(req, (d) => {
+        clearTimeout(timer);
+        if (d === undefined && this.closed) reject(new RemoteError(`kernel ${this.address}: ${this.closed}`));
+        else resolve(d as T);
+      });
+      this.send(make(req));
+    });
+  }
+
+  /** Starts a program on this kernel; `exited` resolves wherever the process ends. */
+  async exec(bytes: Uint8Array, name: string, args: string[], schedule?: number[]): Promise<{ pid: number; exited: Promise<ExitInfo> }> {
+    let resolveExit!: (e: ExitInfo) => void;
+    const exited = new Promise<ExitInfo>((r) => (resolveExit = r));
+    const pid = await this.ask<number>((req) => ({ t: "exec", req, name, bytes, args, schedule }), 60_000);
+    const early = this.early.get(pid);
+    if (early) resolveExit(early);
+    else this.exits.set(pid, resolveExit);
+    this.early.delete(pid);
+    return { pid, exited };
+  }
+
+  cluster(): Promise<ClusterInfo> {
+    return this.ask<ClusterInfo>((req) => ({ t: "cluster", req }));
+  }
+  ps(): Promise<ProcessInfo[]> {
+    return this.ask<ProcessInfo[]>((req) => ({ t: "ps", req }));
+  }
+  dmesg(): Promise<string[]> {
+    return this.ask<string[]>((req) => ({ t: "dmesg", req }));
+  }
+  ping(to: number, size: number, count: number): Promise<PingResult> {
+    return this.ask<PingResult>((req) => ({ t: "ping", req, to, size, count }), 120_000);
+  }
+  signal(pid: number, signo: number, to?: number): void {
+    this.send({ t: "signal", pid, signo, to });
+  }
+
+  close(): void {
+    this.conn.close("client done");
+  }
+}

@@ -1,0 +1,165 @@
+// Cluster mode end to end: two `popcorn kernel` daemons on loopback ports,
+// `popcorn run/ps/dmesg --cluster`, a process hopping between them, config
+// mistakes refused in one line, and a kernel that dies.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, compileExample } from "../helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-cluster-"));
+const keyFile = join(dir, "cluster.key");
+const children: ChildProcess[] = [];
+
+function popcorn(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function startKernel(isa: string, listen: string, peers: string): { child: ChildProcess; log: string[] } {
+  const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", isa, "--listen", listen, "--peers", peers, "--key-file", keyFile], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  const log: string[] = [];
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => log.push(...d.split("\n").filter(Boolean)));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => log.push(...d.split("\n").filter(Boolean)));
+  return { child, log };
+}
+
+async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let a: string;
+let b: string;
+let kernels: { child: ChildProcess; log: string[] }[];
+
+beforeAll(async () => {
+  writeFileSync(keyFile, popcorn("keygen").stdout);
+  writeFileSync(join(dir, "hello.wasm"), (await compileExample("hello")).wasm);
+  writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib", { runtime: "stub" })).wasm);
+  a = `127.0.0.1:${await freePort()}`;
+  b = `127.0.0.1:${await freePort()}`;
+  kernels = [startKernel("x86-64", a, `${a},${b}`), startKernel("aarch64", b, `${a},${b}`)];
+  await until("both kernels see each other", () => kernels.every((k) => k.log.some((l) => / joined/.test(l))));
+});
+
+afterAll(() => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("two kernel daemons on loopback", () => {
+  it("run hello on the cluster: it hops between the x86-64 and the aarch64 kernel", () => {
+    const r = popcorn("run", "hello.wasm", "--cluster", a, "--key-file", keyFile, "--", "3");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "hops = 3",
+    ]);
+  });
+
+  it("a program migrated at many points over TCP gives the one-kernel output", () => {
+    const plain = popcorn("run", "fib.wasm", "--", "12", "200");
+    const r = popcorn("run", "fib.wasm", "--cluster", b, "--key-file", keyFile, "--migrate-at", "20,30,25,40,35,50", "--", "12", "200");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+  });
+
+  it("ps and dmesg --cluster see both kernels and the migrations", () => {
+    const ps = popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json");
+    expect(ps.code, ps.stderr).toBe(0);
+    const j = JSON.parse(ps.stdout);
+    expect(j.kernels.map((k: { isa: string; up: boolean }) => `${k.isa}:${k.up}`)).toEqual(["x86-64:true", "aarch64:true"]);
+    const d = popcorn("dmesg", "--cluster", b, "--key-file", keyFile);
+    expect(d.stdout).toMatch(/kernel 1 \(aarch64\): pid \d+ migrated in from kernel 0 \(x86-64\)/);
+  });
+
+  it("kill -35 moves a running process to the other kernel over TCP, and kill -9 ends it", async () => {
+    writeFileSync(join(dir, "count.wasm"), (await compileExample("count", { runtime: "stub" })).wasm);
+    const run = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count.wasm", "--cluster", a, "--key-file", keyFile, "--", "2000000000"], { cwd: dir });
+    children.push(run);
+    const exited = new Promise<number | null>((r) => run.once("exit", (code) => r(code)));
+    const where = () => {
+      const j = JSON.parse(popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json").stdout);
+      return j.processes.find((p: { name: string }) => p.name === "count.wasm") as { pid: number; kernel: number } | undefined;
+    };
+    await until("count shows in ps", () => where() !== undefined);
+    const { pid } = where()!;
+    expect(popcorn("kill", "-35", String(pid), "--cluster", a, "--key-file", keyFile).code).toBe(0);
+    await until("count runs on kernel 1", () => where()?.kernel === 1);
+    expect(popcorn("kill", "-9", String(pid), "--cluster", b, "--key-file", keyFile).code).toBe(0);
+    expect(await exited).toBe(137);
+  });
+
+  it("refuses a client with the wrong key, naming why", () => {
+    const bad = join(dir, "bad.key");
+    writeFileSync(bad, popcorn("keygen").stdout);
+    const r = popcorn("ps", "--cluster", a, "--key-file", bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toMatch(/^popcorn: .*(key|authenticat)/i);
+  });
+});
+
+describe("config mistakes get one line and exit 2", () => {
+  const k = (...args: string[]) => popcorn("kernel", "--isa", "x86-64", "--key-file", keyFile, ...args);
+  it.each([
+    ["duplicate addresses", ["--listen", "127.0.0.1:1", "--peers", "127.0.0.1:1,127.0.0.1:1"], /duplicate|twice/i],
+    ["its own address missing", ["--listen", "127.0.0.1:9", "--peers", "127.0.0.1:1,127.0.0.1:2"], /not in --peers|missing/i],
+    ["a trailing comma", ["--listen", "127.0.0.1:1", "--peers", "127.0.0.1:1,127.0.0.1:2,"], /empty/i],
+    ["a bad port", ["--listen", "127.0.0.1:1", "--peers", "127.0.0.1:1,127.0.0.1:99999"], /port/i],
+  ])("%s", (_what, args, expected) => {
+    const r = k(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(expected);
+  });
+
+  it("an unreadable key file", () => {
+    const r = popcorn("kernel", "--isa", "x86-64", "--listen", "127.0.0.1:1", "--peers", "127.0.0.1:1", "--key-file", join(dir, "missing.key"));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/missing\.key/);
+  });
+});
+
+describe("a kernel that goes away", () => {
+  it("is reported by its peer, which keeps serving", async () => {
+    kernels[1]!.child.kill("SIGKILL");
+    await until("kernel 0 notices", () => kernels[0]!.log.some((l) => /kernel 1 .*left/.test(l)));
+    const r = popcorn("run", "fib.wasm", "--cluster", a, "--key-file", keyFile, "--", "10", "20");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/fib\(10\) = 55/);
+  });
+});
+
+describe("popcorn ping", () => {
+  it.each(["local", "tcp"])("measures %s round trips and the floor of the same run", (transport) => {
+    const r = popcorn("ping", "--transport", transport, "--count", "200", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.transport).toBe(transport);
+    expect(j.p50us).toBeGreaterThan(0);
+    expect(j.floorP50us).toBeGreaterThan(0);
+    expect(j.ratio).toBeCloseTo(j.p50us / j.floorP50us, 1);
+  });
+});
