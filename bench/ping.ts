@@ -14,15 +14,10 @@
  * fifth of both series is warm-up and dropped. Bandwidth is payload bytes
  * both ways over the time of the series.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { EmbeddedKernels, RemoteKernel, type PingResult } from "../host/kernel/index.js";
-import { packageRoot } from "../host/toolchain/index.js";
-import { readKeyFile } from "../host/msg/index.js";
+import { loopbackCluster } from "./cluster.js";
 import { median, quantile, round } from "./stats.js";
 
 export interface PingOptions {
@@ -89,49 +84,18 @@ async function pingLocal(o: PingOptions): Promise<PingResult> {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Two kernel daemons on loopback ports, with a fresh key; ping from kernel 0 to kernel 1. */
+/** Two kernel daemons on loopback; ping from kernel 0 to kernel 1. */
 async function pingTcp(o: PingOptions): Promise<PingResult> {
-  const bin = join(packageRoot(), "bin/popcorn.js");
-  const dir = mkdtempSync(join(tmpdir(), "popcorn-ping-"));
-  const keyFile = join(dir, "cluster.key");
-  writeFileSync(keyFile, spawnSync(process.execPath, [bin, "keygen"], { encoding: "utf8" }).stdout);
-  const addrs = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
-  const children: ChildProcess[] = addrs.map((listen, i) =>
-    spawn(process.execPath, [bin, "kernel", "--isa", i ? "aarch64" : "x86-64", "--listen", listen, "--peers", addrs.join(","), "--key-file", keyFile], {
-      stdio: ["ignore", "pipe", "inherit"],
-    }),
-  );
+  const cluster = await loopbackCluster();
   try {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve, reject) => {
-            let out = "";
-            c.once("exit", (code) => reject(new Error(`a kernel daemon exited with ${code} before it was up`)));
-            c.stdout!.setEncoding("utf8").on("data", (d: string) => {
-              out += d;
-              if (/ joined/.test(out)) resolve();
-            });
-          }),
-      ),
-    );
-    const k = await RemoteKernel.connect(addrs[0]!, readKeyFile(keyFile));
+    const k = await RemoteKernel.connect(cluster.addresses[0]!, cluster.key);
     try {
       return await k.ping(1, o.size, o.count);
     } finally {
       k.close();
     }
   } finally {
-    for (const c of children) c.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
+    cluster.stop();
   }
 }
 
@@ -165,7 +129,13 @@ async function spinFloor(count: number): Promise<Floor> {
 
 /** A raw TCP echo: a server in a worker thread, this thread the client. */
 async function tcpFloor(size: number, count: number): Promise<Floor> {
-  const port = await freePort();
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
   const w = new Worker(
     `const net = require("node:net"); const { workerData, parentPort } = require("node:worker_threads");
      const s = net.createServer((c) => { c.setNoDelay(true); c.on("data", (d) => c.write(d)); });

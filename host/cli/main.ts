@@ -217,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("migration latency x86-64 ⇄ aarch64 by stack depth and dirty memory, transformation cost per frame, bytes of a repeat migration")
     .option("--json", "print one JSON object")
     .option("--quick", "fewer configurations and hops (a smoke test)")
+    .addOption(new Option("--transport <kind>", "local (worker threads of this process) or tcp (two kernel daemons on loopback)").choices(["local", "tcp"]).default("local"))
     .action(async (o) => {
       process.exitCode = await benchCommand("migrate", o);
     });

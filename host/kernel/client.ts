@@ -34,6 +34,8 @@ export type ClientRequest =
   /** round trips from this kernel to kernel `to`: the reply's data is PingResult */
   | { t: "ping"; req: number; to: number; size: number; count: number }
   | { t: "ps"; req: number }
+  /** from now on, send this client every migration record (and trace) of this kernel */
+  | { t: "watch" }
   | { t: "dmesg"; req: number }
   | { t: "shutdown" };
 

@@ -144,6 +144,9 @@ export class Kernel {
         return this.signal({ t: "signal", pid: m.pid, signo: m.signo, to: m.to, hops: 0 });
       case "ps":
         return reply(m.req, this.ps());
+      case "watch":
+        link.watches = true;
+        return;
       case "dmesg":
         return reply(m.req, [...this.log]);
       case "ping":

@@ -14,7 +14,7 @@
  */
 import { decode, encode } from "@msgpack/msgpack";
 import { type Address, connectAuthenticated, type FramedConnection, parseAddress } from "../msg/index.js";
-import type { ClientReply, ClientRequest, ExitInfo, PingResult, ProcessInfo } from "./client.js";
+import type { ClientReply, ClientRequest, ExitInfo, MigrationRecord, PingResult, ProcessInfo } from "./client.js";
 
 export interface ClusterInfo {
   /** the id of the kernel that answered */
@@ -51,6 +51,8 @@ export class RemoteKernel {
   private readonly early = new Map<number, ExitInfo>();
   private closed: string | undefined;
   onOutput: ((pid: number, stream: 1 | 2, line: string) => void) | undefined;
+  /** with watch(): every migration into this kernel */
+  onMigration: ((r: MigrationRecord) => void) | undefined;
 
   private constructor(
     readonly address: string,
@@ -74,6 +76,7 @@ export class RemoteKernel {
 
   private fromKernel(m: ClientReply): void {
     if (m.t === "output") this.onOutput?.(m.pid, m.stream, m.line);
+    else if (m.t === "migrated") this.onMigration?.(m.record);
     else if (m.t === "exit") {
       const done = this.exits.get(m.pid);
       // the exit can come in the same TCP chunk as exec's reply, before exec has heard its pid
@@ -131,6 +134,10 @@ export class RemoteKernel {
   }
   ping(to: number, size: number, count: number): Promise<PingResult> {
     return this.ask<PingResult>((req) => ({ t: "ping", req, to, size, count }), 120_000);
+  }
+  /** Asks for every migration record of this kernel (onMigration). */
+  watch(): void {
+    this.send({ t: "watch" });
   }
   signal(pid: number, signo: number, to?: number): void {
     this.send({ t: "signal", pid, signo, to });
