@@ -117,7 +117,7 @@ export async function benchMigrate(o: MigrateBenchOptions = {}): Promise<Migrate
     const repeat = (await run(["10", "64", "8", "0", String(GAP)])).slice(2);
     log("transformation per frame");
     const transform = await benchTransform({ quick: o.quick });
-    log("MessagePort round trip between two workers");
+    if (o.transport !== "tcp") log("MessagePort round trip between two workers");
     const floorRttUs = o.transport === "tcp" ? NaN : await messagePortRtt(o.quick ? 200 : 2000);
 
     const rows: Row[] = configs.map((c) => {

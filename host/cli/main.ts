@@ -56,7 +56,7 @@ function signalShorthand(argv: string[]): string[] {
 export async function main(argv: string[]): Promise<number> {
   argv = signalShorthand(argv);
   const program = new Command("popcorn")
-    .description("Popcorn Linux on WebAssembly: compile programs with migration points, run them, checkpoint and resume them.")
+    .description("Popcorn Linux on WebAssembly: compile programs with migration points and per-ISA stackmaps, run them on x86-64 and aarch64 kernels that share nothing but messages, migrate them mid-execution, and study the stack transformation.")
     .showHelpAfterError()
     .exitOverride();
 
@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("run")
-    .description("run a program's main() on one kernel and exit with its status")
+    .description("run a program's main() and exit with its status: on one kernel in this thread, on kernels of several ISAs (--kernels), or on a cluster (--cluster)")
     .argument("<program>", "program.wasm (from popcorn compile) or program.ts (compiled first)")
     .argument("[args...]", "arguments for the program, after --")
     .addOption(new Option("--checkpoint-every <n>", "capture + restore into a fresh instance at every n-th migration point").argParser(intArg("--checkpoint-every", 1)))
