@@ -47,13 +47,25 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
 async function connectAll(o: ClusterFlags): Promise<{ info: ClusterInfo; kernels: Map<number, RemoteKernel> }> {
   const k = key(o);
   const first = await RemoteKernel.connect(o.cluster, k);
-  const info = await first.cluster();
-  const kernels = new Map([[info.self, first]]);
-  for (const peer of info.kernels) {
-    if (peer.id === info.self || !peer.up) continue;
-    kernels.set(peer.id, await RemoteKernel.connect(peer.address, k));
+  const kernels = new Map<number, RemoteKernel>();
+  try {
+    const info = await first.cluster();
+    kernels.set(info.self, first);
+    for (const peer of info.kernels) {
+      if (peer.id === info.self || !peer.up) continue;
+      try {
+        kernels.set(peer.id, await RemoteKernel.connect(peer.address, k));
+      } catch (e) {
+        // one unreachable kernel does not stop the others from answering
+        process.stderr.write(`popcorn: kernel ${peer.id} (${peer.address}) does not answer: ${(e as Error).message} — left out\n`);
+      }
+    }
+    return { info, kernels };
+  } catch (e) {
+    first.close();
+    closeAll(kernels);
+    throw e;
   }
-  return { info, kernels };
 }
 
 const closeAll = (kernels: Map<number, RemoteKernel>) => {

@@ -5,10 +5,12 @@
  * output, and asks the kernels for ps, dmesg and signals. Kernels talk to
  * each other only through their transport.
  *
- *   client → kernel   exec {pid, name, bytes, args, schedule?} | signal {pid, signo, to?}
- *                     | ps {req} | dmesg {req} | shutdown
+ *   client → kernel   exec {pid?, req?, name, bytes, args, schedule?} | signal {pid, signo, to?}
+ *                     | ps {req} | dmesg {req} | ping {req, to, size, count} | watch | shutdown
  *   kernel → client   ready | output {pid, stream, line} | exit {pid, status, error?}
- *                     | reply {req, data} | migrated {record}   (from the destination kernel)
+ *                     | reply {req, data} | migrated {record} | trace {trace}   (to watching clients)
+ *
+ * The same objects travel over TCP in cluster mode (remote.ts).
  */
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { existsSync } from "node:fs";
@@ -220,9 +222,12 @@ export class EmbeddedKernels {
     return out;
   }
 
+  /** A kernel worker died: every waiting exit and request is settled, nothing hangs. */
   private failAll(why: string): void {
     for (const done of this.exits.values()) done({ status: 1, error: why });
     this.exits.clear();
+    for (const r of this.replies.values()) r(undefined);
+    this.replies.clear();
   }
 
   /** Starts `bytes` on kernel `on` (default 0); resolves when the process exits, wherever it is then. */
@@ -259,19 +264,21 @@ export class EmbeddedKernels {
    * and already "running" on the other; the row where it runs wins.
    */
   async ps(): Promise<ProcessInfo[]> {
-    const all = await Promise.all(this.isas.map((_, k) => this.ask<ProcessInfo[]>((req) => ({ t: "ps", req }), k)));
-    return mergePs(all.flat());
+    const all = await Promise.all(this.isas.map((_, k) => this.ask<ProcessInfo[] | undefined>((req) => ({ t: "ps", req }), k)));
+    return mergePs(all.flatMap((x) => x ?? []));
   }
 
   /** Every kernel's log, merged in time order. */
   async dmesg(): Promise<string[]> {
-    const all = await Promise.all(this.isas.map((_, k) => this.ask<string[]>((req) => ({ t: "dmesg", req }), k)));
-    return all.flat().sort((a, b) => Number(a.slice(1, 13)) - Number(b.slice(1, 13)));
+    const all = await Promise.all(this.isas.map((_, k) => this.ask<string[] | undefined>((req) => ({ t: "dmesg", req }), k)));
+    return all.flatMap((x) => x ?? []).sort((a, b) => Number(a.slice(1, 13)) - Number(b.slice(1, 13)));
   }
 
   /** Round trips between kernel `from` and kernel `to`, over their transport. */
   ping(from: number, to: number, size: number, count: number): Promise<PingResult> {
-    return this.ask<PingResult>((req) => ({ t: "ping", req, to, size, count }), from);
+    return this.ask<PingResult | undefined>((req) => ({ t: "ping", req, to, size, count }), from).then(
+      (r) => r ?? { rttUs: [], totalMs: 0, error: `kernel ${from} stopped answering` },
+    );
   }
 
   async stop(): Promise<void> {

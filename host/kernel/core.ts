@@ -266,6 +266,7 @@ export class Core {
     const toIsa = this.cfg.isas[l.to];
     try {
       if (!toIsa) throw new ProcessError(`no kernel ${l.to}`);
+      if (toIsa === "?") throw new ProcessError(`kernel ${l.to} has not joined yet (its ISA is unknown)`);
       const sites = p.program.sites!;
       const smA = p.program.stackmaps.get(fromIsa);
       const smB = p.program.stackmaps.get(toIsa);

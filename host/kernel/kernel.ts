@@ -12,8 +12,17 @@
  *
  * A kernel that is not where a process runs forwards signals for it along
  * the way it went (`where`: the kernel it last sent it to), so a signal
- * reaches a process that hopped on since the sender last heard of it.
- * Signals for a process that is arriving or leaving wait until it runs.
+ * reaches a process that hopped on since the sender last heard of it; a
+ * leaving process's signals go after it. Signals for a process that is
+ * arriving wait until it runs (and go back with it if its arrival is
+ * refused). A stop signal (2, 9, 15) is remembered until the process acts
+ * on it: it follows the process through any migration it was already
+ * making.
+ *
+ * In cluster mode a migration whose link drops before its acknowledgement
+ * resumes on the source (peerDown). If the message did arrive and only the
+ * acknowledgement was lost, the process runs on both kernels: a known
+ * limitation until links carry a boot id to ask the peer.
  */
 import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
@@ -52,6 +61,12 @@ interface Entry {
   /** while leaving: where to; its core keeps what to resume if the destination refuses */
   pending?: { to: number };
   queued: SignalMessage[];
+  /**
+   * a stop signal (2, 9, 15) delivered and not yet acted on: it follows the
+   * process if it leaves before its next migration point, and is delivered
+   * again wherever it runs next — a kill is never lost to a migration
+   */
+  stopping?: number;
   /** on the origin: the client that started it, to which its output and exit go */
   owner?: ClientLink;
   stats: { migrationsIn: number; migrationsOut: number; bytesIn: number; bytesOut: number; lastUs?: number };
@@ -86,7 +101,7 @@ export class Kernel {
         workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas, trace: cfg.trace },
       });
       worker.on("message", (r: CoreReport) => this.fromCore(c, r));
-      worker.on("error", (e) => this.dmesg(`core ${c} crashed: ${e.message}`));
+      worker.on("error", (e) => this.coreCrashed(c, e));
       this.cores.push({ worker, has: new Set(), replicas: new Set() });
     }
     transport.onMessage((from, msg, raw) => this.fromPeer(from, msg, raw));
@@ -177,7 +192,13 @@ export class Kernel {
             clearTimeout(timer);
             resolve();
           });
-          this.transport.send(to, { t: "ping", seq, payload }); // a peer that is down rejects the series
+          try {
+            this.transport.send(to, { t: "ping", seq, payload });
+          } catch (e) {
+            clearTimeout(timer); // a peer that is down ends the series
+            this.pongs.delete(seq);
+            reject(e as Error);
+          }
         });
         rttUs.push((performance.now() - start) * 1000);
       }
@@ -199,6 +220,20 @@ export class Kernel {
     } catch (e) {
       this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
       return false;
+    }
+  }
+
+  /** A core worker died: the processes on it end with the reason, rather than hang. */
+  private coreCrashed(core: number, err: Error): void {
+    this.dmesg(`core ${core} crashed: ${err.message}`);
+    for (const [pid, e] of [...this.procs]) {
+      if (e.core !== core || e.state === "away" || e.state === "leaving") continue;
+      const why = `core ${core} of kernel ${this.cfg.id} crashed while it ran the process: ${err.message}`;
+      if (e.meta.origin === this.cfg.id) this.exited(pid, 1, why);
+      else {
+        this.procs.delete(pid);
+        this.sendTo(e.meta.origin, { t: "exit", pid, status: 1, error: why });
+      }
     }
   }
 
@@ -297,6 +332,7 @@ export class Kernel {
         e.ctrlAddress = r.ctrlAddress;
         e.where = undefined;
         const queued = e.queued.splice(0);
+        if (e.stopping && !queued.some((s) => s.signo === e.stopping)) queued.push({ t: "signal", pid: r.meta.pid, signo: e.stopping, hops: 0 });
         for (const s of queued) this.signal(s);
         return;
       }
@@ -321,8 +357,9 @@ export class Kernel {
         // the message goes first: everything else here is bookkeeping, off the migration's path
         if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
           const p = this.programs.get(r.meta.program);
-          if (p) this.sendTo(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes });
-          this.peerHas.add(`${r.to}:${r.meta.program}`);
+          if (p && this.sendTo(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes })) {
+            this.peerHas.add(`${r.to}:${r.meta.program}`);
+          }
         }
         const size = r.bytes.length;
         const e = this.entry(r.meta, "leaving");
@@ -336,6 +373,7 @@ export class Kernel {
         }
         e.where = r.to;
         e.pending = { to: r.to };
+        if (e.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, signo: e.stopping, hops: 1 });
         e.stats.migrationsOut++;
         e.stats.bytesOut += size;
         this.dmesg(
@@ -348,6 +386,8 @@ export class Kernel {
         if (e) {
           e.state = "away";
           e.where = r.from;
+          // signals that waited for the arrival go back with the process
+          for (const s of e.queued.splice(0)) this.sendTo(r.from, { ...s, hops: s.hops + 1 });
         }
         this.dmesg(`pid ${r.pid} from kernel ${r.from} refused: ${r.reason}`);
         this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
@@ -402,6 +442,8 @@ export class Kernel {
    */
   peerDown(peer: number, reason: string): void {
     this.dmesg(`kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) left: ${reason}`);
+    // a kernel that comes back is a new kernel: it has none of our programs
+    for (const k of [...this.peerHas]) if (k.startsWith(`${peer}:`)) this.peerHas.delete(k);
     for (const [pid, e] of this.procs) {
       if (e.state === "leaving" && e.pending?.to === peer) this.stayAfterAll(pid, e, `lost its destination (${reason})`);
       else if (e.state === "away" && e.where === peer && e.meta.origin === this.cfg.id) {
@@ -532,6 +574,7 @@ export class Kernel {
     }
     if (s.signo === 2 || s.signo === 9 || s.signo === 15) {
       this.dmesg(`${name}: pid ${s.pid} stops at its next migration point`);
+      e.stopping = s.signo;
       return ctrl.request({ signo: s.signo });
     }
     this.dmesg(`${name} for pid ${s.pid} ignored: popcorn knows signals 2, 9, 15 and ${SIGMIGRATE}`);

@@ -277,6 +277,8 @@ export class Process {
       this.opts.log?.(why);
       return;
     }
+    // a stop the kernel asked for (a kill, or its own migration request) wins over the program's
+    if (this.ctrl.signal()) return;
     this.ctrl.request({ dest: to });
   }
 

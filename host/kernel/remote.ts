@@ -107,7 +107,13 @@ export class RemoteKernel {
         if (d === undefined && this.closed) reject(new RemoteError(`kernel ${this.address}: ${this.closed}`));
         else resolve(d as T);
       });
-      this.send(make(req));
+      try {
+        this.send(make(req));
+      } catch (e) {
+        clearTimeout(timer);
+        this.replies.delete(req);
+        reject(e as Error);
+      }
     });
   }
 

@@ -27,13 +27,13 @@
  *   exit         any → origin              pid, status, error?
  *   signal       any → any                 pid, signo, to?, hops — delivered where the
  *                                          process runs, forwarded along the path it took
- *   program      source → destination      hash, name, bytes: sent once per kernel, before
- *                                          the first migrate that needs it
+ *   program      source → destination      hash, name, bytes: sent before the first migrate
+ *                                          that needs it (again after the peer restarted)
  *   reap         origin → all              pid: the process is gone, drop its replica
  *   ping, pong   any → any                 seq, payload: `popcorn ping`; a kernel answers
  *                                          every ping with a pong of the same payload
  *
- * Transports (local.ts, later tcp.ts) carry these bytes unchanged; a kernel
+ * Transports (local.ts, tcp.ts) carry these bytes unchanged; a kernel
  * never learns which transport a peer sits behind.
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";

@@ -209,12 +209,10 @@ export class TcpTransport implements Transport {
    */
   sendEncoded(to: number, bytes: Uint8Array): void {
     const conn = this.conn(to);
-    let payload = bytes;
-    if (isShared(bytes)) {
-      payload = bytes.slice();
-      releaseMessage(bytes);
-    }
+    const payload = isShared(bytes) ? bytes.slice() : bytes;
     conn.send(payload);
+    // released only once sent: on a throw the caller still owns it (and releases it, once)
+    if (payload !== bytes) releaseMessage(bytes);
     this.links.get(to)!.lastSent = Date.now();
     this.counters.sent.messages++;
     this.counters.sent.bytes += payload.length;

@@ -143,12 +143,32 @@ describe("config mistakes get one line and exit 2", () => {
 });
 
 describe("a kernel that goes away", () => {
+  it("a kernel that does not answer is left out of ps, which still answers", async () => {
+    kernels[1]!.child.kill("SIGSTOP");
+    try {
+      const r = popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/kernel 1 \(127\.0\.0\.1:\d+\) does not answer: .* — left out/);
+    } finally {
+      kernels[1]!.child.kill("SIGCONT");
+    }
+  });
+
   it("is reported by its peer, which keeps serving", async () => {
     kernels[1]!.child.kill("SIGKILL");
     await until("kernel 0 notices", () => kernels[0]!.log.some((l) => /kernel 1 .*left/.test(l)));
     const r = popcorn("run", "fib.wasm", "--cluster", a, "--key-file", keyFile, "--", "10", "20");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fib\(10\) = 55/);
+  });
+
+  it("comes back as a new kernel: it gets the program again and processes hop to it", async () => {
+    const joins = kernels[0]!.log.filter((l) => / joined/.test(l)).length;
+    kernels[1] = startKernel("aarch64", b, `${a},${b}`);
+    await until("kernel 1 joins again", () => kernels[0]!.log.filter((l) => / joined/.test(l)).length > joins);
+    const r = popcorn("run", "hello.wasm", "--cluster", a, "--key-file", keyFile, "--", "2");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual(["Hello from kernel 0 (x86-64)", "Hello from kernel 1 (aarch64)", "Hello from kernel 0 (x86-64)", "hops = 2"]);
   });
 });
 

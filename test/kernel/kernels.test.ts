@@ -154,3 +154,17 @@ describe("signals", () => {
     expect((await exited).status).toBe(143);
   });
 });
+
+describe("a kill is never lost to a migration", () => {
+  it("kill -9 ends a process that migrates back and forth all the time", async () => {
+    const c = await compileExample("pingpong", { runtime: "stub" });
+    for (let i = 0; i < 5; i++) {
+      // depth 1, 4 KiB, a hundred million hops, rewriting memory each time, no pause between hops
+      const { pid, exited } = kernels.exec(c.wasm, "pingpong", ["1", "4", "100000000", "1", "0"]);
+      await new Promise((r) => setTimeout(r, 30 + 20 * i));
+      kernels.signal(pid, 9);
+      const outcome = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 10 s"), 10_000))]);
+      expect(outcome).toEqual({ status: 137, error: "killed by signal 9" });
+    }
+  });
+});

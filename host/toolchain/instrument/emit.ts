@@ -9,7 +9,7 @@
  *   point (site s):
  *     if (load ctrl) {
  *       if (load ctrl & REWIND) { REW }                 ;; resuming: see below
- *       else if (ctrl & REQUEST && !nocapture && --countdown <= 0)
+ *       else if (ctrl & REQUEST && !nocapture && atomic --countdown <= 0)
  *         { unwinding = 1; save_<sig>(s, live...); return 0 }
  *     }
  *   call site s:
@@ -100,7 +100,6 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const ctrl = () => m.i32.load(0, 4, ctrlPtr());
   const rewinding = () => m.i32.and(ctrl(), m.i32.const(CTRL_REWIND));
   const endRewind = () => m.drop(m.i32.atomic.rmw.and(0, ctrlPtr(), m.i32.const(~CTRL_REWIND)));
-  const countdown = () => m.i32.load(COUNTDOWN_OFFSET, 4, ctrlPtr());
   const ret = () => (f.results === B.none ? m.return() : m.return(zero(m, f.results)));
 
   const saveFrame = (site: number): Ref => {
@@ -157,13 +156,11 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
         m.block(null, rew ?? [endRewind()]),
         m.if(
           requested(),
-          m.block(null, [
-            m.i32.store(COUNTDOWN_OFFSET, 4, ctrlPtr(), m.i32.sub(countdown(), m.i32.const(1))),
-            m.if(
-              m.i32.le_s(countdown(), m.i32.const(0)),
-              m.block(null, [m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]),
-            ),
-          ]),
+          // atomic: the kernel's control thread may be writing the countdown right now (a new request)
+          m.if(
+            m.i32.le_s(m.i32.atomic.rmw.sub(COUNTDOWN_OFFSET, ctrlPtr(), m.i32.const(1)), m.i32.const(1)),
+            m.block(null, [m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]),
+          ),
         ),
       ),
     );
