@@ -85,6 +85,11 @@ export class Core {
         case "reap":
           this.resident.delete(job.pid);
           return;
+        case "settled": {
+          const r = this.resident.get(job.pid);
+          if (r) r.leaving = undefined;
+          return;
+        }
         case "isas":
           this.cfg.isas.splice(0, this.cfg.isas.length, ...job.isas);
           return;

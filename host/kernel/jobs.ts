@@ -43,6 +43,8 @@ export type CoreJob =
   | { t: "resume"; pid: number; why: string }
   /** the process is gone: forget its instance */
   | { t: "reap"; pid: number }
+  /** its migration was acknowledged: forget what was kept to resume it here */
+  | { t: "settled"; pid: number }
   /** the ISA of every kernel changed (a peer joined in cluster mode) */
   | { t: "isas"; isas: string[] };
 

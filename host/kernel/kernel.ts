@@ -505,6 +505,7 @@ export class Kernel {
         e.pending = undefined;
         if (msg.ok) {
           e.state = "away";
+          if (e.core !== undefined) this.toCore(e.core, { t: "settled", pid: msg.pid }); // its core can drop the frames it kept
           return;
         }
         e.pending = pending;
