@@ -1,0 +1,40 @@
+// popcorn run --kernels as a user types it: timed migrations, and the
+// mistakes it names.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ROOT, compileExample } from "../helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-run-kernels-"));
+function popcorn(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib")).wasm);
+});
+
+describe("popcorn run --kernels from the command line", () => {
+  it("--migrate-every 2ms moves fib back and forth and it prints what one kernel prints", () => {
+    const plain = popcorn("run", "fib.wasm", "--", "22", "300");
+    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-every", "2ms", "--dmesg", "--", "22", "300");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+    expect(r.stderr).toMatch(/migrated in from kernel 0 \(x86-64\)/);
+  });
+
+  it("names an unknown ISA and the known ones", () => {
+    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,riscv64");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('popcorn: unknown ISA "riscv64" — known ISAs: x86-64, aarch64');
+  });
+
+  it("refuses flags that need --kernels without it, and an empty kernel list entry", () => {
+    expect(popcorn("run", "fib.wasm", "--migrate-every", "5ms").stderr).toMatch(/need --kernels/);
+    expect(popcorn("run", "fib.wasm", "--kernels", "x86-64,,aarch64").stderr).toMatch(/an empty entry/);
+    expect(popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-every", "soon").stderr).toMatch(/--migrate-every takes a duration such as 5ms/);
+  });
+});
