@@ -1,7 +1,8 @@
 /**
  * `npm start`: hello popcorn. Compiles hello.ts, runs it on an x86-64 and an
  * aarch64 kernel (worker threads of this process that share nothing but
- * messages) where it hops back and forth, then shows the kernels' log.
+ * messages) where it hops back and forth, then shows the kernels' log and
+ * what the first migration did to the stack.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ export async function demoCommand(): Promise<number> {
   say("\n$ popcorn run build/hello.wasm --kernels x86-64,aarch64 -- 4");
   const kernels = await EmbeddedKernels.start({
     isas: ["x86-64", "aarch64"],
+    trace: true,
     onOutput: (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n"),
   });
   try {
@@ -31,8 +33,21 @@ export async function demoCommand(): Promise<number> {
     await new Promise((res) => setTimeout(res, 10)); // the last migration's log line trails the exit
     say("\n$ popcorn dmesg");
     for (const l of await kernels.dmesg()) say(l);
+    const first = kernels.traces()[0];
+    if (first) {
+      say(`\nWhat the first migration did to the stack (${first.from.isa} → ${first.to.isa}; --trace writes this for every migration):`);
+      for (const f of first.transform.frames) {
+        say(`  frame ${f.depth} ${f.function} site ${f.site}: returns to 0x${f.from.returnAddress.toString(16)} → 0x${f.to.returnAddress.toString(16)}, frame ${f.from.frameSize} → ${f.to.frameSize} bytes`);
+        for (const v of f.values) say(`    ${v.name} ${v.type} = 0x${v.hex}: ${v.fromText} → ${v.toText}`);
+      }
+    }
     say(`\nexit status ${ex.status}`);
-    say("Next: `npx popcorn run build/count.wasm --kernels x86-64,aarch64 -- 2000000000 &` then `npx popcorn ps`, `npx popcorn kill -35 <pid>`.");
+    say("Next:");
+    say("  npx popcorn stackmap build/hello.wasm --function main        # every site's values, per ISA, side by side");
+    say("  npx popcorn run build/hello.wasm --kernels x86-64,aarch64 --trace hello.trace.json && npx popcorn viz hello.trace.json");
+    say("  npx popcorn compile assembly/examples/count.ts && npx popcorn run build/count.wasm --kernels x86-64,aarch64 -- 2000000000 &");
+    say("  npx popcorn ps;  npx popcorn kill -35 <pid>                  # from another terminal: watch it hop");
+    say("  docs/anatomy.md: one migration of fib, taken apart");
     return ex.status;
   } finally {
     await kernels.stop();

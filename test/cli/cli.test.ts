@@ -104,3 +104,15 @@ describe("popcorn error paths", () => {
     expect(r.stderr).toMatch(/trap: unreachable in \S*(boom|main)/); // boom may be inlined into main
   });
 });
+
+describe("npm start (popcorn demo)", () => {
+  it("runs hello on an x86-64 and an aarch64 kernel and shows dmesg and the first migration's stack transformation", () => {
+    const r = popcorn("demo");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Hello from kernel 0 \(x86-64\)\nHello from kernel 1 \(aarch64\)\nHello from kernel 0 \(x86-64\)/);
+    expect(r.stdout).toMatch(/kernel 1 \(aarch64\): pid \d+ migrated in from kernel 0 \(x86-64\)/);
+    expect(r.stdout).toMatch(/What the first migration did to the stack \(x86-64 → aarch64/);
+    expect(r.stdout).toMatch(/ \$\d+ i32 = 0x[0-9a-f]{8}: (rbx|r1[2-5]|\[rbp-\d+\]) → (x(19|2[0-8])|\[x29\+\d+\])/);
+    expect(readFileSync(join(dir, "build/hello.wasm")).length).toBeGreaterThan(1000);
+  });
+});
