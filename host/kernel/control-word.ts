@@ -8,7 +8,7 @@
  * and a request writes destination, signal, time and countdown before it
  * sets the bit the guest tests.
  */
-import { COUNTDOWN_OFFSET, CTRL_REQUEST, CTRL_REWIND, DEST_OFFSET, REQUESTED_AT_OFFSET, SIGNAL_OFFSET } from "../toolchain/index.js";
+import { COUNTDOWN_OFFSET, CTRL_REQUEST, CTRL_REWIND, CTRL_URGENT, DEST_OFFSET, REQUESTED_AT_OFFSET, SIGNAL_OFFSET } from "../toolchain/index.js";
 
 /** Wall-clock time in ms with sub-µs resolution, comparable between the threads of one machine. */
 export function now(): number {
@@ -40,8 +40,9 @@ export class ControlWord {
     Atomics.store(this.words, DEST_OFFSET >>> 2, r.dest === undefined ? 0 : r.dest + 1);
     Atomics.store(this.words, SIGNAL_OFFSET >>> 2, r.signo ?? 0);
     this.time[0] = now();
-    Atomics.store(this.words, COUNTDOWN_OFFSET >>> 2, r.countdown ?? 1);
-    Atomics.or(this.words, this.i, CTRL_REQUEST);
+    const countdown = r.countdown ?? 1;
+    Atomics.store(this.words, COUNTDOWN_OFFSET >>> 2, countdown);
+    Atomics.or(this.words, this.i, CTRL_REQUEST | (countdown <= 1 ? CTRL_URGENT : 0));
   }
 
   /** The kernel a stopped thread was asked to go to, or undefined if it was only asked to stop. */

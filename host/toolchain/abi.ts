@@ -28,6 +28,10 @@
  *                 count (see NOCAPTURE_GLOBAL).
  *   CTRL_REWIND   set by the host while a thread is being rewound; the point
  *                 the thread stopped at clears it (atomically) and goes on.
+ *   CTRL_URGENT   with CTRL_REQUEST: stop at the next point whatever the
+ *                 countdown says (a signal, a migration asked for now). The
+ *                 guest decrements the countdown without atomics, so a host
+ *                 write of the countdown can be lost to it; this bit cannot.
  *
  * The slow path of a point makes no call that it returns from: a call inside
  * a loop, even one never taken, makes V8 spill the loop's values around it
@@ -45,6 +49,7 @@ export const SIGNAL_OFFSET = 12;
 export const REQUESTED_AT_OFFSET = 16;
 export const CTRL_REQUEST = 1;
 export const CTRL_REWIND = 2;
+export const CTRL_URGENT = 4;
 
 /** Byte address of the control word of thread slot `slot`. */
 export function ctrlAddress(slot: number): number {
