@@ -1,3 +1,4 @@
+/** `popcorn compile`: flags to CompileOptions, the summary a user reads, the files written. */
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { stackmapBackends } from "../isa/index.js";

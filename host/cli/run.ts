@@ -1,3 +1,8 @@
+/**
+ * `popcorn run` and `popcorn resume`: one kernel in this thread (with
+ * checkpoints, --stop-at/--save), or hand-off to kernels of several ISAs
+ * (--kernels, kernels.ts) or to a cluster (--cluster, cluster.ts).
+ */
 import { readFile, writeFile } from "node:fs/promises";
 import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
