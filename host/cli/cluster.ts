@@ -81,7 +81,17 @@ export async function runOnCluster(file: string, bytes: Uint8Array, args: string
   kernel.onOutput = (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt);
-    const stop = () => kernel.signal(pid, 2);
+    // the first Ctrl-C asks the process to stop at its next migration point; the second one leaves it to the cluster
+    let interrupts = 0;
+    const stop = () => {
+      if (++interrupts > 1) {
+        process.stderr.write(`popcorn: interrupted again — leaving pid ${pid} to the cluster (\`popcorn kill -9 ${pid} --cluster …\`)\n`);
+        kernel.close();
+        process.exit(130);
+      }
+      process.stderr.write("popcorn: interrupt — the process stops at its next migration point (again to detach)\n");
+      kernel.signal(pid, 2);
+    };
     process.on("SIGINT", stop);
     const timer = o.migrateEvery ? setInterval(() => kernel.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
     const ex: ExitInfo = await exited;

@@ -43,7 +43,16 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   });
   const pids: number[] = [];
   const control = await serveControl(kernels, name, () => pids);
+  // the first Ctrl-C asks the process to stop at its next migration point; a program that has none
+  // (or is stuck where points do not fire) would never stop, so the second one ends the run here
+  let interrupts = 0;
   const stop = () => {
+    if (++interrupts > 1) {
+      process.stderr.write("popcorn: interrupted again — stopping the kernels\n");
+      void control.close().then(() => kernels.stop()).then(() => process.exit(130));
+      return;
+    }
+    process.stderr.write("popcorn: interrupt — the process stops at its next migration point (again to stop the kernels now)\n");
     for (const pid of pids) kernels.signal(pid, 2);
   };
   process.on("SIGINT", stop);

@@ -1,6 +1,6 @@
 // popcorn run --kernels as a user types it: timed migrations, and the
 // mistakes it names.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ function popcorn(...args: string[]) {
 
 beforeAll(async () => {
   writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib")).wasm);
+  writeFileSync(join(dir, "count-plain.wasm"), (await compileExample("count", { runtime: "stub" })).plain);
 });
 
 describe("popcorn run --kernels from the command line", () => {
@@ -36,5 +37,22 @@ describe("popcorn run --kernels from the command line", () => {
     expect(popcorn("run", "fib.wasm", "--migrate-every", "5ms").stderr).toMatch(/need --kernels/);
     expect(popcorn("run", "fib.wasm", "--kernels", "x86-64,,aarch64").stderr).toMatch(/an empty entry/);
     expect(popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-every", "soon").stderr).toMatch(/--migrate-every takes a duration such as 5ms/);
+  });
+});
+
+describe("Ctrl-C on popcorn run --kernels", () => {
+  it("a second interrupt ends a run whose program has no migration points to stop at", async () => {
+    const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count-plain.wasm", "--kernels", "x86-64,aarch64", "--", "2000000000"], { cwd: dir });
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill("SIGINT");
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 10_000))]);
+    if (code === "still running") child.kill("SIGKILL");
+    expect(code).toBe(130);
+    expect(err).toMatch(/interrupted again — stopping the kernels/);
   });
 });
