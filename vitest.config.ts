@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: "forks",
     // installs Debian's chromium for the page test of `popcorn viz` when it is missing and we may (root, apt-get)
-    globalSetup: ["test/setup/browser.ts"],
+    // and qemu + Debian's arm64 Node.js for the aarch64@qemu tests (popcorn setup arm64), the same way
+    globalSetup: ["test/setup/browser.ts", "test/setup/arm64.ts"],
   },
 });

@@ -8,6 +8,7 @@ import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, start
 import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
 import { psTable } from "./kernels.js";
+import { runUnderQemu } from "./qemu.js";
 
 export interface ClusterFlags {
   cluster: string;
@@ -25,7 +26,13 @@ export async function keygenCommand(): Promise<number> {
 }
 
 /** `popcorn kernel`: runs until SIGINT/SIGTERM, printing its dmesg as it goes. */
-export async function kernelCommand(o: { isa: string; listen: string; peers: string; keyFile: string; cores?: number; quiet?: boolean }): Promise<number> {
+export async function kernelCommand(o: { isa: string; listen: string; peers: string; keyFile: string; cores?: number; quiet?: boolean; qemu?: boolean }): Promise<number> {
+  if (o.qemu) {
+    const args = ["kernel", "--isa", o.isa, "--listen", o.listen, "--peers", o.peers, "--key-file", o.keyFile];
+    if (o.cores) args.push("--cores", String(o.cores));
+    if (o.quiet) args.push("--quiet");
+    return runUnderQemu(args);
+  }
   const daemon = await startKernelDaemon({
     isa: o.isa,
     listen: o.listen,
@@ -77,7 +84,19 @@ export async function runOnCluster(file: string, bytes: Uint8Array, args: string
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${file}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
-  const kernel = await RemoteKernel.connect(o.cluster, key(o));
+  return runOnRemote(file, bytes, args, o.cluster, key(o), o);
+}
+
+/** Runs a program on the kernel at `address` (the cluster's key in hand) and returns its exit status. */
+export async function runOnRemote(
+  file: string,
+  bytes: Uint8Array,
+  args: string[],
+  address: string,
+  clusterKey: Uint8Array,
+  o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean },
+): Promise<number> {
+  const kernel = await RemoteKernel.connect(address, clusterKey);
   kernel.onOutput = (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt);
@@ -98,6 +117,15 @@ export async function runOnCluster(file: string, bytes: Uint8Array, args: string
     if (timer) clearInterval(timer);
     process.off("SIGINT", stop);
     if (ex.error) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
+    if (o.dmesg) {
+      const info = await kernel.cluster();
+      for (const peer of info.kernels) {
+        const k = peer.id === info.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
+        const lines = await k?.dmesg().catch(() => undefined);
+        if (lines) process.stderr.write(lines.join("\n") + "\n");
+        if (k && k !== kernel) k.close();
+      }
+    }
     return ex.status;
   } finally {
     kernel.close();

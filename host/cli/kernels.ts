@@ -6,6 +6,8 @@ import { CompileError } from "../toolchain/index.js";
 import { writeFile } from "node:fs/promises";
 import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo } from "../kernel/index.js";
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
+import { kernelSpec, startLocalCluster } from "./local-cluster.js";
+import { runOnRemote } from "./cluster.js";
 
 export interface KernelRunFlags {
   kernels: string;
@@ -21,6 +23,7 @@ export interface KernelRunFlags {
 export function parseKernels(list: string): string[] {
   const isas = list.split(",").map((s) => s.trim());
   if (isas.some((s) => !s)) throw new CompileError(`--kernels "${list}": an empty entry — list ISA names separated by commas, e.g. x86-64,aarch64`);
+  for (const e of isas) kernelSpec(e); // "<isa>" or "<isa>@qemu", the ISA known
   return isas;
 }
 
@@ -28,6 +31,7 @@ export function parseKernels(list: string): string[] {
 export async function runOnKernels(bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
   const isas = parseKernels(o.kernels);
   const program = loadProgram(bytes, name); // refuse a bad module before any thread starts
+  if (isas.some((e) => kernelSpec(e).qemu)) return runOnOwnDaemons(isas, bytes, name, args, o);
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
@@ -78,6 +82,22 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     process.off("SIGTERM", stop);
     await control.close();
     await kernels.stop();
+  }
+}
+
+/**
+ * A kernel under QEMU is a process of its own (an arm64 Node), so such a run
+ * starts one kernel daemon per entry on loopback ports and runs the program
+ * on them as a cluster client; the daemons stop when it ends.
+ */
+async function runOnOwnDaemons(entries: string[], bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
+  if (o.trace || o.json || o.cores) throw new CompileError("--trace, --json and --cores are not available with <isa>@qemu kernels yet");
+  process.stderr.write(`popcorn: starting ${entries.length} kernel daemons (${entries.join(", ")}); one under QEMU takes a few seconds\n`);
+  const cluster = await startLocalCluster(entries);
+  try {
+    return await runOnRemote(name, bytes, args, cluster.addresses[0]!, cluster.key, o);
+  } finally {
+    cluster.stop();
   }
 }
 

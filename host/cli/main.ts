@@ -9,7 +9,8 @@
  *   popcorn check <prog.wasm> [--json]
  *   popcorn viz <trace.json> [-o page.html]
  *   popcorn ping [--transport local|tcp] [--size b] [--count n] [--json]
- *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f        (cluster mode)
+ *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f [--qemu]   (cluster mode)
+ *   popcorn setup arm64                                 (qemu + arm64 Node for aarch64@qemu kernels)
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
  *   popcorn bench overhead|migrate [--json] [--quick]
  *   popcorn demo
@@ -26,6 +27,8 @@ import { benchCommand } from "./bench.js";
 import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
+import { setupArm64 } from "./qemu.js";
+import { CompileError } from "../toolchain/index.js";
 import { SIGMIGRATE } from "../kernel/index.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
 import { vizCommand } from "./viz.js";
@@ -84,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--save <file>", "where --stop-at writes the image")
     .option("--dmesg", "print the kernel log (captures, restores, timings) on stderr at exit")
     .option("--json", "print {status, captures, imageBytes, output} as JSON instead of the program's output")
-    .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg)")
+    .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg); aarch64@qemu: a real arm64 Node under QEMU")
     .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1)))
     .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
     .option("--cluster <addr>", "run on the cluster of the kernel daemon at this address (popcorn kernel), with --key-file")
@@ -167,8 +170,18 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--key-file <file>", "the cluster's shared key (popcorn keygen > cluster.key)")
     .addOption(new Option("--cores <n>", "cores of this kernel").argParser(intArg("--cores", 1)))
     .option("--quiet", "do not print the log")
+    .option("--qemu", "run this kernel in Debian's arm64 Node.js under QEMU (see popcorn setup arm64)")
     .action(async (o) => {
       process.exitCode = await kernelCommand(o);
+    });
+
+  program
+    .command("setup")
+    .description("install what a feature needs: arm64 — qemu-user-static and Debian's arm64 Node.js, for aarch64@qemu kernels")
+    .argument("<what>", "arm64")
+    .action(async (what) => {
+      if (what !== "arm64") throw new CompileError(`setup ${what}: popcorn can set up arm64 (a real aarch64 kernel under QEMU)`);
+      process.exitCode = await setupArm64();
     });
 
   program

@@ -1,0 +1,88 @@
+// A real aarch64 kernel: Debian's arm64 Node.js under QEMU user-mode
+// emulation, whose V8 compiles the guest to aarch64 machine code, next to a
+// native x86-64 kernel. Runs when `popcorn setup arm64` has been done (the
+// test setup does it when it may).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { arm64Node } from "../../host/cli/qemu.js";
+import { ROOT, compileExample } from "../helpers.js";
+
+const arm64 = arm64Node();
+const missing = "missing" in arm64 ? arm64.missing : undefined;
+const dir = mkdtempSync(join(tmpdir(), "popcorn-qemu-"));
+const children: ChildProcess[] = [];
+
+function popcorn(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  writeFileSync(join(dir, "hello.wasm"), (await compileExample("hello")).wasm);
+  writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib", { runtime: "stub" })).wasm);
+});
+afterAll(() => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(missing !== undefined)(`aarch64@qemu kernels${missing ? ` (SKIPPED: ${missing} — popcorn setup arm64)` : ""}`, () => {
+  it("hello hops between a native x86-64 kernel and an arm64 Node under QEMU", () => {
+    const r = popcorn("run", "hello.wasm", "--kernels", "x86-64,aarch64@qemu", "--", "3");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "Hello from kernel 0 (x86-64)",
+      "Hello from kernel 1 (aarch64)",
+      "hops = 3",
+    ]);
+  });
+
+  it("a program migrated at many points through the emulated kernel prints what one kernel prints", () => {
+    const plain = popcorn("run", "fib.wasm", "--", "12", "200");
+    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64@qemu", "--migrate-at", "20,30,25,40,35,50", "--", "12", "200");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+  });
+
+  it("popcorn kernel --qemu runs under the arm64 Node, and ps shows the real process.arch beside the profile", async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = createServer();
+      await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+      ports.push((s.address() as { port: number }).port);
+      await new Promise((r) => s.close(r));
+    }
+    const [a, b] = ports.map((p) => `127.0.0.1:${p}`);
+    const key = join(dir, "cluster.key");
+    writeFileSync(key, popcorn("keygen").stdout);
+    const start = (isa: string, listen: string, qemu: boolean) => {
+      const args = [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", isa, "--listen", listen, "--peers", `${a},${b}`, "--key-file", key, ...(qemu ? ["--qemu"] : [])];
+      const c = spawn(process.execPath, args, { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
+      children.push(c);
+      let out = "";
+      c.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+      return () => out;
+    };
+    const outA = start("x86-64", a!, false);
+    start("aarch64", b!, true);
+    const end = Date.now() + 60_000;
+    while (!/ joined/.test(outA()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    const ps = popcorn("ps", "--cluster", a!, "--key-file", key, "--json");
+    expect(ps.code, ps.stderr).toBe(0);
+    const kernels = JSON.parse(ps.stdout).kernels.map((k: { isa: string; arch: string }) => `${k.isa}/${k.arch}`);
+    expect(kernels).toEqual([`x86-64/${process.arch}`, "aarch64/arm64"]);
+  });
+});
+
+describe("--kernels entries", () => {
+  it("name what they cannot run", () => {
+    expect(popcorn("run", "hello.wasm", "--kernels", "x86-64,aarch64@docker").stderr).toMatch(/write <isa> or <isa>@qemu/);
+    expect(popcorn("run", "hello.wasm", "--kernels", "x86-64,sparc@qemu").stderr).toMatch(/unknown ISA "sparc"/);
+  });
+});
