@@ -14,7 +14,8 @@
  * fifth of both series is warm-up and dropped. Bandwidth is payload bytes
  * both ways over the time of the series.
  */
-import { createServer, createConnection, type Socket } from "node:net";
+import { createConnection, type Socket } from "node:net";
+import { freePort } from "../host/cli/local-cluster.js";
 import { Worker } from "node:worker_threads";
 import { EmbeddedKernels, RemoteKernel, type PingResult } from "../host/kernel/index.js";
 import { loopbackCluster } from "./cluster.js";
@@ -129,13 +130,7 @@ async function spinFloor(count: number): Promise<Floor> {
 
 /** A raw TCP echo: a server in a worker thread, this thread the client. */
 async function tcpFloor(size: number, count: number): Promise<Floor> {
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const w = new Worker(
     `const net = require("node:net"); const { workerData, parentPort } = require("node:worker_threads");
      const s = net.createServer((c) => { c.setNoDelay(true); c.on("data", (d) => c.write(d)); });

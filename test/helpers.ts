@@ -1,11 +1,32 @@
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import binaryen from "binaryen";
-import { type CompileOptions, type CompileResult, compile, packageRoot } from "../host/toolchain/index.js";
+import { type CompileOptions, type CompileResult, type Runtime, compile, packageRoot } from "../host/toolchain/index.js";
 import { instrumentWasm } from "../host/toolchain/compile.js";
 import { stackmapBackends } from "../host/isa/index.js";
 import { loadProgram, runProgram, type RunOptions } from "../host/kernel/index.js";
 
 export const ROOT = packageRoot();
+
+/** Every example with arguments small enough for a test; strings needs the GC runtime. */
+export const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
+  { name: "hello", args: ["2"] },
+  { name: "count", args: ["3000"] },
+  { name: "fib", args: ["12", "300"] },
+  { name: "matmul", args: ["6"] },
+  { name: "quicksort", args: ["300"] },
+  { name: "strings", args: ["40"], runtime: "incremental" },
+  { name: "indirect", args: ["200", "20"] },
+  { name: "npmpkg", args: ["16", "1"] },
+];
+
+/** `popcorn <args>` as a user runs it, in `cwd`: exit code, stdout, stderr. */
+export function popcornIn(cwd: string, timeout = 120_000) {
+  return (...args: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd, encoding: "utf8", timeout });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+}
 export const example = (name: string) => join(ROOT, "assembly/examples", `${name}.ts`);
 
 const cache = new Map<string, Promise<CompileResult>>();

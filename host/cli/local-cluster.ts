@@ -31,7 +31,8 @@ export function kernelSpec(entry: string): { isa: string; qemu: boolean } {
   return { isa: isa!, qemu: how === "qemu" };
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking). */
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
   const port = (s.address() as { port: number }).port;

@@ -39,6 +39,7 @@
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
 import { protectNegativeZero, withNegativeZero } from "./negzero.js";
 import type { PageSet } from "../memory/index.js";
+import type { NativeImage } from "../transform/index.js";
 
 /** A stopped process on its way to another kernel (one thread, for now). */
 export interface MigrateMessage {
@@ -58,15 +59,7 @@ export interface MigrateMessage {
   /** what is left of the process's migration schedule (points between migrations) */
   schedule?: number[];
   /** the native image, already in the destination's ISA */
-  image: {
-    isa: string;
-    pc: number;
-    sp: number;
-    fp: number;
-    stackTop: number;
-    regs: Uint8Array;
-    stack: Uint8Array;
-  };
+  image: NativeImage;
   globals: [string, number | bigint][];
   /** the pages the destination lacks (see memory/replica.ts) */
   memory: PageSet;

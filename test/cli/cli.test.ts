@@ -1,17 +1,14 @@
 // The popcorn command, as a user runs it: compile, run, checkpoint to a
 // file and resume in a fresh Node process, and the error paths.
-import { spawnSync } from "node:child_process";
+
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, example } from "../helpers.js";
+import { popcornIn, example } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cli-"));
-function popcorn(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const popcorn = popcornIn(dir, 120_000);
 
 describe("popcorn compile / run / resume", () => {
   const fib = join(dir, "fib.wasm");

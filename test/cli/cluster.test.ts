@@ -1,30 +1,19 @@
 // Cluster mode end to end: two `popcorn kernel` daemons on loopback ports,
 // `popcorn run/ps/dmesg --cluster`, a process hopping between them, config
 // mistakes refused in one line, and a kernel that dies.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../../host/cli/local-cluster.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, compileExample } from "../helpers.js";
+import { popcornIn, ROOT, compileExample } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cluster-"));
 const keyFile = join(dir, "cluster.key");
 const children: ChildProcess[] = [];
 
-function popcorn(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const popcorn = popcornIn(dir, 60_000);
 
 function startKernel(isa: string, listen: string, peers: string): { child: ChildProcess; log: string[] } {
   const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", isa, "--listen", listen, "--peers", peers, "--key-file", keyFile], {

@@ -2,24 +2,21 @@
 // emulation, whose V8 compiles the guest to aarch64 machine code, next to a
 // native x86-64 kernel. Runs when `popcorn setup arm64` has been done (the
 // test setup does it when it may).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../../host/cli/local-cluster.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { arm64Node } from "../../host/cli/qemu.js";
-import { ROOT, compileExample } from "../helpers.js";
+import { popcornIn, ROOT, compileExample } from "../helpers.js";
 
 const arm64 = arm64Node();
 const missing = "missing" in arm64 ? arm64.missing : undefined;
 const dir = mkdtempSync(join(tmpdir(), "popcorn-qemu-"));
 const children: ChildProcess[] = [];
 
-function popcorn(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const popcorn = popcornIn(dir, 120_000);
 
 beforeAll(async () => {
   writeFileSync(join(dir, "hello.wasm"), (await compileExample("hello")).wasm);
@@ -51,13 +48,7 @@ describe.skipIf(missing !== undefined)(`aarch64@qemu kernels${missing ? ` (SKIPP
   });
 
   it("popcorn kernel --qemu runs under the arm64 Node, and ps shows the real process.arch beside the profile", async () => {
-    const ports: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const s = createServer();
-      await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-      ports.push((s.address() as { port: number }).port);
-      await new Promise((r) => s.close(r));
-    }
+    const ports = [await freePort(), await freePort()];
     const [a, b] = ports.map((p) => `127.0.0.1:${p}`);
     const key = join(dir, "cluster.key");
     writeFileSync(key, popcorn("keygen").stdout);

@@ -1,17 +1,14 @@
 // popcorn run --kernels as a user types it: timed migrations, and the
 // mistakes it names.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ROOT, compileExample } from "../helpers.js";
+import { popcornIn, ROOT, compileExample } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-run-kernels-"));
-function popcorn(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const popcorn = popcornIn(dir, 120_000);
 
 beforeAll(async () => {
   writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib")).wasm);

@@ -1,20 +1,16 @@
 // popcorn stackmap shows where each value lives on each ISA; popcorn check
 // names the first inconsistency of stackmaps corrupted on purpose.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { checkStackmaps } from "../../host/isa/index.js";
 import { decodeStackmap, encodeStackmap, type Stackmap, stackmapSection } from "../../host/toolchain/index.js";
-import { customSectionsWithPrefix } from "../../host/isa/index.js";
-import { ROOT, compileExample } from "../helpers.js";
+import { checkStackmaps, customSectionsWithPrefix } from "../../host/isa/index.js";
+import { compileExample, popcornIn } from "../helpers.js";
+import { customSectionBytes } from "../transform/tables.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-stackmap-"));
-function popcorn(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const popcorn = popcornIn(dir, 120_000);
 
 /** The module with custom section `name` replaced by `payload` (or removed). */
 function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint8Array {
@@ -27,16 +23,6 @@ function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint
       r += (b & 0x7f) * 2 ** s;
       if (!(b & 0x80)) return r;
     }
-  };
-  const leb = (n: number) => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n = Math.floor(n / 128);
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return Uint8Array.from(out);
   };
   while (pos < wasm.length) {
     const start = pos;
@@ -54,10 +40,7 @@ function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint
     pos = end;
   }
   if (payload) {
-    const nm = new TextEncoder().encode(name);
-    const body = [leb(nm.length), nm, payload];
-    const bodyLen = body.reduce((n, b) => n + b.length, 0);
-    parts.push(Uint8Array.of(0), leb(bodyLen), ...body);
+    parts.push(customSectionBytes(name, payload));
   }
   return Buffer.concat(parts);
 }

@@ -2,19 +2,11 @@
 // transport): processes migrate between them and give the plain run's output.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedKernels } from "../../host/kernel/index.js";
-import { compile, type Runtime } from "../../host/toolchain/index.js";
-import { compileExample, example, fromWat, run } from "../helpers.js";
+import { compile } from "../../host/toolchain/index.js";
+import { EXAMPLES as ALL_EXAMPLES, compileExample, example, fromWat, run } from "../helpers.js";
 
 // hello says which kernel it is on, so its output differs from a one-kernel run by design: its own test below
-const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
-  { name: "count", args: ["3000"] },
-  { name: "fib", args: ["12", "300"] },
-  { name: "matmul", args: ["6"] },
-  { name: "quicksort", args: ["300"] },
-  { name: "strings", args: ["40"], runtime: "incremental" },
-  { name: "indirect", args: ["200", "20"] },
-  { name: "npmpkg", args: ["16", "1"] },
-];
+const EXAMPLES = ALL_EXAMPLES.filter((e) => e.name !== "hello");
 
 let kernels: EmbeddedKernels;
 const out = new Map<number, string[]>();

@@ -2,19 +2,7 @@
 // restore into a fresh instance forced at every k-th migration point, and
 // prints exactly the same thing.
 import { describe, expect, it } from "vitest";
-import type { Runtime } from "../../host/toolchain/index.js";
-import { compileExample, run } from "../helpers.js";
-
-const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
-  { name: "hello", args: ["2"] },
-  { name: "count", args: ["3000"] },
-  { name: "fib", args: ["12", "300"] },
-  { name: "matmul", args: ["6"] },
-  { name: "quicksort", args: ["300"] },
-  { name: "strings", args: ["40"], runtime: "incremental" },
-  { name: "indirect", args: ["200", "20"] },
-  { name: "npmpkg", args: ["16", "1"] },
-];
+import { EXAMPLES, compileExample, run } from "../helpers.js";
 
 describe.each(EXAMPLES)("example $name", ({ name, args, runtime }) => {
   it.each([1, 3, 17])("gives the plain run's output with capture + restore at every %i-th point", async (k) => {

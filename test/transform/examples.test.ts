@@ -5,21 +5,11 @@
 // prints what the plain run prints.
 import { describe, expect, it } from "vitest";
 import { allocate, loadStackmaps, PROFILES } from "../../host/isa/index.js";
-import { customSection, decodeSites, SITES_SECTION, type Runtime } from "../../host/toolchain/index.js";
+import { customSection, decodeSites, SITES_SECTION } from "../../host/toolchain/index.js";
 import { lift, lower, rewrite } from "../../host/transform/index.js";
-import { compileExample, run } from "../helpers.js";
+import { EXAMPLES, compileExample, run } from "../helpers.js";
 import { runWithCaptures } from "./tables.js";
 
-const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
-  { name: "hello", args: ["2"] },
-  { name: "count", args: ["3000"] },
-  { name: "fib", args: ["12", "300"] },
-  { name: "matmul", args: ["6"] },
-  { name: "quicksort", args: ["300"] },
-  { name: "strings", args: ["40"], runtime: "incremental" },
-  { name: "indirect", args: ["200", "20"] },
-  { name: "npmpkg", args: ["16", "1"] },
-];
 const GAPS = [1, 3, 17, 101, 400, 1500];
 
 describe.each(EXAMPLES)("example $name", ({ name, args, runtime }) => {
