@@ -1,7 +1,7 @@
 // The guest library: what every popcorn program imports as "popcorn".
 //
-// Host imports (module "popcorn"), provided by host/kernel for both plain
-// and instrumented runs:
+// Host imports (module "popcorn", declared in imports.ts), provided by
+// host/kernel for both plain and instrumented runs:
 //   print(ptr, len)              write a UTF-16 string of `len` code units
 //   str_len(kind, i) -> i32      length of host string `i` of `kind`
 //   str_copy(kind, i, ptr)       copy it into guest memory at `ptr`
@@ -12,14 +12,29 @@
 //   check_migrate()              a migration point: the instrumentation pass
 //                                replaces every call to it with an explicit
 //                                site; uninstrumented, it does nothing.
+//   sys(op, a, b, c) -> i32      a thread operation (threads.ts has the ops):
+//                                1 = done, its result is in sys_result();
+//                                0 = the host asked this thread to stop at its
+//                                next migration point: the guest calls
+//                                check_migrate(), the host performs the
+//                                operation while the thread is unwound (maybe
+//                                on another kernel) and rewinds it right after
+//                                that point; then it reads sys_result().
+//   sys_result() -> i32          the result of the last sys() of this thread
+//   current_thread() -> i32      this thread's id: 0 for main, 1, 2, ... for
+//                                spawned threads
+// and one that the link step adds (host/toolchain/link.ts), not this file:
+//   thread_alloc()               called when a spawned thread enters the
+//                                allocator; the host throws a clear error.
+//
+// Programs import threads, sync and migration from here alike:
+//   import { print, Thread, Mutex, migrate } from "popcorn";
 
-@external("popcorn", "print") declare function _print(ptr: usize, len: i32): void;
-@external("popcorn", "str_len") declare function _strLen(kind: i32, index: i32): i32;
-@external("popcorn", "str_copy") declare function _strCopy(kind: i32, index: i32, ptr: usize): void;
-@external("popcorn", "current_kernel") declare function _currentKernel(): i32;
-@external("popcorn", "kernel_count") declare function _kernelCount(): i32;
-@external("popcorn", "migrate_request") declare function _migrateRequest(kernel: i32): void;
-@external("popcorn", "check_migrate") declare function _checkMigrate(): void;
+import {
+  _print, _strLen, _strCopy, _currentKernel, _kernelCount, _migrateRequest, _checkMigrate,
+} from "./imports";
+
+export * from "./threads";
 
 const STR_ARG: i32 = 0;
 const STR_ISA: i32 = 1;

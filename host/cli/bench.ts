@@ -6,3 +6,10 @@ export async function benchCommand(which: "overhead" | "migrate", o: { json?: bo
   else await (await import("../../bench/migrate.js")).benchMigrate({ json: o.json, quick: o.quick, transport: o.transport, log });
   return 0;
 }
+
+export async function benchCountCommand(o: { threads?: number[]; load?: number[]; reps?: number; kernels?: string; json?: boolean; out?: string; quick?: boolean }): Promise<number> {
+  const log = (l: string) => process.stderr.write(l + "\n");
+  const kernels = o.kernels?.split(",").map((s) => s.trim());
+  await (await import("../../bench/count.js")).benchCount({ threads: o.threads, loads: o.load, reps: o.reps, kernels, json: o.json, out: o.out, quick: o.quick, log });
+  return 0;
+}

@@ -4,10 +4,10 @@
  * client of the kernel at that address, which finds the others).
  */
 import { readFile } from "node:fs/promises";
-import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo } from "../kernel/index.js";
+import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo, type Scheduler } from "../kernel/index.js";
 import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
-import { psTable } from "./kernels.js";
+import { psTable, threadName, type ThreadTarget } from "./kernels.js";
 import { runUnderQemu } from "./qemu.js";
 
 export interface ClusterFlags {
@@ -94,12 +94,12 @@ export async function runOnRemote(
   args: string[],
   address: string,
   clusterKey: Uint8Array,
-  o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean },
+  o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean; scheduler?: Scheduler },
 ): Promise<number> {
   const kernel = await RemoteKernel.connect(address, clusterKey);
   kernel.onOutput = (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
   try {
-    const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt);
+    const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt, o.scheduler);
     // the first Ctrl-C asks the process to stop at its next migration point; the second one leaves it to the cluster
     let interrupts = 0;
     const stop = () => {
@@ -147,17 +147,18 @@ export async function psOnCluster(o: ClusterFlags & { json?: boolean }): Promise
   }
 }
 
-export async function signalOnCluster(pid: number, signo: number, to: number | undefined, o: ClusterFlags): Promise<number> {
+export async function signalOnCluster(target: ThreadTarget, signo: number, to: number | undefined, o: ClusterFlags): Promise<number> {
+  const { pid, tid } = target;
   const { info, kernels } = await connectAll(o);
   try {
     if (to !== undefined && !info.kernels.some((k) => k.id === to)) {
       throw new CompileError(`--to ${to}: no such kernel (the cluster has kernels 0..${info.kernels.length - 1})`);
     }
     const rows = mergePs((await Promise.all([...kernels.values()].map((k) => k.ps()))).flat());
-    const row = rows.find((p) => p.pid === pid);
-    if (!row) throw new CompileError(`no popcorn process ${pid} in the cluster — \`popcorn ps --cluster ${o.cluster}\` lists them`);
+    const row = rows.find((p) => p.pid === pid && (p.tid ?? 0) === tid);
+    if (!row) throw new CompileError(`no popcorn ${tid ? "thread" : "process"} ${threadName(target)} in the cluster — \`popcorn ps --cluster ${o.cluster}\` lists them`);
     // to the kernel where it runs; if it has moved on since, that kernel forwards the signal along
-    (kernels.get(row.kernel) ?? kernels.get(info.self)!).signal(pid, signo, to);
+    (kernels.get(row.kernel) ?? kernels.get(info.self)!).signal(pid, signo, to, tid);
     await new Promise((r) => setTimeout(r, 20)); // let the frame leave before the connection closes
     return 0;
   } finally {

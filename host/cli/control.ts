@@ -10,7 +10,7 @@
  *   request                                   reply
  *   {"cmd":"ps"}                              {"ok":true,"run":{…},"kernels":[{id,isa}],"processes":[ProcessInfo]}
  *   {"cmd":"dmesg"}                           {"ok":true,"lines":["[  0.001234] kernel 0 (x86-64): …"]}
- *   {"cmd":"signal","pid":N,"signo":35,"to":1}  {"ok":true} | {"ok":false,"error":"no process N in this run"}
+ *   {"cmd":"signal","pid":N,"tid":T,"signo":35,"to":1}  {"ok":true} | {"ok":false,"error":"no process N in this run"}
  *
  * A socket whose run has died (connection refused) is removed by the first
  * client that finds it.
@@ -27,7 +27,7 @@ export function runDir(): string {
   return join(tmpdir(), `popcorn-${userInfo().uid}`);
 }
 
-export type ControlRequest = { cmd: "ps" } | { cmd: "dmesg" } | { cmd: "signal"; pid: number; signo: number; to?: number };
+export type ControlRequest = { cmd: "ps" } | { cmd: "dmesg" } | { cmd: "signal"; pid: number; tid?: number; signo: number; to?: number };
 
 export interface RunInfo {
   /** OS pid of the `popcorn run` */
@@ -58,7 +58,7 @@ export async function serveControl(kernels: EmbeddedKernels, program: string, pi
         return { ok: true, lines: await kernels.dmesg() };
       case "signal":
         if (!pids().includes(req.pid)) return { ok: false, error: `no process ${req.pid} in this run` };
-        kernels.signal(req.pid, req.signo, req.to);
+        kernels.signal(req.pid, req.signo, req.to, req.tid);
         return { ok: true };
       default:
         return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };

@@ -4,7 +4,7 @@
  */
 import { CompileError } from "../toolchain/index.js";
 import { writeFile } from "node:fs/promises";
-import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo } from "../kernel/index.js";
+import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo, type Scheduler } from "../kernel/index.js";
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 import { kernelSpec, startLocalCluster } from "./local-cluster.js";
 import { runOnRemote } from "./cluster.js";
@@ -18,7 +18,16 @@ export interface KernelRunFlags {
   json?: boolean;
   /** write every migration's stacks and transformation here (host/kernel/trace.ts) */
   trace?: string;
+  scheduler?: Scheduler;
 }
+
+/** A thread as the commands name it: `pid` (its main thread) or `pid.tid`. */
+export interface ThreadTarget {
+  pid: number;
+  tid: number;
+}
+
+export const threadName = (t: { pid: number; tid?: number }) => (t.tid ? `${t.pid}.${t.tid}` : `${t.pid}`);
 
 export function parseKernels(list: string): string[] {
   const isas = list.split(",").map((s) => s.trim());
@@ -63,7 +72,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   process.on("SIGTERM", stop);
   const t0 = performance.now();
   try {
-    const { pid, exited } = kernels.exec(bytes, name, args, { schedule: o.migrateAt });
+    const { pid, exited } = kernels.exec(bytes, name, args, { schedule: o.migrateAt, scheduler: o.scheduler });
     pids.push(pid);
     const timer = o.migrateEvery ? setInterval(() => kernels.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
     const ex = await exited;
@@ -136,36 +145,38 @@ export async function psCommand(o: { json?: boolean }): Promise<number> {
 
 /** ps rows as the table `popcorn ps` prints. */
 export function psTable(procs: ProcessInfo[]): string {
-  const rows = [["PID", "NAME", "KERNEL", "ISA", "STATE", "MIGRATIONS", "LAST µs", "SENT", "RECEIVED"]];
+  // SENT/RECEIVED: this thread's migration messages; MEM OUT/IN: the process's memory traffic (pages, diffs) on that kernel
+  const rows = [["PID", "NAME", "KERNEL", "ISA", "STATE", "MIGRATIONS", "LAST µs", "SENT", "RECEIVED", "MEM OUT", "MEM IN"]];
   for (const p of procs) {
     rows.push([
-      String(p.pid), p.name, String(p.kernel), p.isa, p.state, String(p.migrations),
-      p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn),
+      threadName(p), p.name, String(p.kernel), p.arch && p.arch !== process.arch ? `${p.isa} (${p.arch})` : p.isa, p.state, String(p.migrations),
+      p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn), bytesText(p.memOut ?? 0), bytesText(p.memIn ?? 0),
     ]);
   }
   return table(rows);
 }
 
-/** Finds the run that has `pid` and sends it a signal. */
-export async function signalCommand(pid: number, signo: number, to?: number): Promise<number> {
+/** Finds the run that has the thread and sends it a signal. */
+export async function signalCommand(target: ThreadTarget, signo: number, to?: number): Promise<number> {
+  const { pid, tid } = target;
   for (const r of await allRuns()) {
-    if (!r.processes.some((p) => p.pid === pid)) continue;
-    const reply = await controlRequest<{ ok: boolean; error?: string }>(r.run.socket, { cmd: "signal", pid, signo, to });
+    if (!r.processes.some((p) => p.pid === pid && (p.tid ?? 0) === tid)) continue;
+    const reply = await controlRequest<{ ok: boolean; error?: string }>(r.run.socket, { cmd: "signal", pid, tid, signo, to });
     if (reply?.ok) return 0;
-    throw new CompileError(`pid ${pid}: ${reply?.error ?? "its run has ended"}`);
+    throw new CompileError(`pid ${threadName(target)}: ${reply?.error ?? "its run has ended"}`);
   }
-  throw new CompileError(`no popcorn process ${pid} — \`popcorn ps\` lists them`);
+  throw new CompileError(`no popcorn ${tid ? "thread" : "process"} ${threadName(target)} — \`popcorn ps\` lists them`);
 }
 
-export async function migrateCommand(pid: number, to: number): Promise<number> {
+export async function migrateCommand(target: ThreadTarget, to: number): Promise<number> {
   for (const r of await allRuns()) {
-    if (!r.processes.some((p) => p.pid === pid)) continue;
+    if (!r.processes.some((p) => p.pid === target.pid)) continue;
     if (to >= r.kernels.length) {
-      throw new CompileError(`--to ${to}: no such kernel (pid ${pid}'s run has kernels 0..${r.kernels.length - 1})`);
+      throw new CompileError(`--to ${to}: no such kernel (pid ${target.pid}'s run has kernels 0..${r.kernels.length - 1})`);
     }
-    return signalCommand(pid, SIGMIGRATE, to);
+    return signalCommand(target, SIGMIGRATE, to);
   }
-  throw new CompileError(`no popcorn process ${pid} — \`popcorn ps\` lists them`);
+  throw new CompileError(`no popcorn process ${target.pid} — \`popcorn ps\` lists them`);
 }
 
 export async function dmesgCommand(o: { json?: boolean }): Promise<number> {

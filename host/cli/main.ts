@@ -12,7 +12,7 @@
  *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f [--qemu]   (cluster mode)
  *   popcorn setup arm64                                 (qemu + arm64 Node for aarch64@qemu kernels)
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
- *   popcorn bench overhead|migrate [--json] [--quick]
+ *   popcorn bench overhead|migrate|count [--json] [--quick]
  *   popcorn demo
  *
  * Exit status: a program's own status for `run`; 1 when the program traps or
@@ -23,20 +23,27 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { compileCommand } from "./compile.js";
 import { resumeCommand, runCommand } from "./run.js";
 import { demoCommand } from "./demo.js";
-import { benchCommand } from "./bench.js";
+import { benchCommand, benchCountCommand } from "./bench.js";
 import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
 import { setupArm64 } from "./qemu.js";
 import { CompileError } from "../toolchain/index.js";
-import { SIGMIGRATE } from "../kernel/index.js";
-import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand } from "./kernels.js";
+import { SCHEDULERS, SIGMIGRATE } from "../kernel/index.js";
+import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand, type ThreadTarget } from "./kernels.js";
 import { vizCommand } from "./viz.js";
 
 const intArg = (name: string, min: number) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
   return n;
+};
+
+/** "<pid>" or "<pid>.<tid>" (a thread, as `popcorn ps` shows it) → the pid and the thread (0: main) */
+const threadArg = (v: string): ThreadTarget => {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1) throw new InvalidArgumentError(`"${v}" is not a pid or a pid.tid, e.g. 4242 or 4242.3 (see \`popcorn ps\`)`);
+  return { pid: Number(m[1]), tid: m[2] === undefined ? 0 : Number(m[2]) };
 };
 
 /** "3" or "3,10,10" → [3, 10, 10], each ≥ 1 */
@@ -93,6 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--cluster <addr>", "run on the cluster of the kernel daemon at this address (popcorn kernel), with --key-file")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .option("--trace <file>", "with --kernels: write every migration's stacks, values moved and phase timings as JSON (see `popcorn viz`)")
+    .addOption(new Option("--scheduler <policy>", "place the program's threads over the kernels as they run: balance (a fair share of runnable threads per core) or hetero (weighted by each ISA profile's speed)").choices(SCHEDULERS))
     .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point (then after each further count, e.g. 3,10,10)").argParser(listArg("--migrate-at")))
     .action(async (prog, args, o) => {
       process.exitCode = await runCommand(prog, args, o);
@@ -131,8 +139,8 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("kill")
-    .description("send a signal to a process: 35 migrates it to the next kernel at its next migration point; 2, 9, 15 stop it")
-    .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
+    .description("send a signal to a process or one of its threads: 35 migrates it to the next kernel at its next migration point (pid: the main thread; pid.tid: that thread, its siblings keep running); 2, 9, 15 stop the whole process")
+    .argument("<pid>", "the process or thread, as `popcorn ps` shows it: pid or pid.tid", threadArg)
     .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(intArg("--signal", 1)))
     .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
@@ -142,8 +150,8 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("migrate")
-    .description("migrate a process to kernel k at its next migration point")
-    .argument("<pid>", "the process, as `popcorn ps` shows it", intArg("pid", 1))
+    .description("migrate a process (its main thread) or one thread (pid.tid) to kernel k at its next migration point")
+    .argument("<pid>", "the process or thread, as `popcorn ps` shows it: pid or pid.tid", threadArg)
     .requiredOption("--to <k>", "destination kernel id", intArg("--to", 0))
     .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
@@ -233,6 +241,20 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--transport <kind>", "local (worker threads of this process) or tcp (two kernel daemons on loopback)").choices(["local", "tcp"]).default("local"))
     .action(async (o) => {
       process.exitCode = await benchCommand("migrate", o);
+    });
+
+  bench
+    .command("count")
+    .description("the counting benchmark: N threads × a load each on (a) one kernel, (b) two kernels balanced by the scheduler, (c) two kernels with half the threads moved by signal 35, (d) one kernel with two cores — table, JSON and an SVG plot")
+    .addOption(new Option("--threads <n,...>", "thread counts (default 1,2,4,8)").argParser(listArg("--threads")))
+    .addOption(new Option("--load <n,...>", "counting iterations per thread (default 100000,1000000,10000000,100000000)").argParser(listArg("--load")))
+    .addOption(new Option("--reps <n>", "runs per configuration and size (default 3; the median counts)").argParser(intArg("--reps", 1)))
+    .option("--kernels <a,b>", "the two kernels of (b) and (c) (default x86-64,aarch64)")
+    .option("--out <dir>", "where count.json and count.svg go (default build/bench)")
+    .option("--json", "print one JSON object")
+    .option("--quick", "two thread counts, two loads, one run each (a smoke test)")
+    .action(async (o) => {
+      process.exitCode = await benchCountCommand(o);
     });
 
   program

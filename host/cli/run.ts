@@ -8,7 +8,8 @@ import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
 import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
-import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage } from "../kernel/index.js";
+import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
+import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
 
 export interface RunFlags {
   checkpointEvery?: number;
@@ -23,6 +24,7 @@ export interface RunFlags {
   trace?: string;
   cluster?: string;
   keyFile?: string;
+  scheduler?: Scheduler;
 }
 
 export async function readProgramBytes(file: string): Promise<Uint8Array> {
@@ -46,15 +48,23 @@ export async function runCommand(file: string, args: string[], o: RunFlags): Pro
     if (o.checkpointEvery || o.stopAt || o.save) throw new CompileError("--checkpoint-every/--stop-at/--save run on one kernel: leave out --kernels");
     return runOnKernels(bytes, file, args, { ...o, kernels: o.kernels });
   }
-  if (o.cores || o.migrateEvery || o.migrateAt || o.trace) {
-    throw new CompileError("--cores, --migrate-every, --migrate-at and --trace need --kernels, e.g. --kernels x86-64,aarch64");
+  if (o.cores || o.migrateEvery || o.migrateAt || o.trace || o.scheduler) {
+    throw new CompileError("--cores, --migrate-every, --migrate-at, --scheduler and --trace need --kernels, e.g. --kernels x86-64,aarch64");
   }
   const program = loadProgram(bytes, file);
+  // threads need a kernel's scheduler and the origin's syscalls: one x86-64 kernel (checkpoints
+  // run here, in this thread, and take single-threaded runs: a spawn there is an error that says so)
+  if (usesThreads(program) && !o.checkpointEvery && !o.stopAt && !o.save) return runOnKernels(bytes, file, args, { ...o, kernels: "x86-64" });
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
   }
   if (o.stopAt !== undefined || o.save !== undefined) return stopAndSave(program, args, o);
   return execute(program, args, o);
+}
+
+/** A program that makes syscalls (Thread.spawn, Mutex, …: toolchain/abi.ts) needs a kernel to run on. */
+function usesThreads(program: Program): boolean {
+  return WebAssembly.Module.imports(program.module).some((i) => i.module === GUEST_MODULE && i.name === SYS_IMPORT);
 }
 
 /** `popcorn resume <program> <image>`: runs a saved image on to the end. */

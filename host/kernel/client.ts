@@ -5,7 +5,7 @@
  * output, and asks the kernels for ps, dmesg and signals. Kernels talk to
  * each other only through their transport.
  *
- *   client → kernel   exec {pid?, req?, name, bytes, args, schedule?} | signal {pid, signo, to?}
+ *   client → kernel   exec {pid?, req?, name, bytes, args, schedule?, scheduler?} | signal {pid, tid?, signo, to?}
  *                     | ps {req} | dmesg {req} | ping {req, to, size, count} | watch | shutdown
  *   kernel → client   ready | output {pid, stream, line} | exit {pid, status, error?}
  *                     | reply {req, data} | migrated {record} | trace {trace}   (to watching clients)
@@ -29,10 +29,15 @@ export interface ClientLink {
   close?(): void;
 }
 
+/** How the origin places a process's threads over the kernels (kernel/balance.ts); none: they stay where they are spawned. */
+export type Scheduler = "balance" | "hetero";
+export const SCHEDULERS: Scheduler[] = ["balance", "hetero"];
+
 export type ClientRequest =
   /** pid: chosen by the client (embedded mode) or, if absent, by the kernel, which replies to `req` with it */
-  | { t: "exec"; pid?: number; req?: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[] }
-  | { t: "signal"; pid: number; signo: number; to?: number }
+  | { t: "exec"; pid?: number; req?: number; name: string; bytes: Uint8Array; args: string[]; schedule?: number[]; scheduler?: Scheduler }
+  /** tid: the thread (default 0, main) */
+  | { t: "signal"; pid: number; tid?: number; signo: number; to?: number }
   /** round trips from this kernel to kernel `to`: the reply's data is PingResult */
   | { t: "ping"; req: number; to: number; size: number; count: number }
   | { t: "ps"; req: number }
@@ -66,11 +71,16 @@ export interface MigrationRecord {
   phases: Record<string, number>;
 }
 
+/** One thread, as the kernel it is on sees it (popcorn ps). */
 export interface ProcessInfo {
   pid: number;
+  /** 0: main */
+  tid: number;
   name: string;
   kernel: number;
   isa: string;
+  /** the machine the kernel really runs on (process.arch): x64, or arm64 under QEMU */
+  arch: string;
   state: string;
   origin: number;
   migrations: number;
@@ -79,6 +89,9 @@ export interface ProcessInfo {
   bytesIn: number;
   bytesOut: number;
   lastUs?: number;
+  /** bytes of the process's memory (pages, diffs) that came into and went out of this kernel */
+  memIn: number;
+  memOut: number;
 }
 
 /** Round-trip times (µs) of `count` pings of `size` payload bytes, one at a time, and the time of the whole series. */
@@ -95,15 +108,16 @@ export interface ExitInfo {
 
 export class KernelError extends Error {}
 
-/** Every kernel's ps rows as one list: a process in flight shows once, where it runs. */
+/** Every kernel's ps rows as one list: a thread in flight shows once, where it runs. */
 export function mergePs(rows: ProcessInfo[]): ProcessInfo[] {
-  const rank = (s: string) => ["leaving", "starting", "arriving", "resuming", "running"].indexOf(s);
-  const byPid = new Map<number, ProcessInfo>();
+  const rank = (s: string) => ["leaving", "runnable", "starting", "blocked", "running"].indexOf(s);
+  const byThread = new Map<string, ProcessInfo>();
   for (const p of rows) {
-    const seen = byPid.get(p.pid);
-    if (!seen || rank(p.state) > rank(seen.state)) byPid.set(p.pid, p);
+    const k = `${p.pid}.${p.tid ?? 0}`;
+    const seen = byThread.get(k);
+    if (!seen || rank(p.state) > rank(seen.state)) byThread.set(k, p);
   }
-  return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+  return [...byThread.values()].sort((a, b) => a.pid - b.pid || (a.tid ?? 0) - (b.tid ?? 0));
 }
 
 /** The bundled worker script that runs kernels and cores (built by build.mjs). */
@@ -123,6 +137,9 @@ export interface EmbeddedOptions {
   trace?: boolean;
 }
 
+/** Pids of embedded runs: unique in this process, however many sets of kernels it starts. */
+let nextEmbeddedPid = process.pid;
+
 /** Kernels as worker threads of this process, linked by the local transport. */
 export class EmbeddedKernels {
   private readonly ports: MessagePort[] = [];
@@ -131,7 +148,6 @@ export class EmbeddedKernels {
   private readonly origins = new Map<number, number>();
   private readonly replies = new Map<number, (d: unknown) => void>();
   private nextReq = 1;
-  private nextPid = process.pid;
   private stopped = false;
 
   private constructor(readonly isas: string[], private readonly opts: EmbeddedOptions) {}
@@ -232,21 +248,21 @@ export class EmbeddedKernels {
 
   /** Starts `bytes` on kernel `on` (default 0); resolves when the process exits, wherever it is then. */
   /** `schedule`: migrate to the next kernel at the n-th migration point, then after m more, … (ProcessMeta.schedule) */
-  exec(bytes: Uint8Array, name: string, args: string[], o: { on?: number; schedule?: number[] } = {}) {
-    const pid = this.nextPid++;
+  exec(bytes: Uint8Array, name: string, args: string[], o: { on?: number; schedule?: number[]; scheduler?: Scheduler } = {}) {
+    const pid = nextEmbeddedPid++;
     const on = o.on ?? 0;
     if (on < 0 || on >= this.isas.length) throw new KernelError(`no kernel ${on} (kernels 0..${this.isas.length - 1})`);
     this.origins.set(pid, on);
     const exited = new Promise<ExitInfo>((resolve) => this.exits.set(pid, resolve));
-    this.ports[on]!.postMessage({ t: "exec", pid, name, bytes, args, schedule: o.schedule } satisfies ClientRequest);
+    this.ports[on]!.postMessage({ t: "exec", pid, name, bytes, args, schedule: o.schedule, scheduler: o.scheduler } satisfies ClientRequest);
     return { pid, exited };
   }
 
-  /** Sends a signal to a process, through its origin kernel (which forwards it to where the process is). */
-  signal(pid: number, signo: number, to?: number): boolean {
+  /** Sends a signal to a thread (default: main), through its origin kernel (which forwards it to where the thread is). */
+  signal(pid: number, signo: number, to?: number, tid?: number): boolean {
     const origin = this.origins.get(pid);
     if (origin === undefined) return false;
-    this.ports[origin]!.postMessage({ t: "signal", pid, signo, to } satisfies ClientRequest);
+    this.ports[origin]!.postMessage({ t: "signal", pid, tid, signo, to } satisfies ClientRequest);
     return true;
   }
 

@@ -3,21 +3,30 @@
  *
  * While a guest thread runs, its core's JavaScript thread does nothing else;
  * the kernel's control thread stops it by writing its control word. So a core
- * takes one job at a time from its control thread (start a process, take in
- * an arriving one, resume one whose migration was refused), runs it until it
- * exits or stops at a migration point, and reports back.
+ * takes one job at a time from its control thread (start a process, start a
+ * spawned thread, run a parked one, take in an arriving one), runs that
+ * thread until it exits, parks (a syscall, the end of its time slice) or
+ * leaves, reports how it ended, and says "free".
+ *
+ * A parked thread's state goes to the control thread: it may resume on any
+ * core of the kernel. The process memory is the kernel's one replica
+ * (memory/replica.ts), made by the control thread and handed to each core
+ * once; releases and acquires of a kernel that is not the origin are the
+ * control thread's, made one at a time, in order.
  *
  * Departure, on the source core, once the thread has unwound to portable
  * frames:
  *
  *   lower    frames → native image of this kernel's ISA   (its stackmap)
  *   rewrite  native image A → native image B              (both stackmaps)
- *   pages    markDirty + collect: the pages B lacks       (memory/replica.ts)
+ *   dirty    on the origin: the pages B lacks (collectFor); elsewhere
+ *            nothing: the control thread sends the kernel's release first
  *   encode   one MigrateMessage, handed to the control thread as bytes
  *
- * Arrival, on the destination core: decode, apply the pages, lift the
- * native image to portable frames with this ISA's stackmap, and rewind.
- * Each phase is timed (µs) and reported with the migration.
+ * Arrival, on the destination core (its control thread has merged the
+ * pages): decode, lift the native image to portable frames with this ISA's
+ * stackmap, and rewind. Each phase is timed (µs) and reported with the
+ * migration.
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
@@ -27,7 +36,7 @@ import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, ty
 import { lift, lower, rewrite } from "../transform/index.js";
 import { now } from "./control-word.js";
 import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
-import { Process, ProcessError, type ThreadState } from "./process.js";
+import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { loadProgram, type Program } from "./program.js";
 
 export interface CoreConfig {
@@ -42,19 +51,24 @@ export interface CoreConfig {
 /** Signals a process can be stopped with; 35 is Popcorn's migration signal. */
 export const SIGMIGRATE = 35;
 
-/** What a core keeps of a process that has run on it. */
+/** This core's share of a process: the kernel's replica of its memory. */
 interface Resident {
-  process: Process;
   replica: Replica;
-  /** the replica generation the control thread has (parts travel only when they change) */
-  sentGeneration: number;
-  /** while its migration is in flight: what to resume if the destination refuses */
-  leaving?: { state: ThreadState; meta: ProcessMeta };
 }
+
+/** How a thread's run on this core ended. */
+type Outcome =
+  | { t: "exit"; status: number; error?: string }
+  | { t: "leave"; state: ThreadState; to: number; requestedAt: number }
+  | { t: "park"; state: ThreadState; call?: SysCall };
+
+const key = (pid: number, tid: number) => `${pid}.${tid}`;
 
 export class Core {
   private readonly programs = new Map<string, Program>();
   private readonly resident = new Map<number, Resident>();
+  /** threads' instances on this core, by "pid.tid" */
+  private readonly instances = new Map<string, Process>();
   /** where this core encodes the migrations it sends (msg/ring.ts) */
   private readonly ring = new MessageRing();
 
@@ -77,25 +91,25 @@ export class Core {
     try {
       switch (job.t) {
         case "start":
-          return this.start(job.meta, job.programBytes);
+          return this.start(job);
+        case "spawn":
+          return this.spawn(job);
+        case "run":
+          return this.runParked(job);
         case "arrive":
-          return this.arrive(job.raw, job.programBytes, job.parts);
-        case "resume":
-          return this.resumeHere(job.pid, job.why);
+          return this.arrive(job);
         case "reap":
           this.resident.delete(job.pid);
+          for (const k of [...this.instances.keys()]) if (k.startsWith(`${job.pid}.`)) this.instances.delete(k);
           return;
-        case "settled": {
-          const r = this.resident.get(job.pid);
-          if (r) r.leaving = undefined;
-          return;
-        }
         case "isas":
           this.cfg.isas.splice(0, this.cfg.isas.length, ...job.isas);
           return;
       }
     } catch (e) {
       this.log(`core ${this.cfg.core}: ${(e as Error).message}`);
+    } finally {
+      if (job.t !== "reap" && job.t !== "isas") this.post({ t: "free" });
     }
   }
 
@@ -109,50 +123,85 @@ export class Core {
     return p;
   }
 
-  private newProcess(program: Program, meta: ProcessMeta, memory?: WebAssembly.Memory): Process {
-    return new Process(program, {
+  /** A thread's instance on this core, made afresh unless it has one in the same slot. */
+  private instance(program: Program, meta: ProcessMeta, slot: number, memory: WebAssembly.Memory | undefined, fresh = false): Process {
+    const k = key(meta.pid, meta.tid);
+    const known = this.instances.get(k);
+    if (known && !fresh && known.program === program && known.opts.slot === slot && known.opts.memory === memory) return known;
+    const p = new Process(program, {
       args: meta.args,
+      tid: meta.tid,
+      slot,
+      entry: meta.entry,
+      syscalls: true,
       kernel: { id: this.cfg.kernel, isa: this.cfg.isas[this.cfg.kernel]!, count: this.cfg.isas.length },
       stdout: (line) => this.post({ t: "output", pid: meta.pid, stream: 1, line }),
       stderr: (line) => this.post({ t: "output", pid: meta.pid, stream: 2, line }),
-      log: (line) => this.log(`pid ${meta.pid}: ${line}`),
+      log: (line) => this.log(`pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""}: ${line}`),
       memory,
     });
+    this.instances.set(k, p);
+    return p;
   }
 
-  /** The replica's parts if the control thread does not have this generation of them yet. */
-  private newParts(r: Resident): ReplicaParts | undefined {
-    if (r.sentGeneration === r.replica.generation) return undefined;
-    r.sentGeneration = r.replica.generation;
-    return r.replica.parts();
+  /** The kernel's replica of a process, as this core holds it (from `parts` if the control thread sent them). */
+  private replica(pid: number, parts: ReplicaParts | undefined): Resident | undefined {
+    if (parts) {
+      const r = { replica: Replica.from(parts) };
+      this.resident.set(pid, r);
+      return r;
+    }
+    return this.resident.get(pid);
   }
 
-  private start(meta: ProcessMeta, bytes: Uint8Array | undefined): void {
-    const program = this.program(meta, bytes);
-    const p = this.newProcess(program, meta);
+  private start(job: Extract<CoreJob, { t: "start" }>): void {
+    const { meta } = job;
+    const program = this.program(meta, job.programBytes);
+    const r = this.replica(meta.pid, job.parts); // none for a plain program: it defines its own memory and cannot migrate
+    const p = this.instance(program, meta, job.slot, r?.replica.memory);
     try {
       p.boot();
     } catch (e) {
-      return this.exit(meta.pid, e);
+      return this.exit(meta, e);
     }
-    if (!p.instrumented) return this.execute(p, meta, undefined); // a plain program: it cannot migrate
-    const r: Resident = { process: p, replica: Replica.fresh(p.memory), sentGeneration: -1 };
-    this.resident.set(meta.pid, r);
+    this.execute(p, meta, p.instrumented ? r : undefined);
+  }
+
+  private spawn(job: Extract<CoreJob, { t: "spawn" }>): void {
+    const { meta } = job;
+    const program = this.program(meta, job.programBytes);
+    const r = this.replica(meta.pid, job.parts);
+    if (!r) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} spawned on core ${this.cfg.core}, which does not hold the process memory`);
+    const p = this.instance(program, meta, job.slot, r.replica.memory, true);
+    try {
+      p.spawn(job.globals, job.stackTop);
+    } catch (e) {
+      return this.exit(meta, e);
+    }
+    if (job.request) p.ctrl.request(job.request);
     this.execute(p, meta, r);
   }
 
-  private resumeHere(pid: number, why: string): void {
-    const r = this.resident.get(pid);
-    if (!r?.leaving) return this.log(`pid ${pid}: nothing to resume on core ${this.cfg.core}`);
-    const { state, meta } = r.leaving;
-    r.leaving = undefined;
-    r.process.resume(state);
-    this.log(`pid ${pid} resumes on kernel ${this.cfg.kernel}: ${why}`);
-    this.execute(r.process, meta, r);
+  private runParked(job: Extract<CoreJob, { t: "run" }>): void {
+    const { meta } = job;
+    const program = this.program(meta, job.programBytes);
+    const r = this.replica(meta.pid, job.parts);
+    if (!r) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} resumed on core ${this.cfg.core}, which does not hold the process memory`);
+    const p = this.instance(program, meta, job.slot, r.replica.memory);
+    p.sysResult = job.result;
+    try {
+      p.resume(job.state);
+    } catch (e) {
+      return this.exit(meta, e);
+    }
+    if (job.request) p.ctrl.request(job.request);
+    if (job.why) this.log(`pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""} resumes on kernel ${this.cfg.kernel}: ${job.why}`);
+    this.execute(p, meta, r);
   }
 
-  /** Takes in a migrated process: `raw` is its migrate message, released here once read. */
-  private arrive(raw: Uint8Array, bytes: Uint8Array | undefined, parts: ReplicaParts | undefined): void {
+  /** Takes in a migrated thread: `raw` is its migrate message, released here once read. */
+  private arrive(job: Extract<CoreJob, { t: "arrive" }>): void {
+    const raw = job.raw;
     const t0 = now();
     let released = false;
     const release = () => {
@@ -168,39 +217,34 @@ export class Core {
       throw e;
     }
     const meta: ProcessMeta = {
-      pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
-      epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
+      pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
+      entry: msg.entry, epoch: msg.epoch + 1, schedule: msg.schedule,
     };
     // send: from the end of the source's last timed phase to arrival here (encode + transport)
     const phases = { ...msg.phases };
     phases.send = (t0 - msg.requestedAt) * 1000 - Object.values(msg.phases).reduce((a, b) => a + b, 0);
     let r: Resident;
+    let p: Process;
     try {
-      const program = this.program(msg, bytes);
+      const program = this.program(msg, job.programBytes);
       const isa = this.cfg.isas[this.cfg.kernel]!;
       const sites = program.sites;
       const sm = program.stackmaps.get(isa);
       if (!sites || !sm) throw new ProcessError(`${program.name} has no stackmap for ${isa} — recompile it with this popcorn`);
       if (msg.image.isa !== isa) throw new ProcessError(`the image is for ${msg.image.isa}, this kernel is ${isa}`);
-      const known = this.resident.get(msg.pid);
-      if (known && known.process.program === program && !parts) r = known;
-      else {
-        // first time on this core: the kernel's replica (from an earlier stay on another core) or a fresh one
-        const replica = parts ? Replica.from(parts) : Replica.fresh(new WebAssembly.Memory(memoryDescriptor(program)));
-        r = { process: this.newProcess(program, meta, replica.memory), replica, sentGeneration: parts ? replica.generation : -1 };
-        this.resident.set(msg.pid, r);
-      }
+      const held = this.replica(msg.pid, job.parts);
+      if (!held) throw new ProcessError(`kernel ${this.cfg.kernel} has no memory for pid ${msg.pid} (its program defines its own memory?)`);
+      r = held;
       let t = now();
       phases.decode = (t - t0) * 1000;
-      r.replica.apply(msg.memory);
-      phases.pages = (now() - t) * 1000;
-      t = now();
+      phases.pages = job.pagesUs ?? 0;
+      const memoryBytes = job.memoryBytes ?? 0;
       const frames = lift(msg.image, sites, sm, profile(isa));
       phases.lift = (now() - t) * 1000;
-      const sizes = { memoryBytes: pageBytes(msg.memory), messageBytes: raw.length, stackBytes: msg.image.stack.length };
+      const sizes = { memoryBytes, messageBytes: raw.length, stackBytes: msg.image.stack.length };
       release(); // everything kept has been copied out
       const resumeStart = now();
-      const p = r.process;
+      p = this.instance(program, meta, job.slot, r.replica.memory);
       p.onResumed = () => {
         p.onResumed = undefined;
         const resumedAt = now();
@@ -208,6 +252,7 @@ export class Core {
         this.post({
           t: "arrived",
           pid: meta.pid,
+          tid: meta.tid,
           epoch: msg.epoch,
           from: msg.from,
           frames: msg.frames,
@@ -217,29 +262,36 @@ export class Core {
         });
       };
       p.resume({ frames, globals: msg.globals });
+      if (job.request) p.ctrl.request(job.request);
     } catch (e) {
       release();
-      this.post({ t: "refuse", pid: msg.pid, from: msg.from, reason: (e as Error).message });
+      this.post({ t: "refuse", pid: msg.pid, tid: msg.tid, from: msg.from, reason: (e as Error).message });
       return;
     }
-    this.execute(r.process, meta, r);
+    this.execute(p, meta, r);
   }
 
-  /** Runs a process until it exits or leaves this core. */
+  /** Runs a thread until it exits, parks (syscall, yield) or leaves this core. */
   private execute(p: Process, meta: ProcessMeta, r: Resident | undefined): void {
-    let leaving: { state: ThreadState; to: number; requestedAt: number } | undefined;
-    let killed = 0;
-    let status: number | undefined;
-    this.post({ t: "running", meta, parts: r && this.newParts(r), ctrlAddress: r ? p.ctrlAddress : 0 });
+    this.post({ t: "running", meta, ctrlAddress: r ? p.ctrlAddress : 0 });
     this.followSchedule(p, meta);
+    let out: Outcome | undefined;
     try {
-      status = p.run((state, reason) => {
+      const status = p.run((state, reason) => {
+        if (reason.kind === "sys") {
+          out = { t: "park", state, call: reason.call };
+          return "stop";
+        }
         if (reason.kind === "migrate" && reason.to !== this.cfg.kernel) {
-          leaving = { state, to: reason.to, requestedAt: reason.requestedAt };
+          out = { t: "leave", state, to: reason.to, requestedAt: reason.requestedAt };
+          return "stop";
+        }
+        if (reason.kind === "signal" && reason.signo === SIG_YIELD) {
+          out = { t: "park", state };
           return "stop";
         }
         if (reason.kind === "signal") {
-          killed = reason.signo;
+          out = { t: "exit", status: 128 + reason.signo, error: `killed by signal ${reason.signo}` };
           return "stop";
         }
         if (reason.kind === "migrate") this.log(`pid ${meta.pid} asked to migrate to kernel ${reason.to}, where it already is`);
@@ -247,15 +299,20 @@ export class Core {
         this.followSchedule(p, meta);
         return "resume";
       });
+      if (status !== undefined) out = { t: "exit", status };
     } catch (e) {
-      return this.exit(meta.pid, e);
+      return this.exit(meta, e);
     }
-    if (status !== undefined) return this.post({ t: "exit", pid: meta.pid, status });
-    if (killed) return this.post({ t: "exit", pid: meta.pid, status: 128 + killed, error: `killed by signal ${killed}` });
-    if (leaving && r) this.depart(r, meta, leaving);
+    if (!out) return;
+    if (out.t === "exit") {
+      this.instances.delete(key(meta.pid, meta.tid));
+      return this.post({ t: "exit", pid: meta.pid, tid: meta.tid, status: out.status, error: out.error });
+    }
+    if (out.t === "park") return this.post({ t: "stopped", meta, state: out.state, call: out.call });
+    if (r) this.depart(p, r, meta, out);
   }
 
-  /** Arms the next step of the process's migration schedule, if it has one. */
+  /** Arms the next step of the thread's migration schedule, if it has one. */
   private followSchedule(p: Process, meta: ProcessMeta): void {
     const at = meta.schedule?.[0];
     if (at === undefined || !p.instrumented) return;
@@ -263,8 +320,7 @@ export class Core {
     p.ctrl.request({ dest: (this.cfg.kernel + 1) % this.cfg.isas.length, countdown: at });
   }
 
-  private depart(r: Resident, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
-    const p = r.process;
+  private depart(p: Process, r: Resident, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
     const stoppedAt = now();
     const phases: Record<string, number> = { capture: (stoppedAt - l.requestedAt) * 1000 };
     const fromIsa = this.cfg.isas[this.cfg.kernel]!;
@@ -272,6 +328,11 @@ export class Core {
     try {
       if (!toIsa) throw new ProcessError(`no kernel ${l.to}`);
       if (toIsa === "?") throw new ProcessError(`kernel ${l.to} has not joined yet (its ISA is unknown)`);
+      if (meta.origin !== this.cfg.kernel && l.to !== meta.origin) {
+        throw new ProcessError(
+          `a thread moves between two kernels that are not its process's origin (kernel ${meta.origin}): not supported yet — migrate it to kernel ${meta.origin} first`,
+        );
+      }
       const sites = p.program.sites!;
       const smA = p.program.stackmaps.get(fromIsa);
       const smB = p.program.stackmaps.get(toIsa);
@@ -286,22 +347,21 @@ export class Core {
       const { image, trace } = rewrite(a, smA, smB, profile(fromIsa), profile(toIsa), { trace: this.cfg.trace, sites });
       phases.rewrite = (now() - t) * 1000;
       t = now();
-      r.replica.markDirty(meta.epoch);
-      const replicas = new Map(meta.replicas);
-      const memory = r.replica.collect(replicas.get(l.to) ?? -1);
-      replicas.set(this.cfg.kernel, meta.epoch);
-      replicas.set(l.to, meta.epoch);
+      // the origin sends what the destination lacks (its acquire); any other kernel's control thread sends its release first
+      const memory = meta.origin === this.cfg.kernel ? { pages: r.replica.collectFor(l.to) } : undefined;
+      const memoryBytes = memory ? pageBytes(memory.pages) : 0;
       phases.dirty = (now() - t) * 1000;
       t = now();
       const msg: MigrateMessage = {
         t: "migrate",
         pid: meta.pid,
+        tid: meta.tid,
+        entry: meta.entry,
         origin: meta.origin,
         name: meta.name,
         args: meta.args,
         program: meta.program,
         epoch: meta.epoch,
-        replicas: [...replicas],
         schedule: meta.schedule,
         image,
         globals: l.state.globals,
@@ -313,7 +373,6 @@ export class Core {
       };
       const bytes = encodeMessage(msg, (n) => this.ring.reserve(n) ?? new Uint8Array(n));
       phases.encode = (now() - t) * 1000;
-      r.leaving = { state: l.state, meta };
       if (source && trace) {
         this.post({
           t: "trace",
@@ -327,16 +386,16 @@ export class Core {
             source,
             destination: dumpImage(image, profile(toIsa)),
             transform: trace,
-            memory: { bytes: pageBytes(memory), pages: pageBytes(memory) / PAGE_SIZE, messageBytes: bytes.length },
+            memory: { bytes: memoryBytes, pages: Math.ceil(memoryBytes / PAGE_SIZE), messageBytes: bytes.length },
           },
         });
       }
       this.post(
-        { t: "depart", meta, to: l.to, bytes, parts: this.newParts(r), phases, frames: l.state.frames.length },
+        { t: "depart", meta, to: l.to, bytes, state: l.state, phases, frames: l.state.frames.length, memoryBytes },
         isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer],
       );
     } catch (e) {
-      const why = `migration of pid ${meta.pid} to kernel ${l.to} (${toIsa ?? "none"}) failed: ${(e as Error).message} — staying on kernel ${this.cfg.kernel}`;
+      const why = `migration of pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""} to kernel ${l.to} (${toIsa ?? "none"}) failed: ${(e as Error).message} — staying on kernel ${this.cfg.kernel}`;
       this.post({ t: "output", pid: meta.pid, stream: 2, line: `popcorn: ${why}` });
       this.log(why);
       p.resume(l.state);
@@ -344,14 +403,9 @@ export class Core {
     }
   }
 
-  private exit(pid: number, e: unknown): void {
+  private exit(meta: ProcessMeta, e: unknown): void {
     const error = e instanceof Error ? e.message : String(e);
-    this.post({ t: "exit", pid, status: 1, error });
+    this.instances.delete(key(meta.pid, meta.tid));
+    this.post({ t: "exit", pid: meta.pid, tid: meta.tid, status: 1, error });
   }
-}
-
-export function memoryDescriptor(program: Program): WebAssembly.MemoryDescriptor {
-  const lim = program.memory;
-  if (!lim) throw new ProcessError(`${program.name} defines its own memory — only programs from \`popcorn compile\` can migrate`);
-  return { initial: lim.initial, maximum: lim.maximum, shared: lim.shared } as WebAssembly.MemoryDescriptor;
 }

@@ -13,6 +13,11 @@ export interface GuestHost {
   kernel: { id: number; isa: string; count: number };
   stdout(line: string): void;
   requestMigration(to: number): void;
+  /** this thread's id (0: main) */
+  tid: number;
+  /** a syscall (toolchain/abi.ts SYS_*): 1 if done, 0 if the thread is to stop at its next point */
+  sys(call: { op: number; a: number; b: number; c: number }): number;
+  sysResult(): number;
 }
 
 const STR_ARG = 0;
@@ -39,6 +44,15 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
     kernel_count: () => host.kernel.count,
     migrate_request: (to) => host.requestMigration(to!),
     [CHECK_MIGRATE]: () => {}, // a no-op when uninstrumented; the pass replaces it otherwise
+    sys: (op, a, b, c) => host.sys({ op: op!, a: a!, b: b!, c: c! }),
+    sys_result: () => host.sysResult(),
+    current_thread: () => host.tid,
+    thread_alloc: () => {
+      throw new ProgramError(
+        `${program.name}: thread ${host.tid} allocated memory — only the main thread may allocate: ` +
+          `allocate what a thread needs in main before Thread.spawn and pass it in`,
+      );
+    },
   };
   const env: Record<string, (...a: number[]) => unknown> = {
     abort: (msg, file, line, col) => {

@@ -5,7 +5,7 @@ export { decodeImage, encodeImage, ImageError, IMAGE_VERSION, type ProcessImage,
 export { runProgram, type RunOptions, type RunResult } from "./run.js";
 export { startKernelDaemon, type DaemonOptions, type KernelDaemon } from "./daemon.js";
 export { RemoteKernel, RemoteError, type ClusterInfo } from "./remote.js";
-export { EmbeddedKernels, KernelError, workerFile, mergePs, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions, type PingResult } from "./client.js";
+export { EmbeddedKernels, KernelError, workerFile, mergePs, SCHEDULERS, type Scheduler, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions, type PingResult } from "./client.js";
 export { ControlWord, now } from "./control-word.js";
 export { SIGMIGRATE } from "./core.js";
 export { MIGRATION_TRACE_VERSION, dumpImage, traceFrames } from "./trace.js";

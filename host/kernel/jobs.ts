@@ -6,45 +6,60 @@
  * host/msg messages travel.
  */
 import type { ReplicaParts } from "../memory/index.js";
+import type { SysCall, ThreadState } from "./process.js";
 import type { MigrationTrace } from "./trace.js";
 
 /** What the source core knows of a migration's trace. */
 export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs">;
 
-/** What the kernels know about a process, carried along as it moves. */
+/** What the kernels know about a thread of a process, carried along as it moves. */
 export interface ProcessMeta {
   pid: number;
+  /** 0: the main thread */
+  tid: number;
   origin: number;
   name: string;
   args: string[];
   /** hex sha-256 of the program bytes */
   program: string;
-  /** the stay that is now under way (the number of migrations so far) */
+  /** a spawned thread's function (table index) and argument: where it starts, and is rewound into */
+  entry?: { fn: number; arg: number };
+  /** the thread's stay that is now under way (the number of its migrations so far) */
   epoch: number;
-  replicas: [kernel: number, epoch: number][];
   /**
    * A migration schedule (popcorn run --migrate-at a,b,c): migrate to the
    * next kernel at the a-th migration point, then b points after arriving
-   * there, and so on. What is left of it travels with the process.
+   * there, and so on. What is left of it travels with the thread.
    */
   schedule?: number[];
 }
 
-/** control → core */
+/** What a job that runs a thread says about where: its control-word slot, and the program if the core lacks it. */
+interface Placed {
+  slot: number;
+  programBytes?: Uint8Array;
+  /** the kernel's replica of the process, when this core does not hold it yet */
+  parts?: ReplicaParts;
+}
+
+/** A stop to ask for as soon as the thread runs again (a migration or signal that came while it was parked). */
+export interface Request {
+  dest?: number;
+  signo: number;
+}
+
+/** control → core. Every job ends with the core reporting "free". */
 export type CoreJob =
-  | {
-      t: "start";
-      meta: ProcessMeta;
-      programBytes?: Uint8Array;
-    }
-  /** parts: the kernel's replica of the process, when this core does not hold it yet */
-  | { t: "arrive"; raw: Uint8Array; programBytes?: Uint8Array; parts?: ReplicaParts }
-  /** the migration this core sent was refused: resume the process here */
-  | { t: "resume"; pid: number; why: string }
-  /** the process is gone: forget its instance */
+  /** boot a process: fresh memory, its main thread */
+  | ({ t: "start"; meta: ProcessMeta } & Placed)
+  /** a spawned thread's first run (its function: meta.entry): its parent's globals, its own shadow stack */
+  | ({ t: "spawn"; meta: ProcessMeta; globals: [string, number | bigint][]; stackTop: number; request?: Request } & Placed)
+  /** run a parked thread again (after a syscall, a yield, a refused migration); `result`: its syscall's */
+  | ({ t: "run"; meta: ProcessMeta; state: ThreadState; result: number; request?: Request; why?: string } & Placed)
+  /** take in a migrated thread: raw is its migrate message (the control thread has merged its pages: how many bytes, in how long) */
+  | ({ t: "arrive"; raw: Uint8Array; request?: Request; memoryBytes?: number; pagesUs?: number } & Placed)
+  /** the process is gone: forget its instances and replica */
   | { t: "reap"; pid: number }
-  /** its migration was acknowledged: forget what was kept to resume it here */
-  | { t: "settled"; pid: number }
   /** the ISA of every kernel changed (a peer joined in cluster mode) */
   | { t: "isas"; isas: string[] };
 
@@ -52,27 +67,35 @@ export type CoreJob =
 export type CoreReport =
   | { t: "output"; pid: number; stream: 1 | 2; line: string }
   | { t: "log"; line: string }
-  /** the process runs on this core now: its control word, for signals (parts: its replica, when new) */
-  | { t: "running"; meta: ProcessMeta; parts?: ReplicaParts; ctrlAddress: number }
-  | { t: "exit"; pid: number; status: number; error?: string }
-  /** the process stopped to migrate: `bytes` is the encoded migrate message (the core keeps what it needs to resume it if refused) */
+  /** the core finished its job: it takes the next */
+  | { t: "free" }
+  /** the thread runs on this core now: its control word, for signals */
+  | { t: "running"; meta: ProcessMeta; ctrlAddress: number }
+  /** a thread returned (tid 0: the process exits) */
+  | { t: "exit"; pid: number; tid: number; status: number; error?: string }
+  /** a thread stopped for a syscall or to yield its core; it is parked with the control thread */
+  | { t: "stopped"; meta: ProcessMeta; state: ThreadState; call?: SysCall }
+  /** the thread stopped to migrate: `bytes` is the encoded migrate message, `state` what to resume if it is refused */
   | {
       t: "depart";
       meta: ProcessMeta;
       to: number;
       bytes: Uint8Array;
-      parts?: ReplicaParts;
+      state: ThreadState;
       frames: number;
+      /** bytes of memory the message carries */
+      memoryBytes: number;
       /** µs per phase on this side: capture, lower, rewrite, dirty, encode */
       phases: Record<string, number>;
     }
   /** a departure's stacks and transformation, when the kernels trace (its destination adds the rest) */
   | { t: "trace"; trace: PartialTrace }
-  /** a migrated process runs again here */
+  /** a migrated thread runs again here */
   | {
       t: "arrived";
       pid: number;
-      /** migrations the process had made before this one */
+      tid: number;
+      /** migrations the thread had made before this one */
       epoch: number;
       from: number;
       frames: number;
@@ -84,4 +107,4 @@ export type CoreReport =
       phases: Record<string, number>;
     }
   /** an arrival could not be resumed: tell the source */
-  | { t: "refuse"; pid: number; from: number; reason: string };
+  | { t: "refuse"; pid: number; tid: number; from: number; reason: string };

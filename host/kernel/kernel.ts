@@ -1,37 +1,68 @@
 /**
- * A kernel's control thread: its message endpoint, process table, cores and
- * log (dmesg). It never runs guest code: it routes.
+ * A kernel's control thread: its message endpoint, process and thread
+ * tables, run queue, cores and log (dmesg). It never runs guest code: it
+ * routes and schedules.
  *
- * Process states on one kernel, and who moves them:
+ * Thread states on one kernel, and who moves them:
  *
- *   starting ──core: running──▶ running ──core: depart──▶ leaving ──ack ok──▶ away
- *   arriving ──core: running──▶ running                    │
- *        ▲                                                 └──ack refused──▶ resuming ─▶ running
- *        └──transport: migrate (from any state but running)
- *   running ──core: exit──▶ gone (the origin tells the client, and every kernel to reap)
+ *   runnable ──dispatch──▶ starting ──core: running──▶ running ──core: stopped (syscall)──▶ blocked ──done──▶ runnable
+ *      ▲                      │ └──core: stopped (slice over)──────────────────▶ runnable
+ *      │                      ├──core: depart──▶ leaving ──ack ok──▶ away
+ *      │                      │                     └──ack refused / peer down──▶ runnable
+ *      │                      └──core: exit──▶ gone
+ *      └── a spawn, a start, or a migrate message from a peer (the "arrive" job)
  *
- * A kernel that is not where a process runs forwards signals for it along
- * the way it went (`where`: the kernel it last sent it to), so a signal
- * reaches a process that hopped on since the sender last heard of it; a
- * leaving process's signals go after it. Signals for a process that is
- * arriving wait until it runs (and go back with it if its arrival is
- * refused). A stop signal (2, 9, 15) is remembered until the process acts
- * on it: it follows the process through any migration it was already
- * making.
+ * The run queue holds every runnable thread with the job that runs it; a
+ * free core takes the next. While threads wait, the running ones are asked
+ * to yield (SIG_YIELD in their control word) when their time slice is
+ * over, at their next migration point.
+ *
+ * Syscalls (toolchain/abi.ts SYS_*: spawn, join, mutex, barrier, atomic
+ * add) are made at the process's origin, which holds its ProcessSync: a
+ * thread elsewhere parks, its kernel sends `sys` with its release (diff),
+ * and the origin answers `sys-done` with the pages that kernel lacks (the
+ * acquire) once the call is done — so data-race-free programs see
+ * sequentially consistent memory (memory/replica.ts). A spawned thread
+ * starts on its parent's kernel, with its parent's globals.
+ *
+ * A kernel that is not where a thread runs forwards signals for it along
+ * the way it went (`where`), or, at the origin, to the kernel its sync
+ * table names. Signals for a thread that a core is starting wait until it
+ * runs.
+ * SIGMIGRATE for a parked thread is kept and asked for when it runs again.
+ * A stop signal (2, 9, 15) ends the whole process: it goes to its main
+ * thread, and is remembered until main acts on it.
+ *
+ * Memory traffic per process (bytes of pages and diffs in and out of this
+ * kernel) is counted for ps and dmesg.
  *
  * In cluster mode a migration whose link drops before its acknowledgement
  * resumes on the source (peerDown). If the message did arrive and only the
- * acknowledgement was lost, the process runs on both kernels: a known
+ * acknowledgement was lost, the thread runs on both kernels: a known
  * limitation until links carry a boot id to ask the peer.
  */
 import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
-import type { ReplicaParts } from "../memory/index.js";
-import { isShared, releaseMessage, type KernelMessage, type MigrateMessage, type SignalMessage, type Transport } from "../msg/index.js";
+import { diffBytes, pageBytes, Replica, type Diff, type ReplicaParts } from "../memory/index.js";
+import {
+  isShared,
+  releaseMessage,
+  type KernelMessage,
+  type MigrateMessage,
+  type SignalMessage,
+  type SpawnInfo,
+  type SysMessage,
+  type Transport,
+} from "../msg/index.js";
+import { CTRL_REQUEST, MAX_THREAD_SLOTS, memoryImport, SYS_ACQUIRE, SYS_ATOMIC_ADD, SYS_BARRIER, SYS_JOIN, SYS_LOCK, SYS_SPAWN, SYS_UNLOCK, SYS_YIELD } from "../toolchain/index.js";
+import { profile } from "../isa/index.js";
 import { ControlWord, now } from "./control-word.js";
-import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo } from "./client.js";
+import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo, Scheduler } from "./client.js";
 import { SIGMIGRATE } from "./core.js";
-import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
+import type { CoreJob, CoreReport, ProcessMeta, Request } from "./jobs.js";
+import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
+import { ProcessSync, SyncError } from "./sync.js";
+import { pickMove } from "./balance.js";
 
 export interface KernelConfig {
   id: number;
@@ -48,42 +79,87 @@ export interface KernelConfig {
   onLog?(line: string): void;
 }
 
-type State = "starting" | "running" | "leaving" | "away" | "arriving" | "resuming";
+type State = "runnable" | "starting" | "running" | "blocked" | "leaving" | "away";
 
-interface Entry {
+/** A process that has (had) a thread on this kernel. */
+interface Proc {
+  pid: number;
+  origin: number;
+  name: string;
+  program: string;
+  parts?: ReplicaParts;
+  replica?: Replica;
+  /** on the origin: the client that started it, to which its output and exit go */
+  owner?: ClientLink;
+  /** on the origin: its threads and synchronization objects */
+  sync?: ProcessSync;
+  scheduler?: Scheduler;
+  /** threads the balance policy asked to move, until they arrive: tid → destination */
+  moving: Map<number, number>;
+  /** control-word slots in use on this kernel */
+  slots: Set<number>;
+  /** bytes of memory (pages and diffs) that came in and went out */
+  memIn: number;
+  memOut: number;
+}
+
+interface Thread {
   meta: ProcessMeta;
   state: State;
   core?: number;
-  parts?: ReplicaParts;
+  slot: number;
   ctrlAddress?: number;
   /** the kernel it went to last (forwarding pointer) */
   where?: number;
-  /** while leaving: where to; its core keeps what to resume if the destination refuses */
-  pending?: { to: number };
+  /** while leaving: where to, and what to resume if the destination refuses */
+  pending?: { to: number; state: ThreadState };
+  /** while parked (runnable or blocked): its state */
+  parked?: ThreadState;
+  /** while runnable: the job that runs it */
+  job?: CoreJob;
+  /** while blocked in an arrival's acquire: the job that takes it in once the acquire is done */
+  waiting?: CoreJob;
+  /** a stop to ask for as soon as it runs again */
+  request?: Request;
   queued: SignalMessage[];
   /**
-   * a stop signal (2, 9, 15) delivered and not yet acted on: it follows the
-   * process if it leaves before its next migration point, and is delivered
-   * again wherever it runs next — a kill is never lost to a migration
+   * on main: a stop signal (2, 9, 15) delivered and not yet acted on: it
+   * follows main if it leaves before its next migration point, and is
+   * delivered again wherever it runs next — a kill is never lost to a
+   * migration
    */
   stopping?: number;
-  /** on the origin: the client that started it, to which its output and exit go */
-  owner?: ClientLink;
+  /** when it started running on its core (time slices) */
+  since?: number;
   stats: { migrationsIn: number; migrationsOut: number; bytesIn: number; bytesOut: number; lastUs?: number };
 }
 
 const SIGNAL_NAMES: Record<number, string> = { 2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM", [SIGMIGRATE]: "SIGMIGRATE" };
+const STOP_SIGNALS = new Set([2, 9, 15]);
 const MAX_HOPS = 16;
 /** pids given out by kernel k are (k + 1) * PID_SPAN + n */
 export const PID_SPAN = 100_000;
+/** a running thread's time slice while others wait for a core */
+export const SLICE_MS = 10;
+/** how often the origin of a balanced process looks at where its threads are */
+const BALANCE_MS = 20;
+
+const key = (pid: number, tid: number) => `${pid}.${tid}`;
+const name = (pid: number, tid: number) => (tid ? `${pid}.${tid}` : `${pid}`);
 
 export class Kernel {
-  private readonly procs = new Map<number, Entry>();
+  private readonly procs = new Map<number, Proc>();
+  private readonly threads = new Map<string, Thread>();
+  /** processes that ended: a message about them that is still on its way is dropped */
+  private readonly reaped = new Set<number>();
   private readonly programs = new Map<string, { name: string; bytes: Uint8Array }>();
   /** "<kernel>:<hash>" of programs a peer has been sent */
   private readonly peerHas = new Set<string>();
-  /** per core: the programs (by hash) and process replicas (by pid) it has been given */
-  private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number> }[] = [];
+  /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
+  private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
+  private readonly runq: string[] = [];
+  private slicer: ReturnType<typeof setInterval> | undefined;
+  private balancer: ReturnType<typeof setInterval> | undefined;
   private readonly log: string[] = [];
   private readonly isa: string;
 
@@ -143,20 +219,21 @@ export class Kernel {
         const hash = createHash("sha256").update(m.bytes).digest("hex");
         this.programs.set(hash, { name: m.name, bytes: m.bytes });
         const pid = m.pid ?? this.allocatePid();
-        const meta: ProcessMeta = {
-          pid, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, replicas: [], schedule: m.schedule,
-        };
-        const e = this.entry(meta, "starting");
-        e.owner = link;
-        const core = this.pickCore();
-        e.core = core;
+        const meta: ProcessMeta = { pid, tid: 0, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, schedule: m.schedule };
+        const proc = this.proc(meta);
+        proc.owner = link;
+        proc.sync = new ProcessSync(this.cfg.id, (tid, result) => this.sysDone(proc, tid, result));
+        proc.scheduler = m.scheduler;
+        if (m.scheduler) this.startBalancer();
         this.dmesg(`pid ${pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
-        this.toCore(core, { t: "start", meta, programBytes: this.programFor(core, hash) });
+        const t = this.thread(meta, proc);
+        this.ensureReplica(proc);
+        this.runnable(t, { t: "start", meta, slot: t.slot });
         if (m.req !== undefined) reply(m.req, pid);
         return;
       }
       case "signal":
-        return this.signal({ t: "signal", pid: m.pid, signo: m.signo, to: m.to, hops: 0 });
+        return this.signal({ t: "signal", pid: m.pid, tid: m.tid, signo: m.signo, to: m.to, hops: 0 });
       case "ps":
         return reply(m.req, this.ps());
       case "watch":
@@ -223,18 +300,15 @@ export class Kernel {
     }
   }
 
-  /** A core worker died: the processes on it end with the reason, rather than hang. */
+  /** A core worker died: the processes with a thread on it end with the reason, rather than hang. */
   private coreCrashed(core: number, err: Error): void {
     this.dmesg(`core ${core} crashed: ${err.message}`);
-    for (const [pid, e] of [...this.procs]) {
-      if (e.core !== core || e.state === "away" || e.state === "leaving") continue;
-      const why = `core ${core} of kernel ${this.cfg.id} crashed while it ran the process: ${err.message}`;
-      if (e.meta.origin === this.cfg.id) this.exited(pid, 1, why);
-      else {
-        this.procs.delete(pid);
-        this.sendTo(e.meta.origin, { t: "exit", pid, status: 1, error: why });
-      }
-    }
+    const c = this.cores[core]!;
+    const k = c.busy;
+    c.busy = undefined;
+    c.dead = true;
+    const t = k ? this.threads.get(k) : undefined;
+    if (t) this.processFailed(t.meta.pid, `core ${core} of kernel ${this.cfg.id} crashed while it ran thread ${t.meta.tid}: ${err.message}`);
   }
 
   /** A peer kernel's ISA, learned when it joined (cluster mode): cores need it to rewrite stacks for it. */
@@ -246,6 +320,8 @@ export class Kernel {
 
   /** Ends the cores and the transport; the kernel's thread can exit. */
   shutdown(): void {
+    clearInterval(this.slicer);
+    clearInterval(this.balancer);
     for (const c of this.cores) void c.worker.terminate();
     this.transport.close();
     for (const c of this.clients) c.close?.();
@@ -258,41 +334,140 @@ export class Kernel {
     do {
       pid = (this.cfg.id + 1) * PID_SPAN + this.nextPid;
       this.nextPid = (this.nextPid % (PID_SPAN - 1)) + 1;
-    } while (this.procs.has(pid));
+    } while (this.procs.has(pid) || this.reaped.has(pid));
     return pid;
   }
 
   private ps(): ProcessInfo[] {
     const out: ProcessInfo[] = [];
-    for (const e of this.procs.values()) {
-      if (e.state === "away") continue;
+    for (const t of this.threads.values()) {
+      if (t.state === "away") continue;
+      const p = this.procs.get(t.meta.pid);
       out.push({
-        pid: e.meta.pid,
-        name: e.meta.name,
+        pid: t.meta.pid,
+        tid: t.meta.tid,
+        name: t.meta.name,
         kernel: this.cfg.id,
         isa: this.isa,
-        state: e.state,
-        origin: e.meta.origin,
-        migrations: e.meta.epoch,
-        ...e.stats,
+        arch: process.arch,
+        state: t.state,
+        origin: t.meta.origin,
+        migrations: t.meta.epoch,
+        ...t.stats,
+        memIn: p?.memIn ?? 0,
+        memOut: p?.memOut ?? 0,
       });
     }
     return out;
   }
 
-  // ---- cores ----
+  // ---- processes, threads, cores ----
 
-  /** The core with the fewest processes on it (a process that has been on a core before prefers it). */
-  private pickCore(pid?: number): number {
-    const load = this.cores.map(() => 0);
-    for (const e of this.procs.values()) if (e.core !== undefined && e.state !== "away" && e.state !== "leaving") load[e.core]!++;
-    let best = 0;
-    for (let c = 1; c < load.length; c++) if (load[c]! < load[best]!) best = c;
-    if (pid !== undefined) {
-      const prev = this.cores.findIndex((c) => c.replicas.has(pid));
-      if (prev >= 0 && load[prev]! <= load[best]!) return prev;
+  private proc(meta: ProcessMeta): Proc {
+    let p = this.procs.get(meta.pid);
+    if (!p) {
+      p = { pid: meta.pid, origin: meta.origin, name: meta.name, program: meta.program, moving: new Map(), slots: new Set(), memIn: 0, memOut: 0 };
+      this.procs.set(meta.pid, p);
     }
-    return best;
+    return p;
+  }
+
+  private thread(meta: ProcessMeta, proc: Proc): Thread {
+    const k = key(meta.pid, meta.tid);
+    let t = this.threads.get(k);
+    if (!t) {
+      t = { meta, state: "runnable", slot: this.allocateSlot(proc), queued: [], stats: { migrationsIn: 0, migrationsOut: 0, bytesIn: 0, bytesOut: 0 } };
+      this.threads.set(k, t);
+    }
+    t.meta = meta;
+    return t;
+  }
+
+  private allocateSlot(proc: Proc): number {
+    for (let s = 0; s < MAX_THREAD_SLOTS; s++) {
+      if (!proc.slots.has(s)) {
+        proc.slots.add(s);
+        return s;
+      }
+    }
+    throw new SyncError(`pid ${proc.pid} has ${MAX_THREAD_SLOTS} threads on kernel ${this.cfg.id}, the most a kernel can hold of one process`);
+  }
+
+  /** The thread is gone from this kernel: its slot is free. */
+  private drop(t: Thread): void {
+    for (const j of [t.job, t.waiting]) if (j?.t === "arrive") releaseMessage(j.raw);
+    t.job = t.waiting = undefined;
+    this.threads.delete(key(t.meta.pid, t.meta.tid));
+    this.procs.get(t.meta.pid)?.slots.delete(t.slot);
+  }
+
+  /** Queues a thread for the next free core. */
+  private runnable(t: Thread, job: CoreJob): void {
+    t.state = "runnable";
+    t.job = job;
+    this.runq.push(key(t.meta.pid, t.meta.tid));
+    this.dispatch();
+  }
+
+  /** Gives free cores the next runnable threads. */
+  private dispatch(): void {
+    for (;;) {
+      if (!this.runq.length) break;
+      const k = this.runq[0]!;
+      const t = this.threads.get(k);
+      if (!t || t.state !== "runnable" || !t.job) {
+        this.runq.shift();
+        continue;
+      }
+      const free = this.cores.map((c, i) => (c.busy || c.dead ? -1 : i)).filter((i) => i >= 0);
+      if (!free.length) break;
+      // a core that already holds the process's replica, if one is free
+      const core = free.find((c) => this.cores[c]!.replicas.has(t.meta.pid)) ?? free[0]!;
+      this.runq.shift();
+      const job = t.job;
+      t.job = undefined;
+      t.state = "starting";
+      t.core = core;
+      t.since = now();
+      this.cores[core]!.busy = k;
+      if (job.t !== "reap" && job.t !== "isas") {
+        job.programBytes = this.programFor(core, t.meta.program);
+        const proc = this.procs.get(t.meta.pid);
+        const c = this.cores[core]!;
+        if (proc?.parts && !c.replicas.has(t.meta.pid)) {
+          job.parts = proc.parts;
+          c.replicas.add(t.meta.pid);
+        }
+        if (t.request && (job.t === "run" || job.t === "arrive" || job.t === "spawn")) {
+          job.request = t.request;
+          t.request = undefined;
+        }
+      }
+      this.toCore(core, job, job.t === "arrive" && !isShared(job.raw) ? [job.raw.buffer as ArrayBuffer] : []);
+    }
+    this.tickSlices();
+  }
+
+  /** While threads wait for a core, the running ones yield at the end of their slice. */
+  private tickSlices(): void {
+    if (this.runq.length && !this.slicer) {
+      this.slicer = setInterval(() => {
+        if (!this.runq.length) {
+          clearInterval(this.slicer);
+          this.slicer = undefined;
+          return;
+        }
+        const t0 = now();
+        for (const c of this.cores) {
+          const t = c.busy ? this.threads.get(c.busy) : undefined;
+          if (!t || t.state !== "running" || !t.ctrlAddress || t0 - (t.since ?? t0) < SLICE_MS) continue;
+          const proc = this.procs.get(t.meta.pid);
+          if (!proc?.parts) continue;
+          const ctrl = new ControlWord(proc.parts.memory.buffer, t.ctrlAddress);
+          if (!(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
+        }
+      }, SLICE_MS / 2);
+    }
   }
 
   private programFor(core: number, hash: string): Uint8Array | undefined {
@@ -306,17 +481,6 @@ export class Kernel {
     this.cores[core]!.worker.postMessage(job, transfer);
   }
 
-  private entry(meta: ProcessMeta, state: State): Entry {
-    let e = this.procs.get(meta.pid);
-    if (!e) {
-      e = { meta, state, queued: [], stats: { migrationsIn: 0, migrationsOut: 0, bytesIn: 0, bytesOut: 0 } };
-      this.procs.set(meta.pid, e);
-    }
-    e.meta = meta;
-    e.state = state;
-    return e;
-  }
-
   private fromCore(core: number, r: CoreReport): void {
     switch (r.t) {
       case "log":
@@ -325,29 +489,52 @@ export class Kernel {
         return this.toWatchers({ t: "trace", trace: r.trace });
       case "output":
         return this.output(r.pid, r.stream, r.line);
+      case "free":
+        this.cores[core]!.busy = undefined;
+        return this.dispatch();
       case "running": {
-        const e = this.entry(r.meta, "running");
-        e.core = core;
-        if (r.parts) this.gotParts(core, e, r.parts);
-        e.ctrlAddress = r.ctrlAddress;
-        e.where = undefined;
-        const queued = e.queued.splice(0);
-        if (e.stopping && !queued.some((s) => s.signo === e.stopping)) queued.push({ t: "signal", pid: r.meta.pid, signo: e.stopping, hops: 0 });
+        const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+        if (!t) return;
+        t.meta = r.meta;
+        t.state = "running";
+        t.core = core;
+        t.ctrlAddress = r.ctrlAddress;
+        t.where = undefined;
+        const queued = t.queued.splice(0);
+        if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: r.meta.pid, signo: t.stopping, hops: 0 });
         for (const s of queued) this.signal(s);
         return;
       }
+      case "stopped": {
+        const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+        const proc = this.procs.get(r.meta.pid);
+        if (!t || !proc) return;
+        t.meta = r.meta;
+        t.parked = r.state;
+        if (r.state.migrateTo !== undefined) t.request = { dest: r.state.migrateTo, signo: SIGMIGRATE };
+        if (!r.call) return this.runnable(t, { t: "run", meta: t.meta, state: r.state, result: 0, slot: t.slot });
+        t.state = "blocked";
+        if (proc.origin === this.cfg.id) return this.sys(proc, r.meta.tid, r.call, this.cfg.id);
+        return this.sysAtOrigin(proc, r.meta.tid, r.call);
+      }
       case "arrived": {
-        const e = this.procs.get(r.pid);
-        if (e) {
-          e.stats.migrationsIn++;
-          e.stats.bytesIn += r.messageBytes;
-          e.stats.lastUs = r.totalUs;
+        const t = this.threads.get(key(r.pid, r.tid));
+        const proc = this.procs.get(r.pid);
+        if (t) {
+          t.stats.migrationsIn++;
+          t.stats.bytesIn += r.messageBytes;
+          t.stats.lastUs = r.totalUs;
         }
-        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, ok: true });
+        if (proc) {
+          proc.memIn += r.memoryBytes;
+          proc.moving.delete(r.tid);
+          proc.sync?.moved(r.tid, this.cfg.id);
+        }
+        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, tid: r.tid, ok: true });
         const { t: _, ...record } = r;
         this.toWatchers({ t: "migrated", record: { ...record, to: this.cfg.id } });
         this.dmesg(
-          `pid ${r.pid} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
+          `pid ${name(r.pid, r.tid)} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
             `stack ${r.stackBytes} B, memory ${r.memoryBytes} B, message ${r.messageBytes} B; ` +
             `${r.totalUs.toFixed(0)} µs from request to running (${phaseText(r.phases)})`,
         );
@@ -362,93 +549,156 @@ export class Kernel {
           }
         }
         const size = r.bytes.length;
-        const e = this.entry(r.meta, "leaving");
-        if (r.parts) this.gotParts(core, e, r.parts);
+        const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+        const proc = this.procs.get(r.meta.pid);
+        if (!t || !proc) return releaseMessage(r.bytes);
+        t.meta = r.meta;
+        t.state = "leaving";
+        t.pending = { to: r.to, state: r.state };
+        // from a kernel that is not the origin, the kernel's release goes first (the core checked that `to` is the origin)
+        if (proc.origin !== this.cfg.id && !this.release(proc)) {
+          releaseMessage(r.bytes);
+          return this.stayAfterAll(t, `could not send its kernel's release to kernel ${proc.origin}`);
+        }
         try {
           this.transport.sendEncoded(r.to, r.bytes);
         } catch (err) {
           releaseMessage(r.bytes);
-          e.pending = { to: r.to };
-          return this.stayAfterAll(r.meta.pid, e, `could not reach kernel ${r.to}: ${(err as Error).message}`);
+          return this.stayAfterAll(t, `could not reach kernel ${r.to}: ${(err as Error).message}`);
         }
-        e.where = r.to;
-        e.pending = { to: r.to };
-        if (e.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, signo: e.stopping, hops: 1 });
-        e.stats.migrationsOut++;
-        e.stats.bytesOut += size;
+        t.where = r.to;
+        if (t.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, tid: r.meta.tid, signo: t.stopping, hops: 1 });
+        t.stats.migrationsOut++;
+        t.stats.bytesOut += size;
+        proc.memOut += r.memoryBytes;
         this.dmesg(
-          `pid ${r.meta.pid} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, message ${size} B (${phaseText(r.phases)})`,
+          `pid ${name(r.meta.pid, r.meta.tid)} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, ` +
+            `memory ${r.memoryBytes} B, message ${size} B (${phaseText(r.phases)})`,
         );
         return;
       }
       case "refuse": {
-        const e = this.procs.get(r.pid);
-        if (e) {
-          e.state = "away";
-          e.where = r.from;
-          // signals that waited for the arrival go back with the process
-          for (const s of e.queued.splice(0)) this.sendTo(r.from, { ...s, hops: s.hops + 1 });
+        const t = this.threads.get(key(r.pid, r.tid));
+        if (t) {
+          // signals that waited for the arrival go back with the thread
+          for (const s of t.queued.splice(0)) this.sendTo(r.from, { ...s, hops: s.hops + 1 });
+          this.drop(t);
         }
-        this.dmesg(`pid ${r.pid} from kernel ${r.from} refused: ${r.reason}`);
-        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
+        this.dmesg(`pid ${name(r.pid, r.tid)} from kernel ${r.from} refused: ${r.reason}`);
+        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, tid: r.tid, ok: false, reason: `kernel ${this.cfg.id}: ${r.reason}` });
         return;
       }
-      case "exit": {
-        const e = this.procs.get(r.pid);
-        const origin = e?.meta.origin ?? this.cfg.id;
-        this.dmesg(`pid ${r.pid} exited with status ${r.status}${r.error ? `: ${r.error}` : ""}`);
-        if (origin === this.cfg.id) return this.exited(r.pid, r.status, r.error);
-        this.procs.delete(r.pid);
-        this.sendTo(origin, { t: "exit", pid: r.pid, status: r.status, error: r.error });
-        return;
-      }
+      case "exit":
+        return this.threadExit(r.pid, r.tid, r.status, r.error);
     }
   }
 
+  /** A thread returned, trapped, or was stopped by a signal. Main's exit (or any thread's error) ends the process. */
+  private threadExit(pid: number, tid: number, status: number, error: string | undefined): void {
+    const proc = this.procs.get(pid);
+    const t = this.threads.get(key(pid, tid));
+    if (!proc || this.reaped.has(pid)) return; // a thread stopped by the process's end
+    if (t) this.drop(t);
+    if (tid === 0 || error) {
+      const why = tid && error ? `thread ${tid}: ${error}` : error;
+      this.dmesg(`pid ${name(pid, tid)} exited with status ${status}${why ? `: ${why}` : ""}`);
+      if (proc.origin === this.cfg.id) return this.exited(pid, status, why);
+      this.sendTo(proc.origin, { t: "exit", pid, status, error: why });
+      return;
+    }
+    if (proc.origin === this.cfg.id) return proc.sync?.exited(tid);
+    const replica = this.replicaOf(proc);
+    if (!replica) return this.processFailed(pid, `thread ${tid} exited on a kernel that holds no memory of its process`);
+    const diff = replica.diff();
+    proc.memOut += diffBytes(diff);
+    this.sendTo(proc.origin, { t: "thread-exit", pid, tid, diff });
+  }
+
   private output(pid: number, stream: 1 | 2, line: string): void {
-    const origin = this.procs.get(pid)?.meta.origin ?? this.cfg.id;
+    const origin = this.procs.get(pid)?.origin ?? this.cfg.id;
     if (origin === this.cfg.id) this.ownerOf(pid)?.post({ t: "output", pid, stream, line });
     else this.sendTo(origin, { t: "output", pid, stream, line });
   }
 
-  /** On the origin: the process is gone; tell the client and let every kernel drop its replica. */
+  /** The process cannot go on (a crashed core, its origin unreachable): it ends with `why`. */
+  private processFailed(pid: number, why: string): void {
+    const proc = this.procs.get(pid);
+    if (!proc) return;
+    this.dmesg(`pid ${pid} failed: ${why}`);
+    if (proc.origin === this.cfg.id) this.exited(pid, 1, why);
+    else {
+      this.sendTo(proc.origin, { t: "exit", pid, status: 1, error: why });
+      this.reap(pid);
+    }
+  }
+
+  /** On the origin: the process is gone; tell the client and let every kernel drop it. */
   private exited(pid: number, status: number, error?: string): void {
     const owner = this.ownerOf(pid);
-    this.procs.delete(pid);
-    for (let c = 0; c < this.cores.length; c++) {
-      this.cores[c]!.replicas.delete(pid);
-      this.toCore(c, { t: "reap", pid });
-    }
+    this.reap(pid);
     owner?.post({ t: "exit", pid, status, error });
     for (const k of this.transport.peers) this.sendTo(k, { t: "reap", pid });
   }
 
-  /** A migration that did not happen (refused, or its destination unreachable): the process resumes here, where its core kept it. */
-  private stayAfterAll(pid: number, e: Entry, why: string): void {
-    const to = e.pending?.to;
-    e.pending = undefined;
-    const line = `migration to kernel ${to} ${why} — staying on kernel ${this.cfg.id}`;
-    this.dmesg(`pid ${pid} ${line}`);
-    this.output(pid, 2, `popcorn: pid ${pid}: ${line}`);
-    e.state = "resuming";
-    e.where = undefined;
-    this.toCore(e.core!, { t: "resume", pid, why: `its migration to kernel ${to} did not happen` });
+  /** The process is gone: its threads here stop (running ones at their next point), its replica is dropped. */
+  private reap(pid: number): void {
+    const proc = this.procs.get(pid);
+    this.procs.delete(pid);
+    this.reaped.add(pid);
+    if (this.reaped.size > 10000) this.reaped.delete(this.reaped.values().next().value!);
+    for (const [k, t] of [...this.threads]) {
+      if (t.meta.pid !== pid) continue;
+      this.threads.delete(k);
+      if (t.state === "running" && t.ctrlAddress && proc?.parts) new ControlWord(proc.parts.memory.buffer, t.ctrlAddress).request({ signo: 9 });
+    }
+    for (let c = 0; c < this.cores.length; c++) {
+      this.cores[c]!.replicas.delete(pid);
+      this.toCore(c, { t: "reap", pid });
+    }
+  }
+
+  /** A migration that did not happen (refused, or its destination unreachable): the thread resumes here. */
+  private stayAfterAll(t: Thread, why: string): void {
+    const pending = t.pending;
+    t.pending = undefined;
+    if (!pending) return;
+    const proc = this.procs.get(t.meta.pid);
+    // the destination did not take the pages it was sent: next time it gets them all
+    if (proc?.origin === this.cfg.id) this.replicaOf(proc)?.forget(pending.to);
+    proc?.moving.delete(t.meta.tid);
+    const line = `migration to kernel ${pending.to} ${why} — staying on kernel ${this.cfg.id}`;
+    this.dmesg(`pid ${name(t.meta.pid, t.meta.tid)} ${line}`);
+    this.output(t.meta.pid, 2, `popcorn: pid ${name(t.meta.pid, t.meta.tid)}: ${line}`);
+    t.where = undefined;
+    this.runnable(t, { t: "run", meta: t.meta, state: pending.state, result: 0, slot: t.slot, why: `its migration to kernel ${pending.to} did not happen` });
   }
 
   /**
    * A peer kernel is gone (cluster mode). Migrations to it still waiting for
-   * its acknowledgement resume here; processes of this origin that were
-   * running there are lost, and their clients are told so.
+   * its acknowledgement resume here; processes of this origin with threads
+   * there are lost, and their clients are told which; processes whose
+   * origin it was end here.
    */
   peerDown(peer: number, reason: string): void {
     this.dmesg(`kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) left: ${reason}`);
-    // a kernel that comes back is a new kernel: it has none of our programs
+    // a kernel that comes back is a new kernel: it has none of our programs or pages
     for (const k of [...this.peerHas]) if (k.startsWith(`${peer}:`)) this.peerHas.delete(k);
-    for (const [pid, e] of this.procs) {
-      if (e.state === "leaving" && e.pending?.to === peer) this.stayAfterAll(pid, e, `lost its destination (${reason})`);
-      else if (e.state === "away" && e.where === peer && e.meta.origin === this.cfg.id) {
-        this.dmesg(`pid ${pid} lost: it was running on kernel ${peer}`);
-        this.exited(pid, 1, `lost: kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) went away while the process ran there (${reason})`);
+    for (const t of [...this.threads.values()]) {
+      if (t.state === "leaving" && t.pending?.to === peer) this.stayAfterAll(t, `lost its destination (${reason})`);
+    }
+    for (const proc of [...this.procs.values()]) {
+      if (proc.origin === peer) {
+        this.dmesg(`pid ${proc.pid} dropped: its origin, kernel ${peer}, went away`);
+        this.reap(proc.pid);
+        continue;
+      }
+      if (proc.origin !== this.cfg.id) continue;
+      this.replicaOf(proc)?.forget(peer);
+      const lost = proc.sync?.live().filter(([tid, row]) => row.kernel === peer && !this.threads.has(key(proc.pid, tid))).map(([tid]) => tid) ?? [];
+      if (lost.length) {
+        const which = lost.length === 1 && lost[0] === 0 ? "the process" : `thread${lost.length > 1 ? "s" : ""} ${lost.join(", ")}`;
+        this.dmesg(`pid ${proc.pid} lost: ${which} ran on kernel ${peer}`);
+        this.exited(proc.pid, 1, `lost: kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) went away while ${which} ran there (${reason})`);
       }
     }
   }
@@ -459,12 +709,158 @@ export class Kernel {
     return owner && this.clients.has(owner) ? owner : undefined;
   }
 
-  /** A core made or grew the replica of a process: the kernel's one replica, which its other cores may be given. */
-  private gotParts(core: number, e: Entry, parts: ReplicaParts): void {
-    e.parts = parts;
-    for (let c = 0; c < this.cores.length; c++) {
-      if (c === core) this.cores[c]!.replicas.add(e.meta.pid);
-      else this.cores[c]!.replicas.delete(e.meta.pid);
+  /**
+   * The kernel's replica of a process's memory, made on fresh memory the
+   * first time the process comes here (cores are handed its parts). A plain
+   * program defines its own memory: it has none.
+   */
+  private ensureReplica(proc: Proc): void {
+    if (proc.parts) return;
+    const bytes = this.programs.get(proc.program)?.bytes;
+    const lim = bytes && memoryImport(bytes);
+    if (!lim) return;
+    const memory = new WebAssembly.Memory({ initial: lim.initial, maximum: lim.maximum, shared: lim.shared } as WebAssembly.MemoryDescriptor);
+    proc.replica = Replica.fresh(memory, lim.maximum);
+    proc.parts = proc.replica.parts();
+  }
+
+  private replicaOf(proc: Proc): Replica | undefined {
+    if (!proc.parts) return undefined;
+    proc.replica ??= Replica.from(proc.parts);
+    return proc.replica;
+  }
+
+  // ---- syscalls, at the origin ----
+
+  /** Makes thread `tid`'s syscall; `from`: the kernel it is parked on. */
+  private sys(proc: Proc, tid: number, call: SysCall, from: number): void {
+    const sync = proc.sync!;
+    sync.moved(tid, from);
+    let result: number | undefined;
+    try {
+      switch (call.op) {
+        case SYS_SPAWN:
+          return this.spawn(proc, tid, call, from);
+        case SYS_JOIN:
+          result = sync.join(tid, call.a);
+          break;
+        case SYS_LOCK:
+          result = sync.lock(tid, call.a);
+          break;
+        case SYS_UNLOCK:
+          result = sync.unlock(tid, call.a);
+          break;
+        case SYS_BARRIER:
+          result = sync.barrier(tid, call.a, call.b);
+          break;
+        case SYS_ATOMIC_ADD:
+          result = this.atomicAdd(proc, call.a, call.b);
+          break;
+        case SYS_YIELD:
+          result = 0;
+          break;
+        case SYS_ACQUIRE:
+          result = call.a; // the result the caller waits to resume with
+          break;
+        default:
+          throw new SyncError(`unknown syscall ${call.op}`);
+      }
+    } catch (e) {
+      return this.exited(proc.pid, 1, `thread ${tid}: ${(e as Error).message}`);
+    }
+    if (result !== undefined) this.sysDone(proc, tid, result);
+  }
+
+  /** The atomic add of SYS_ATOMIC_ADD, on the origin's memory (the home of every page). */
+  private atomicAdd(proc: Proc, addr: number, delta: number): number {
+    const mem = proc.parts?.memory;
+    if (!mem) throw new SyncError("atomic add before the process has memory");
+    if (addr % 4 || addr < 0 || addr + 4 > mem.buffer.byteLength) throw new SyncError(`atomic add at ${addr}: not an aligned i32 in memory`);
+    return Atomics.add(new Int32Array(mem.buffer), addr >>> 2, delta);
+  }
+
+  /** A spawn: a new tid here, the child starts on its parent's kernel with its parent's globals. */
+  private spawn(proc: Proc, parent: number, call: SysCall, from: number): void {
+    const mem = proc.parts?.memory;
+    if (!mem || call.a <= 0 || call.a + 4 > mem.buffer.byteLength) {
+      return this.exited(proc.pid, 1, `thread ${parent}: spawn of a function reference at ${call.a}, outside memory`);
+    }
+    const fn = new DataView(mem.buffer).getUint32(call.a + FUNCTION_INDEX_OFFSET, true);
+    const tid = proc.sync!.spawn(from, call.c);
+    this.dmesg(`pid ${proc.pid}: thread ${parent} spawned thread ${tid} (function #${fn}, arg ${call.b})${from === this.cfg.id ? "" : ` on kernel ${from}`}`);
+    this.sysDone(proc, parent, tid, { tid, fn, arg: call.b, stackTop: call.c });
+  }
+
+  /** Thread `tid`'s syscall is done: it runs again, here or on its kernel (which first gets the pages it lacks). */
+  private sysDone(proc: Proc, tid: number, result: number, spawn?: { tid: number; fn: number; arg: number; stackTop: number }): void {
+    const kernel = proc.sync?.threads.get(tid)?.kernel ?? this.cfg.id;
+    if (kernel !== this.cfg.id) {
+      const replica = this.replicaOf(proc);
+      if (!replica) return this.exited(proc.pid, 1, `thread ${tid}: the origin has no memory for the process`);
+      const pages = replica.collectFor(kernel);
+      proc.memOut += pageBytes(pages);
+      if (!this.sendTo(kernel, { t: "sys-done", pid: proc.pid, tid, result, pages, spawn })) {
+        this.exited(proc.pid, 1, `thread ${tid}: kernel ${kernel} cannot be reached`);
+      }
+      return;
+    }
+    if (spawn) this.spawnHere(proc, tid, spawn);
+    this.resumeParked(proc, tid, result);
+  }
+
+  /** A spawned thread starts on its parent's kernel, with its parent's globals (queued ahead of the parent). */
+  private spawnHere(proc: Proc, parent: number, spawn: SpawnInfo): void {
+    const p = this.threads.get(key(proc.pid, parent));
+    if (!p?.parked) return this.processFailed(proc.pid, `thread ${parent} spawned thread ${spawn.tid} but is not parked on kernel ${this.cfg.id}`);
+    const meta: ProcessMeta = { ...p.meta, tid: spawn.tid, entry: { fn: spawn.fn, arg: spawn.arg }, epoch: 0, schedule: undefined };
+    const child = this.thread(meta, proc);
+    this.runnable(child, { t: "spawn", meta, globals: p.parked.globals, stackTop: spawn.stackTop, slot: child.slot });
+  }
+
+  /**
+   * On the thread's kernel: its syscall (or the acquire an arrival waited
+   * for) is done — it runs again.
+   */
+  private resumeParked(proc: Proc, tid: number, result: number): void {
+    const t = this.threads.get(key(proc.pid, tid));
+    if (!t || t.state !== "blocked") return this.dmesg(`pid ${name(proc.pid, tid)}: a syscall result for a thread that is not waiting here`);
+    const waiting = t.waiting;
+    t.waiting = undefined;
+    if (waiting) return this.runnable(t, waiting);
+    if (!t.parked) return this.dmesg(`pid ${name(proc.pid, tid)}: a syscall result for a thread that is not parked here`);
+    this.runnable(t, { t: "run", meta: t.meta, state: t.parked, result, slot: t.slot });
+  }
+
+  // ---- the balance policy, at the origin ----
+
+  private startBalancer(): void {
+    this.balancer ??= setInterval(() => this.balance(), BALANCE_MS);
+  }
+
+  private balance(): void {
+    let any = false;
+    for (const proc of this.procs.values()) {
+      if (!proc.scheduler || !proc.sync || proc.origin !== this.cfg.id) continue;
+      any = true;
+      const kernels = this.cfg.isas.map((isa, k) => ({
+        kernel: k,
+        weight: this.cfg.cores * (proc.scheduler === "hetero" && isa !== "?" ? profile(isa).perf.speed : 1),
+        threads: [] as number[],
+      }));
+      if (kernels.length < 2) continue;
+      // a thread on its way counts where it goes; main is counted, never moved (it holds the process's I/O)
+      for (const [tid, row] of proc.sync.live()) {
+        if (!proc.sync.blocked.has(tid)) kernels[proc.moving.get(tid) ?? row.kernel]?.threads.push(tid);
+      }
+      const move = pickMove(kernels, this.cfg.id, new Set([0, ...proc.moving.keys()]));
+      if (!move) continue;
+      proc.moving.set(move.tid, move.to);
+      this.dmesg(`scheduler ${proc.scheduler}: pid ${proc.pid} thread ${move.tid} from kernel ${move.from} to kernel ${move.to}`);
+      this.signal({ t: "signal", pid: proc.pid, tid: move.tid, signo: SIGMIGRATE, to: move.to, hops: 0 });
+    }
+    if (!any) {
+      clearInterval(this.balancer);
+      this.balancer = undefined;
     }
   }
 
@@ -480,17 +876,41 @@ export class Kernel {
   }
 
   private arriving(msg: MigrateMessage, raw: Uint8Array): void {
+    if (this.reaped.has(msg.pid)) {
+      releaseMessage(raw);
+      return this.dmesg(`pid ${name(msg.pid, msg.tid)} arrived after its process ended: dropped`);
+    }
     const meta: ProcessMeta = {
-      pid: msg.pid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
-      epoch: msg.epoch + 1, replicas: msg.replicas, schedule: msg.schedule,
+      pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
+      entry: msg.entry, epoch: msg.epoch + 1, schedule: msg.schedule,
     };
-    const core = this.pickCore(msg.pid);
-    const e = this.entry(meta, "arriving");
-    e.core = core;
-    e.pending = undefined; // an arrival supersedes any departure still waiting for its ack
-    const programBytes = this.programFor(core, msg.program);
-    const parts = this.cores[core]!.replicas.has(msg.pid) ? undefined : e.parts;
-    this.toCore(core, { t: "arrive", raw, programBytes, parts }, isShared(raw) ? [] : [raw.buffer as ArrayBuffer]);
+    const proc = this.proc(meta);
+    let t: Thread;
+    try {
+      t = this.thread(meta, proc);
+    } catch (e) {
+      releaseMessage(raw);
+      this.sendTo(msg.from, { t: "migrate-ack", pid: msg.pid, tid: msg.tid, ok: false, reason: `kernel ${this.cfg.id}: ${(e as Error).message}` });
+      return;
+    }
+    t.pending = undefined; // an arrival supersedes any departure still waiting for its ack
+    this.ensureReplica(proc);
+    const job: CoreJob = { t: "arrive", raw, slot: t.slot };
+    if (msg.memory) {
+      // the origin's pages: the acquire of the thread that arrives
+      const t0 = now();
+      const merged = this.replicaOf(proc)!.merge(msg.memory.pages);
+      job.memoryBytes = pageBytes(msg.memory.pages);
+      job.pagesUs = (now() - t0) * 1000;
+      proc.memIn += job.memoryBytes;
+      if (merged.stale) {
+        // pages this kernel's own release touched after the origin collected them: acquire again first
+        t.state = "blocked";
+        t.waiting = job;
+        return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
+      }
+    }
+    this.runnable(t, job);
   }
 
   private handlePeer(from: number, msg: Exclude<KernelMessage, MigrateMessage>): void {
@@ -499,22 +919,24 @@ export class Kernel {
         this.programs.set(msg.hash, { name: msg.name, bytes: msg.bytes.slice() });
         return;
       case "migrate-ack": {
-        const e = this.procs.get(msg.pid);
-        if (!e?.pending || e.state !== "leaving") return; // stale: the process has come back since
-        const pending = e.pending;
-        e.pending = undefined;
+        const t = this.threads.get(key(msg.pid, msg.tid));
+        if (!t?.pending || t.state !== "leaving") return; // stale: the thread has come back since
+        this.procs.get(msg.pid)?.moving.delete(msg.tid);
         if (msg.ok) {
-          e.state = "away";
-          if (e.core !== undefined) this.toCore(e.core, { t: "settled", pid: msg.pid }); // its core can drop the frames it kept
+          t.state = "away";
+          const proc = this.procs.get(msg.pid);
+          proc?.slots.delete(t.slot);
+          proc?.sync?.moved(msg.tid, t.pending.to);
+          t.pending = undefined;
           return;
         }
-        e.pending = pending;
-        return this.stayAfterAll(msg.pid, e, `refused (${msg.reason})`);
+        return this.stayAfterAll(t, `refused (${msg.reason})`);
       }
       case "output":
         this.ownerOf(msg.pid)?.post({ t: "output", pid: msg.pid, stream: msg.stream, line: msg.line });
         return;
       case "exit":
+        if (!this.procs.has(msg.pid)) return;
         this.dmesg(`pid ${msg.pid} exited on kernel ${from} with status ${msg.status}`);
         return this.exited(msg.pid, msg.status, msg.error);
       case "signal":
@@ -527,60 +949,128 @@ export class Kernel {
         this.pongs.delete(msg.seq);
         return;
       case "reap":
-        this.procs.delete(msg.pid);
-        for (let c = 0; c < this.cores.length; c++) {
-          this.cores[c]!.replicas.delete(msg.pid);
-          this.toCore(c, { t: "reap", pid: msg.pid });
-        }
+        return this.reap(msg.pid);
+      case "sys": {
+        const proc = this.procs.get(msg.pid);
+        if (!proc?.sync) return this.dmesg(`syscall of pid ${name(msg.pid, msg.tid)} from kernel ${from} dropped: no such process here`);
+        this.applyRelease(proc, msg.diff, from);
+        return this.sys(proc, msg.tid, msg, msg.from);
+      }
+      case "release": {
+        const proc = this.procs.get(msg.pid);
+        if (proc?.sync) this.applyRelease(proc, msg.diff, from);
         return;
+      }
+      case "thread-exit": {
+        const proc = this.procs.get(msg.pid);
+        if (!proc?.sync) return;
+        this.applyRelease(proc, msg.diff, from);
+        return proc.sync.exited(msg.tid);
+      }
+      case "sys-done": {
+        const proc = this.procs.get(msg.pid);
+        if (!proc) return;
+        const replica = this.replicaOf(proc);
+        if (!replica) return this.processFailed(msg.pid, `thread ${msg.tid}: a syscall result for a process with no memory here`);
+        proc.memIn += pageBytes(msg.pages);
+        const merged = replica.merge(msg.pages);
+        if (msg.spawn) this.spawnHere(proc, msg.tid, msg.spawn);
+        // pages a release of this kernel touched after home collected them were left out: acquire again
+        if (merged.stale) return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: msg.result, b: 0, c: 0 });
+        return this.resumeParked(proc, msg.tid, msg.result);
+      }
     }
+  }
+
+  /** On a kernel that is not the origin: the thread's syscall goes to the origin, after this kernel's release. */
+  private sysAtOrigin(proc: Proc, tid: number, call: SysCall): void {
+    const replica = this.replicaOf(proc);
+    if (!replica) return this.processFailed(proc.pid, `thread ${tid} made a syscall on a kernel that holds no memory of its process`);
+    const diff = replica.diff();
+    proc.memOut += diffBytes(diff);
+    const msg: SysMessage = { t: "sys", pid: proc.pid, tid, op: call.op, a: call.a, b: call.b, c: call.c, diff, from: this.cfg.id };
+    if (!this.sendTo(proc.origin, msg)) this.processFailed(proc.pid, `its origin, kernel ${proc.origin}, cannot be reached`);
+  }
+
+  /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin. */
+  private release(proc: Proc): boolean {
+    const replica = this.replicaOf(proc);
+    if (!replica) return false;
+    const diff = replica.diff();
+    proc.memOut += diffBytes(diff);
+    return this.sendTo(proc.origin, { t: "release", pid: proc.pid, diff });
+  }
+
+  /** On the origin: another kernel's release goes into the home memory. */
+  private applyRelease(proc: Proc, diff: Diff, from: number): void {
+    const replica = this.replicaOf(proc);
+    if (!replica) return;
+    proc.memIn += diffBytes(diff);
+    replica.applyDiff(diff, from);
   }
 
   // ---- signals ----
 
   private signal(s: SignalMessage): void {
-    const e = this.procs.get(s.pid);
-    const name = SIGNAL_NAMES[s.signo] ?? `signal ${s.signo}`;
-    if (!e) {
-      // a pid this kernel never saw: its origin (named by the pid, in cluster mode) knows where it went
-      const origin = Math.floor(s.pid / PID_SPAN) - 1;
-      if (origin !== this.cfg.id && this.transport.peers.includes(origin) && s.hops < MAX_HOPS) {
-        this.sendTo(origin, { ...s, hops: s.hops + 1 });
+    if (STOP_SIGNALS.has(s.signo) && s.tid) s = { ...s, tid: 0 }; // a stop ends the process: main acts on it
+    const tid = s.tid ?? 0;
+    const t = this.threads.get(key(s.pid, tid));
+    const who = `pid ${name(s.pid, tid)}`;
+    const sig = SIGNAL_NAMES[s.signo] ?? `signal ${s.signo}`;
+    if (!t || t.state === "away" || t.state === "leaving") {
+      // where it went: its forwarding pointer, the origin's sync table, or the origin (named by the pid in cluster mode)
+      const proc = this.procs.get(s.pid);
+      const there =
+        t?.where ??
+        (proc?.origin === this.cfg.id ? proc.sync?.threads.get(tid)?.kernel : proc?.origin ?? Math.floor(s.pid / PID_SPAN) - 1);
+      if (there !== undefined && there !== this.cfg.id && this.transport.peers.includes(there) && s.hops < MAX_HOPS) {
+        this.sendTo(there, { ...s, hops: s.hops + 1 });
         return;
       }
-      return this.dmesg(`${name} for pid ${s.pid} dropped: no such process here`);
+      return this.dmesg(`${sig} for ${who} dropped: ${t ? "lost track of it" : "no such thread here"}`);
     }
-    if (e.state === "away" || e.state === "leaving") {
-      if (e.where === undefined || s.hops >= MAX_HOPS) return this.dmesg(`${name} for pid ${s.pid} dropped: lost track of it`);
-      this.sendTo(e.where, { ...s, hops: s.hops + 1 });
+    if (t.state === "starting") {
+      t.queued.push(s);
       return;
     }
-    if (e.state !== "running") {
-      e.queued.push(s);
-      return;
-    }
-    if (!e.parts || !e.ctrlAddress) return this.dmesg(`${name} for pid ${s.pid} ignored: the program has no migration points`);
-    const ctrl = new ControlWord(e.parts.memory.buffer, e.ctrlAddress);
     if (s.signo === SIGMIGRATE) {
       const count = this.cfg.isas.length;
       const to = s.to ?? (this.cfg.id + 1) % count;
       if (!Number.isInteger(to) || to < 0 || to >= count) {
-        const why = `migration of pid ${s.pid} to kernel ${to} refused: no such kernel (kernels 0..${count - 1})`;
+        const why = `migration of ${who} to kernel ${to} refused: no such kernel (kernels 0..${count - 1})`;
         this.dmesg(why);
         return this.output(s.pid, 2, `popcorn: ${why}`);
       }
-      if (to === this.cfg.id) return this.dmesg(`pid ${s.pid} is already on kernel ${to}`);
-      this.dmesg(`${name}: pid ${s.pid} to migrate to kernel ${to} at its next migration point`);
+      if (to === this.cfg.id) return this.dmesg(`${who} is already on kernel ${to}`);
+      this.dmesg(`${sig}: ${who} to migrate to kernel ${to} at its next migration point`);
+      if (t.state !== "running") {
+        t.request = { dest: to, signo: s.signo };
+        return;
+      }
+      const ctrl = this.ctrlOf(t);
+      if (!ctrl) return this.dmesg(`${sig} for ${who} ignored: the program has no migration points`);
       return ctrl.request({ dest: to, signo: s.signo });
     }
-    if (s.signo === 2 || s.signo === 9 || s.signo === 15) {
-      this.dmesg(`${name}: pid ${s.pid} stops at its next migration point`);
-      e.stopping = s.signo;
+    if (STOP_SIGNALS.has(s.signo)) {
+      this.dmesg(`${sig}: ${who} stops at its next migration point`);
+      t.stopping = s.signo;
+      if (t.state !== "running") return this.threadExit(s.pid, 0, 128 + s.signo, `killed by signal ${s.signo}`);
+      const ctrl = this.ctrlOf(t);
+      if (!ctrl) return this.dmesg(`${sig} for ${who} ignored: the program has no migration points`);
       return ctrl.request({ signo: s.signo });
     }
-    this.dmesg(`${name} for pid ${s.pid} ignored: popcorn knows signals 2, 9, 15 and ${SIGMIGRATE}`);
+    this.dmesg(`${sig} for ${who} ignored: popcorn knows signals 2, 9, 15 and ${SIGMIGRATE}`);
+  }
+
+  private ctrlOf(t: Thread): ControlWord | undefined {
+    const proc = this.procs.get(t.meta.pid);
+    if (!proc?.parts || !t.ctrlAddress) return undefined;
+    return new ControlWord(proc.parts.memory.buffer, t.ctrlAddress);
   }
 }
+
+/** Where AssemblyScript keeps a function reference's table index (toolchain/abi.ts). */
+const FUNCTION_INDEX_OFFSET = 0;
 
 function phaseText(p: Record<string, number>): string {
   return Object.entries(p)

@@ -19,6 +19,11 @@
  */
 import {
   CTRL_PTR_GLOBAL,
+  THREAD_GLOBAL,
+  TABLE_EXPORT,
+  STACK_POINTER_GLOBAL,
+  ARGUMENTS_LENGTH_GLOBAL,
+  ctrlAddress,
   GLOBAL_EXPORT_PREFIX,
   INIT_MEMORY_EXPORT,
   MEMORY_IMPORT,
@@ -32,6 +37,19 @@ import { type Frame, ImageError, type ProcessImage, type Value, capturePages, PA
 import { guestImports, type GuestHost } from "./guest.js";
 import type { Program } from "./program.js";
 
+/** A syscall a thread made (see toolchain/abi.ts SYS_*): it stops, the kernel performs it, it resumes with the result. */
+export interface SysCall {
+  op: number;
+  a: number;
+  b: number;
+  c: number;
+}
+
+/** Internal stop reasons, in the control word's signal field: above every real signal number. */
+export const SIG_SYS = 0x1000;
+/** The kernel asks a thread to give its core to another (its time slice is over). */
+export const SIG_YIELD = 0x1001;
+
 export interface KernelInfo {
   id: number;
   isa: string;
@@ -42,16 +60,32 @@ export interface KernelInfo {
 export type CaptureReason =
   | { kind: "checkpoint" }
   | { kind: "migrate"; to: number; requestedAt: number }
-  | { kind: "signal"; signo: number; requestedAt: number };
+  | { kind: "signal"; signo: number; requestedAt: number }
+  | { kind: "sys"; call: SysCall; requestedAt: number };
 
 /** A stopped thread: its frames (innermost first) and the process's mutable globals. */
 export interface ThreadState {
   frames: Frame[];
   globals: [string, number | bigint][];
+  /** a migration that was asked for while the thread stopped for a syscall: made once the call is done */
+  migrateTo?: number;
 }
+
+/** The shadow-stack pointer of AssemblyScript's runtime: per thread (each has its own stack). */
+const STACK_POINTER = GLOBAL_EXPORT_PREFIX + STACK_POINTER_GLOBAL;
+/** How many arguments an indirect call passes, for a thread function with optional parameters. */
+const ARGUMENTS_LENGTH = GLOBAL_EXPORT_PREFIX + ARGUMENTS_LENGTH_GLOBAL;
 
 export interface ProcessOptions {
   args: string[];
+  /** thread id: 0 is main (default) */
+  tid?: number;
+  /** a spawned thread's entry: the table index of its function and its argument (main runs `main`) */
+  entry?: { fn: number; arg: number };
+  /** the thread's control-word slot on this kernel (toolchain/abi.ts; default 0) */
+  slot?: number;
+  /** a kernel makes this thread's syscalls (threads, mutexes…); without one a syscall is an error */
+  syscalls?: boolean;
   kernel: KernelInfo;
   stdout(line: string): void;
   stderr(line: string): void;
@@ -86,6 +120,10 @@ export class Process {
   private resuming = false;
   /** Called once the last frame of a resume has been handed back: the thread runs again. */
   onResumed: (() => void) | undefined;
+  /** the syscall this thread stopped for, while it stops for it */
+  private pendingSys: SysCall | undefined;
+  /** the result of its last syscall, which sys_result() returns */
+  sysResult = 0;
 
   constructor(readonly program: Program, readonly opts: ProcessOptions) {
     this.mem = opts.memory;
@@ -126,6 +164,9 @@ export class Process {
       kernel: this.opts.kernel,
       stdout: this.opts.stdout,
       requestMigration: (to) => this.requestMigration(to),
+      tid: this.opts.tid ?? 0,
+      sys: (call) => this.sys(call),
+      sysResult: () => this.sysResult,
     };
     const imports: WebAssembly.Imports = guestImports(this.program, host);
     if (this.instrumented) imports[RT_MODULE] = this.runtimeImports();
@@ -136,6 +177,52 @@ export class Process {
     this.instance = new WebAssembly.Instance(this.program.module, imports);
     this.ex = this.instance.exports as unknown as Exports;
     this.mem ??= this.ex.memory;
+    if (this.instrumented) {
+      this.global(CTRL_PTR_GLOBAL).value = ctrlAddress(this.opts.slot ?? 0);
+      this.control = undefined;
+    }
+    const tid = this.ex[THREAD_GLOBAL] as WebAssembly.Global | undefined;
+    if (tid) tid.value = this.opts.tid ?? 0;
+  }
+
+  /** A syscall: the thread stops at the point right after it, and resumes with `sysResult` set. */
+  private sys(call: SysCall): number {
+    if (!this.instrumented) {
+      throw new ProcessError(`${this.program.name}: threads and their synchronization need migration points — compile it with \`popcorn compile\``);
+    }
+    if (!this.opts.syscalls) {
+      throw new ProcessError(`${this.program.name}: threads need a kernel — run it without --checkpoint-every, --stop-at or --save`);
+    }
+    this.pendingSys = call;
+    const dest = this.ctrl.destination(); // a migration asked for meanwhile waits until the call is done
+    this.ctrl.request({ signo: SIG_SYS, dest });
+    return 0;
+  }
+
+  /** The thread function a spawned thread starts in (and is rewound into). */
+  private entryFunction(): () => number | undefined {
+    const entry = this.opts.entry;
+    if (!entry) return () => this.ex.main();
+    const table = this.ex[TABLE_EXPORT] as WebAssembly.Table | undefined;
+    const f = table?.get(entry.fn) as ((arg: number) => void) | null | undefined;
+    if (typeof f !== "function") throw new ProcessError(`${this.program.name}: thread ${this.opts.tid}: no function at table index ${entry.fn}`);
+    const argc = this.ex[ARGUMENTS_LENGTH] as WebAssembly.Global | undefined;
+    return () => {
+      if (argc) argc.value = 1;
+      f(entry.arg);
+      return 0;
+    };
+  }
+
+  /** Starts a spawned thread on memory that is already in place: the parent's globals, its own shadow stack. */
+  spawn(globals: [string, number | bigint][], stackTop: number): void {
+    this.instantiate();
+    const mine = this.globals();
+    for (const [name, value] of globals) {
+      const g = mine.get(name);
+      if (g) g.value = name === STACK_POINTER && stackTop ? stackTop : value;
+    }
+    this.armPoints();
   }
 
   /** Migration points fire only while main runs: not during initialization. */
@@ -162,8 +249,9 @@ export class Process {
    * returns "stop", and run returns undefined with the state in `lastState`.
    */
   run(onCapture?: (t: ThreadState, reason: CaptureReason) => "resume" | "stop"): number | undefined {
+    const entry = this.entryFunction();
     for (;;) {
-      const status = this.guard(() => this.ex.main());
+      const status = this.guard(entry);
       if (this.rewindQueue.length || this.restoring.length) {
         throw new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`);
       }
@@ -172,8 +260,16 @@ export class Process {
       const to = this.ctrl.destination();
       const signo = this.ctrl.signal();
       const requestedAt = this.ctrl.requestedAt();
-      const reason: CaptureReason =
-        to !== undefined ? { kind: "migrate", to, requestedAt } : signo ? { kind: "signal", signo, requestedAt } : { kind: "checkpoint" };
+      const call = this.pendingSys;
+      this.pendingSys = undefined;
+      if (call && to !== undefined) state.migrateTo = to;
+      const reason: CaptureReason = call
+        ? { kind: "sys", call, requestedAt }
+        : to !== undefined
+          ? { kind: "migrate", to, requestedAt }
+          : signo
+            ? { kind: "signal", signo, requestedAt }
+            : { kind: "checkpoint" };
       this.ctrl.clear();
       this.lastState = state;
       if (onCapture?.(state, reason) !== "resume") return undefined;

@@ -14,7 +14,7 @@
  */
 import { decode, encode } from "@msgpack/msgpack";
 import { type Address, connectAuthenticated, type FramedConnection, parseAddress } from "../msg/index.js";
-import type { ClientReply, ClientRequest, ExitInfo, MigrationRecord, PingResult, ProcessInfo } from "./client.js";
+import type { ClientReply, ClientRequest, ExitInfo, MigrationRecord, PingResult, ProcessInfo, Scheduler } from "./client.js";
 
 export interface ClusterInfo {
   /** the id of the kernel that answered */
@@ -118,10 +118,10 @@ export class RemoteKernel {
   }
 
   /** Starts a program on this kernel; `exited` resolves wherever the process ends. */
-  async exec(bytes: Uint8Array, name: string, args: string[], schedule?: number[]): Promise<{ pid: number; exited: Promise<ExitInfo> }> {
+  async exec(bytes: Uint8Array, name: string, args: string[], schedule?: number[], scheduler?: Scheduler): Promise<{ pid: number; exited: Promise<ExitInfo> }> {
     let resolveExit!: (e: ExitInfo) => void;
     const exited = new Promise<ExitInfo>((r) => (resolveExit = r));
-    const pid = await this.ask<number>((req) => ({ t: "exec", req, name, bytes, args, schedule }), 60_000);
+    const pid = await this.ask<number>((req) => ({ t: "exec", req, name, bytes, args, schedule, scheduler }), 60_000);
     const early = this.early.get(pid);
     if (early) resolveExit(early);
     else this.exits.set(pid, resolveExit);
@@ -145,8 +145,8 @@ export class RemoteKernel {
   watch(): void {
     this.send({ t: "watch" });
   }
-  signal(pid: number, signo: number, to?: number): void {
-    this.send({ t: "signal", pid, signo, to });
+  signal(pid: number, signo: number, to?: number, tid?: number): void {
+    this.send({ t: "signal", pid, tid, signo, to });
   }
 
   close(): void {

@@ -1,2 +1,16 @@
-/** The memory layer: a process's pages on one kernel, and what travels between kernels. */
-export { Replica, MemoryError, PAGE_SIZE, pageBytes, type PageSet, type PageRun, type ReplicaParts } from "./replica.js";
+/** The memory layer: a process's memory on one kernel, and what travels between kernels to keep the copies consistent. */
+export {
+  Replica,
+  MemoryError,
+  PAGE_SIZE,
+  MAX_KERNELS,
+  MAX_WASM_PAGES,
+  pageBytes,
+  diffBytes,
+  type PageSet,
+  type PageRun,
+  type Diff,
+  type DiffRun,
+  type Merged,
+  type ReplicaParts,
+} from "./replica.js";

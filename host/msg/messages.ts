@@ -20,13 +20,22 @@
  *
  *   t            from → to                 fields
  *   -----------  ------------------------  ------------------------------------------
- *   migrate      source → destination      a whole stopped process: see MigrateMessage
- *   migrate-ack  destination → source      pid, ok; on !ok the reason, and the source
- *                                          resumes the process where it was
+ *   migrate      source → destination      a stopped thread: see MigrateMessage
+ *   migrate-ack  destination → source      pid, tid, ok; on !ok the reason, and the source
+ *                                          resumes the thread where it was
+ *   sys          kernel → origin           pid, tid, op, a, b, c, diff: a thread's syscall
+ *                                          (spawn, join, mutex, barrier, atomic add), made at
+ *                                          the process's origin; diff is the caller's kernel's
+ *                                          release (memory/replica.ts)
+ *   sys-done     origin → kernel           pid, tid, result, pages (the acquire), spawn?: the
+ *                                          call is done; for a spawn, the child to start there
+ *   thread-exit  kernel → origin           pid, tid, diff: a spawned thread returned
+ *   release      kernel → origin           pid, diff: a kernel's release, ahead of a thread
+ *                                          that migrates to the origin
  *   output       any → origin              pid, stream (1 stdout, 2 stderr), line
  *   exit         any → origin              pid, status, error?
- *   signal       any → any                 pid, signo, to?, hops — delivered where the
- *                                          process runs, forwarded along the path it took
+ *   signal       any → any                 pid, tid?, signo, to?, hops — delivered where the
+ *                                          thread runs, forwarded along the path it took
  *   program      source → destination      hash, name, bytes: sent before the first migrate
  *                                          that needs it (again after the peer restarted)
  *   reap         origin → all              pid: the process is gone, drop its replica
@@ -38,13 +47,14 @@
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
 import { protectNegativeZero, withNegativeZero } from "./negzero.js";
-import type { PageSet } from "../memory/index.js";
+import type { Diff, PageSet } from "../memory/index.js";
 import type { NativeImage } from "../transform/index.js";
 
-/** A stopped process on its way to another kernel (one thread, for now). */
+/** A stopped thread on its way to another kernel. */
 export interface MigrateMessage {
   t: "migrate";
   pid: number;
+  tid: number;
   origin: number;
   name: string;
   args: string[];
@@ -52,17 +62,21 @@ export interface MigrateMessage {
   program: string;
   /** the program itself, when the destination is not known to have it */
   programBytes?: Uint8Array;
-  /** number of migrations before this one; the stay that ends now is epoch `epoch` */
+  /** a spawned thread's function (table index) and argument: the destination rewinds into it */
+  entry?: { fn: number; arg: number };
+  /** the thread's migrations before this one */
   epoch: number;
-  /** kernels holding a copy of the memory, and the epoch it is current as of */
-  replicas: [kernel: number, epoch: number][];
   /** what is left of the process's migration schedule (points between migrations) */
   schedule?: number[];
   /** the native image, already in the destination's ISA */
   image: NativeImage;
   globals: [string, number | bigint][];
-  /** the pages the destination lacks (see memory/replica.ts) */
-  memory: PageSet;
+  /**
+   * Memory (memory/replica.ts): from the origin, the pages the destination
+   * lacks (its acquire). To the origin nothing: the source kernel's release
+   * went just before, in a `release` message.
+   */
+  memory?: { pages: PageSet };
   /** when the migration was asked for and how long each phase took (µs), for dmesg and benchmarks */
   requestedAt: number;
   phases: Record<string, number>;
@@ -74,6 +88,7 @@ export interface MigrateMessage {
 export interface MigrateAck {
   t: "migrate-ack";
   pid: number;
+  tid: number;
   ok: boolean;
   reason?: string;
 }
@@ -95,6 +110,8 @@ export interface ExitMessage {
 export interface SignalMessage {
   t: "signal";
   pid: number;
+  /** the thread (default 0, main); stop signals end the whole process wherever they are delivered */
+  tid?: number;
   signo: number;
   /** for migration signals: the destination kernel (default: the next one) */
   to?: number;
@@ -120,8 +137,57 @@ export interface PingMessage {
   payload: Uint8Array;
 }
 
+/** A thread's syscall, made at the process's origin (toolchain/abi.ts SYS_*). */
+export interface SysMessage {
+  t: "sys";
+  pid: number;
+  tid: number;
+  op: number;
+  a: number;
+  b: number;
+  c: number;
+  /** the caller's kernel's release */
+  diff: Diff;
+  /** for a spawn: the kernel the child starts on */
+  from: number;
+}
+
+/** A spawned thread's start: on the kernel of its parent, with its parent's globals. */
+export interface SpawnInfo {
+  tid: number;
+  /** table index of the thread function, its argument, the top of its shadow stack */
+  fn: number;
+  arg: number;
+  stackTop: number;
+}
+
+export interface SysDoneMessage {
+  t: "sys-done";
+  pid: number;
+  tid: number;
+  result: number;
+  /** the acquire: what the caller's kernel lacks */
+  pages: PageSet;
+  spawn?: SpawnInfo;
+}
+
+export interface ThreadExitMessage {
+  t: "thread-exit";
+  pid: number;
+  tid: number;
+  diff: Diff;
+}
+
+/** A kernel's release (memory/replica.ts), sent to the origin ahead of a thread that migrates there. */
+export interface ReleaseMessage {
+  t: "release";
+  pid: number;
+  diff: Diff;
+}
+
 export type KernelMessage =
-  | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage;
+  | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage
+  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage;
 
 export class MessageError extends Error {}
 
@@ -179,7 +245,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   return out;
 }
 
-const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong"]);
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release"]);
 
 export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   let m: unknown;

@@ -97,3 +97,98 @@ export type ValueType = "i32" | "i64" | "f32" | "f64" | "v128";
 
 /** Letter of a value type in save_<sig> import names. */
 export const TYPE_LETTER: Record<ValueType, string> = { i32: "i", i64: "I", f32: "f", f64: "F", v128: "v" };
+
+/**
+ * Threads (assembly/popcorn/threads.ts is the guest side).
+ *
+ * Imports of module GUEST_MODULE that a threaded program adds:
+ *   sys(op, a, b, c) -> i32   1: done, the result is in sys_result(); 0: the
+ *                             host has asked this thread to stop at its next
+ *                             migration point — the guest calls check_migrate()
+ *                             right away (an explicit point: the thread unwinds
+ *                             there, the kernel performs the operation, maybe
+ *                             on another kernel, and rewinds the thread right
+ *                             after that point); then it reads sys_result().
+ *   sys_result() -> i32       the result of this thread's last sys()
+ *   current_thread() -> i32   0 for main, 1, 2, ... for spawned threads
+ *   thread_alloc()            added by the link step (see link.ts): a spawned
+ *                             thread entered the allocator; the host throws a
+ *                             clear error (the guest traps if it returns).
+ *
+ *   op                 a                         b        c                   result
+ *   -----------------  ------------------------  -------  ------------------  ---------------------------
+ *   1 SYS_SPAWN        function reference of     arg      top of the new      the new thread's id
+ *                      `(arg: i32) => void`               thread's shadow
+ *                      (see FUNCTION_REF_INDEX)           stack, or 0
+ *   2 SYS_JOIN         thread id                                              that thread's `c` (the
+ *                                                                             joiner frees the stack)
+ *   3 SYS_LOCK         the mutex's address: its identity
+ *   4 SYS_UNLOCK       the mutex's address
+ *   5 SYS_BARRIER      the barrier's address     parties                      1 for exactly one thread
+ *                                                                             of each phase, else 0
+ *   6 SYS_ATOMIC_ADD   address of an i32         delta                        the old value (the host adds,
+ *                                                                             wrapping, on the home
+ *                                                                             kernel's memory)
+ *   7 SYS_YIELD
+ *
+ * Starting a thread: the host instantiates the program once more on the
+ * process's memory, gives the new instance a copy of the parent's globals
+ * (the GLOBAL_EXPORT_PREFIX exports) except the per-thread ones — it sets
+ * STACK_POINTER_GLOBAL (when the program has it) to SPAWN's `c`, and
+ * THREAD_GLOBAL to the thread's id; the pass's own globals are per thread —
+ * sets ARGUMENTS_LENGTH_GLOBAL to 1 when the program has it, and calls
+ * `instance.exports[TABLE_EXPORT].get(index)(arg)` with index =
+ * tableIndexOfFunctionRef(memory, a). Rewinding it after a capture calls the
+ * same function again with the same arg.
+ */
+/** Host-internal (never a guest's): a kernel acquires again before a thread goes on; the result is `a`. */
+export const SYS_ACQUIRE = 0;
+export const SYS_SPAWN = 1;
+export const SYS_JOIN = 2;
+export const SYS_LOCK = 3;
+export const SYS_UNLOCK = 4;
+export const SYS_BARRIER = 5;
+export const SYS_ATOMIC_ADD = 6;
+export const SYS_YIELD = 7;
+
+/** Import names of the thread interface (module GUEST_MODULE). */
+export const SYS_IMPORT = "sys";
+export const SYS_RESULT_IMPORT = "sys_result";
+export const CURRENT_THREAD_IMPORT = "current_thread";
+export const THREAD_ALLOC_IMPORT = "thread_alloc";
+
+/**
+ * AssemblyScript's function reference (`~lib/function.ts`, class Function):
+ * a pointer to an object whose first field, `_index: u32` at offset 0, is the
+ * function's index in the module's table (then `_env: usize`, 0 for the
+ * top-level functions a thread can run). The object sits in static data.
+ * So: the u32 (little-endian) at byte address `a` is the table index.
+ */
+export const FUNCTION_REF_INDEX_OFFSET = 0;
+
+/** Table index of the function whose AssemblyScript reference is at `ref` in `memory`. */
+export function tableIndexOfFunctionRef(memory: ArrayBufferLike, ref: number): number {
+  return new DataView(memory).getUint32(ref + FUNCTION_REF_INDEX_OFFSET, true);
+}
+
+/** The link step exports the function table (when the module has one) under this name. */
+export const TABLE_EXPORT = "__popcorn_table";
+/**
+ * Mutable i32 global the link step adds, 0: the id of the thread this instance
+ * runs. Exported under this exact name (not GLOBAL_EXPORT_PREFIX): it is per
+ * thread, never copied from a parent; the host sets it in each spawned
+ * thread's instance. The allocation guard reads it.
+ */
+export const THREAD_GLOBAL = "__popcorn_thread";
+/**
+ * The shadow-stack pointer of AssemblyScript's GC runtimes (incremental; not
+ * stub or minimal), exported as GLOBAL_EXPORT_PREFIX + this name. Per thread:
+ * a spawned thread's is SPAWN's `c`.
+ */
+export const STACK_POINTER_GLOBAL = "~lib/memory/__stack_pointer";
+/**
+ * AssemblyScript passes the argument count of an indirect call in this global
+ * when the callee has optional parameters (the table holds its `@varargs`
+ * trampoline, which reads it). The host sets it to 1 before starting a thread.
+ */
+export const ARGUMENTS_LENGTH_GLOBAL = "~argumentsLength";

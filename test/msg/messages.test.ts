@@ -16,20 +16,20 @@ expect.addEqualityTesters([
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
+/** The page runs of a migrate message that carries pages. */
+const runsOf = (m: MigrateMessage) => m.memory?.pages.runs ?? [];
+
 function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
   return {
     t: "migrate",
     pid: 4242,
+    tid: 0,
     origin: 0,
     name: "count.wasm",
     args: ["2000000000", "ünïcode ✓"],
     program: "ab".repeat(32),
     programBytes: bytes(3000, 7),
     epoch: 3,
-    replicas: [
-      [0, 2],
-      [1, 3],
-    ],
     schedule: [5, 10],
     image: {
       isa: "aarch64",
@@ -50,12 +50,15 @@ function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
       ["big", 2 ** 40 + 0.5],
     ],
     memory: {
-      wasmPages: 3,
-      runs: [
-        [2, bytes(4096 * 2, 4)],
-        [40, bytes(4096, 5)],
-      ],
-      versions: [0, 1, 2],
+      pages: {
+        wasmPages: 3,
+        clock: 2,
+        released: 0,
+        runs: [
+          [2, bytes(4096 * 2, 4)],
+          [40, bytes(4096, 5)],
+        ],
+      },
     },
     requestedAt: 1234567.891,
     phases: { capture: 12.5, lower: 3, rewrite: 7.25 },
@@ -68,9 +71,14 @@ function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
 const EVERY_TYPE: [label: string, KernelMessage][] = [
   ["migrate with its program, page runs, a short regs and a long stack, i64 globals", migrate()],
   ["migrate without program or schedule, short regs and a 3-page stack", migrate({ programBytes: undefined, schedule: undefined, image: { ...migrate().image, regs: bytes(8), stack: bytes(4096 * 3) } })],
-  ["migrate with no pages at all", migrate({ memory: { wasmPages: 1, runs: [], versions: [] } })],
-  ["migrate-ack ok", { t: "migrate-ack", pid: 7, ok: true }],
-  ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
+  ["migrate with no pages at all", migrate({ memory: { pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } } })],
+  ["migrate of a thread to its origin: no memory", migrate({ tid: 3, entry: { fn: 2, arg: 7 }, memory: undefined })],
+  ["release", { t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]] } }],
+  ["migrate-ack ok", { t: "migrate-ack", pid: 7, tid: 0, ok: true }],
+  ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, tid: 2, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
+  ["sys with a diff", { t: "sys", pid: 7, tid: 2, op: 3, a: 9000, b: 0, c: 0, from: 1, diff: { wasmPages: 2, release: 1, runs: [[9000, bytes(4, 3)]] } }],
+  ["sys-done with pages and a spawn", { t: "sys-done", pid: 7, tid: 0, result: 4, pages: { wasmPages: 2, clock: 9, released: 1, runs: [[3, bytes(4096, 6)]] }, spawn: { tid: 4, fn: 2, arg: 1, stackTop: 70000 } }],
+  ["thread-exit", { t: "thread-exit", pid: 7, tid: 4, diff: { wasmPages: 2, release: 1, runs: [] } }],
   ["output on stdout", { t: "output", pid: 7, stream: 1, line: "count(3000) = 42" }],
   ["output on stderr, a long non-ASCII line", { t: "output", pid: 7, stream: 2, line: "x".repeat(300) + " ✓" }],
   ["exit", { t: "exit", pid: 7, status: 0 }],
@@ -140,9 +148,9 @@ describe("round trip", () => {
     const mem = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     const all = new Uint8Array(mem.buffer);
     all.set(bytes(4096 * 2, 9), 8192);
-    const m = migrate({ memory: { wasmPages: 1, runs: [[2, all.subarray(8192, 8192 + 4096 * 2)]], versions: [0, 0] } });
+    const m = migrate({ memory: { pages: { wasmPages: 1, clock: 0, released: 0, runs: [[2, all.subarray(8192, 8192 + 4096 * 2)]] } } });
     const back = decodeMessage(encodeMessage(m), "kernel 0") as MigrateMessage;
-    expect(Buffer.from(back.memory.runs[0]![1]).equals(Buffer.from(bytes(4096 * 2, 9)))).toBe(true);
+    expect(Buffer.from(runsOf(back)[0]![1]).equals(Buffer.from(bytes(4096 * 2, 9)))).toBe(true);
   });
 
   const value = fc.oneof(
@@ -160,7 +168,6 @@ describe("round trip", () => {
       args: fc.array(text, { maxLength: 4 }),
       programBytes: fc.option(blob, { nil: undefined }),
       epoch: fc.nat(),
-      replicas: fc.array(fc.tuple(fc.nat(8), fc.integer({ min: -1, max: 1000 }))),
       regs: blob,
       stack: blob,
       sp: fc.maxSafeInteger(),
@@ -172,20 +179,20 @@ describe("round trip", () => {
       (r): KernelMessage =>
         migrate({
           pid: r.pid,
+          tid: 0,
           name: r.name,
           args: r.args,
           programBytes: r.programBytes,
           epoch: r.epoch,
-          replicas: r.replicas,
           image: { ...migrate().image, regs: r.regs, stack: r.stack, sp: r.sp },
           globals: r.globals,
-          memory: { wasmPages: 4, runs: r.runs, versions: r.runs.flatMap(([, b]) => Array.from({ length: b.length / 4096 }, () => 0)) },
+          memory: { pages: { wasmPages: 4, clock: 1, released: 0, runs: r.runs } },
           phases: r.phases,
         }),
     );
   const arbitraryMessage: fc.Arbitrary<KernelMessage> = fc.oneof(
     arbitraryMigrate,
-    fc.record({ t: fc.constant("migrate-ack" as const), pid: fc.nat(), ok: fc.boolean(), reason: fc.option(text, { nil: undefined }) }),
+    fc.record({ t: fc.constant("migrate-ack" as const), pid: fc.nat(), tid: fc.nat(), ok: fc.boolean(), reason: fc.option(text, { nil: undefined }) }),
     fc.record({ t: fc.constant("output" as const), pid: fc.nat(), stream: fc.constantFrom(1 as const, 2 as const), line: text }),
     fc.record({ t: fc.constant("exit" as const), pid: fc.nat(), status: fc.integer({ min: 0, max: 255 }), error: fc.option(text, { nil: undefined }) }),
     fc.record({ t: fc.constant("signal" as const), pid: fc.nat(), signo: fc.integer({ min: 1, max: 64 }), to: fc.option(fc.nat(8), { nil: undefined }), hops: fc.nat(16) }),
@@ -210,7 +217,7 @@ describe("wire layout", () => {
     const m = migrate({ image: { ...migrate().image, regs: bytes(16) } });
     const raw = encodeMessage(m);
     const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
-    const blobs = [m.programBytes!, m.image.stack, ...m.memory.runs.map(([, b]) => b)];
+    const blobs = [m.programBytes!, m.image.stack, ...runsOf(m).map(([, b]) => b)];
     expect(raw.length).toBe(4 + n + blobs.reduce((s, b) => s + b.length, 0));
     const tail = Buffer.from(raw.subarray(4 + n));
     expect(tail.equals(Buffer.concat(blobs))).toBe(true);
@@ -222,13 +229,13 @@ describe("wire layout", () => {
     const raw = encodeMessage(m);
     const back = decodeMessage(raw, "kernel 1") as MigrateMessage;
     const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
-    const views = [back.programBytes!, back.image.regs, back.image.stack, ...back.memory.runs.map(([, b]) => b)];
+    const views = [back.programBytes!, back.image.regs, back.image.stack, ...runsOf(back).map(([, b]) => b)];
     for (const v of views) {
       expect(v.buffer).toBe(raw.buffer);
       expect(v.byteOffset).toBeGreaterThanOrEqual(raw.byteOffset + 4 + n);
     }
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 0xff; // the last page's last byte
-    expect(back.memory.runs[1]![1][4095]).toBe(raw[raw.length - 1]);
+    expect(runsOf(back)[1]![1][4095]).toBe(raw[raw.length - 1]);
   });
 
   it("encodes into a buffer the caller allocates, at any offset inside a bigger (shared) buffer", () => {

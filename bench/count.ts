@@ -1,0 +1,241 @@
+/**
+ * `popcorn bench count`: the counting benchmark, the experiment Popcorn
+ * Linux's tutorial ran — N threads of one process, each counting `load`
+ * iterations (assembly/examples/count.ts), on one kernel or on two.
+ *
+ * Configurations (every kernel has one core unless said):
+ *   (a) one kernel                                       the baseline
+ *   (b) two kernels, threads balanced by the scheduler   (--scheduler balance)
+ *   (c) two kernels, half the threads moved by signal 35 right after they start,
+ *       as in the original experiment (kill -35 <pid>.<tid>)
+ *   (d) one kernel with two cores                        the shared-memory upper bound
+ * The kernels of (b) and (c) are x86-64 and aarch64 (or `--kernels`).
+ *
+ * Method. Each configuration has its own kernels, booted once and kept for
+ * the whole run, so that a measurement is a process's life only: from the
+ * exec request to its exit, as the client sees it. The first run of each
+ * configuration is a warm-up (V8 compiles the program on every core) and is
+ * dropped. Then for every (threads, load) the configurations run one after
+ * another, in rotating order, `reps` times; a figure is the median of its
+ * runs. Migrations and bytes moved are counted from the kernels' migration
+ * records. Every run's output must equal (a)'s, or the benchmark throws.
+ *
+ * Reported: a table (time, speedup over (a), migrations, bytes moved), JSON
+ * (`speedup` = (a)/(b) at the largest load with the most threads), an SVG
+ * plot of time against load per configuration, and the smallest load at
+ * which (b) beats (a) — below it, migrating does not pay.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { EmbeddedKernels, SIGMIGRATE, type MigrationRecord, type Scheduler } from "../host/kernel/index.js";
+import { stackmapBackends } from "../host/isa/index.js";
+import { compile, packageRoot } from "../host/toolchain/index.js";
+import { linePlot } from "./plot.js";
+import { median, round } from "./stats.js";
+
+export interface CountBenchOptions {
+  threads?: number[];
+  loads?: number[];
+  reps?: number;
+  /** the two kernels of (b) and (c) */
+  kernels?: string[];
+  json?: boolean;
+  /** where count.json and count.svg go (default: build/bench) */
+  out?: string;
+  quick?: boolean;
+  log?(line: string): void;
+}
+
+type ConfigName = "a" | "b" | "c" | "d";
+
+interface Config {
+  name: ConfigName;
+  what: string;
+  isas: string[];
+  cores: number;
+  scheduler?: Scheduler;
+  /** move half the threads to kernel 1 with signal 35 once they run */
+  signal35?: boolean;
+}
+
+export interface CountRow {
+  config: ConfigName;
+  threads: number;
+  load: number;
+  ms: number;
+  /** (a)'s time over this one's, same threads and load */
+  speedup: number;
+  migrations: number;
+  bytesMoved: number;
+  runs: number;
+}
+
+export interface CountResult {
+  configs: { name: ConfigName; what: string; kernels: string[]; cores: number }[];
+  rows: CountRow[];
+  /** (a)/(b) at the largest load with the most threads (≥ 2) */
+  speedup: number;
+  /** the smallest load at which (b) is faster than (a) for the most threads, if any */
+  breakEvenLoad?: number;
+  files: { json: string; svg: string };
+}
+
+const DEFAULT_THREADS = [1, 2, 4, 8];
+const DEFAULT_LOADS = [100_000, 1_000_000, 10_000_000, 100_000_000];
+
+export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult> {
+  const log = o.log ?? (() => {});
+  const threads = o.threads ?? (o.quick ? [1, 2] : DEFAULT_THREADS);
+  const loads = o.loads ?? (o.quick ? [10_000, 1_000_000] : DEFAULT_LOADS);
+  const reps = o.reps ?? (o.quick ? 1 : 3);
+  const pair = o.kernels ?? ["x86-64", "aarch64"];
+  if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
+  const configs: Config[] = [
+    { name: "a", what: "1 kernel, 1 core", isas: [pair[0]!], cores: 1 },
+    { name: "b", what: "2 kernels, scheduler balance", isas: pair, cores: 1, scheduler: "balance" },
+    { name: "c", what: "2 kernels, half moved by signal 35", isas: pair, cores: 1, signal35: true },
+    { name: "d", what: "1 kernel, 2 cores", isas: [pair[0]!], cores: 2 },
+  ];
+
+  log("compiling assembly/examples/count.ts");
+  const wasm = (await compile(join(packageRoot(), "assembly/examples/count.ts"), { backends: stackmapBackends() })).wasm;
+
+  const records = new Map<number, MigrationRecord[]>();
+  const outputs = new Map<number, string[]>();
+  const running = await Promise.all(
+    configs.map((c) =>
+      EmbeddedKernels.start({
+        isas: c.isas,
+        cores: c.cores,
+        onOutput: (pid, stream, line) => {
+          const r = outputs.get(pid);
+          if (r) r.push(`${stream}:${line}`);
+        },
+        onMigration: (m) => records.get(m.pid)?.push(m),
+      }),
+    ),
+  );
+
+  /** One process's life on one configuration: ms, its output, its migrations. */
+  async function runOnce(ci: number, n: number, load: number) {
+    const c = configs[ci]!;
+    const k = running[ci]!;
+    const t0 = performance.now();
+    const { pid, exited } = k.exec(wasm, "count.wasm", [String(n), String(load)], { scheduler: c.scheduler });
+    outputs.set(pid, []);
+    records.set(pid, []);
+    if (c.signal35) {
+      // the original experiment: once the threads run, kill -35 half of them
+      void (async () => {
+        for (let i = 0; i < 200; i++) {
+          const ps = await k.ps();
+          const mine = ps.filter((p) => p.pid === pid && p.tid > 0);
+          if (mine.length >= n) {
+            for (const p of mine.slice(Math.ceil(n / 2))) k.signal(pid, SIGMIGRATE, 1, p.tid);
+            return;
+          }
+          if (!ps.some((p) => p.pid === pid)) return;
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      })();
+    }
+    const ex = await exited;
+    const ms = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2)); // a destination's record may trail the exit
+    const out = outputs.get(pid)!;
+    const recs = records.get(pid)!;
+    outputs.delete(pid);
+    records.delete(pid);
+    if (ex.status !== 0) throw new Error(`count on (${c.name}) ${n}×${load}: exit ${ex.status}${ex.error ? `: ${ex.error}` : ""}\n${out.join("\n")}`);
+    return { ms, out: out.join("\n"), migrations: recs.length, bytes: recs.reduce((s, r) => s + r.messageBytes, 0) };
+  }
+
+  try {
+    log("warm-up: one run per configuration");
+    for (let ci = 0; ci < configs.length; ci++) await runOnce(ci, Math.max(...threads), Math.min(...loads));
+    const samples = new Map<string, { ms: number[]; migrations: number[]; bytes: number[] }>();
+    const total = threads.length * loads.length * reps * configs.length;
+    let done = 0;
+    for (const n of threads) {
+      for (const load of loads) {
+        let reference: string | undefined;
+        for (let rep = 0; rep < reps; rep++) {
+          for (let j = 0; j < configs.length; j++) {
+            const ci = (j + rep) % configs.length; // rotating order
+            const r = await runOnce(ci, n, load);
+            if (ci === 0 || reference === undefined) reference ??= r.out;
+            if (r.out !== reference) throw new Error(`count ${n}×${load}: (${configs[ci]!.name}) printed\n${r.out}\nbut the first run printed\n${reference}`);
+            const key = `${configs[ci]!.name}:${n}:${load}`;
+            const s = samples.get(key) ?? { ms: [], migrations: [], bytes: [] };
+            s.ms.push(r.ms);
+            s.migrations.push(r.migrations);
+            s.bytes.push(r.bytes);
+            samples.set(key, s);
+            done++;
+            log(`[${done}/${total}] (${configs[ci]!.name}) ${n} thread${n > 1 ? "s" : ""} × ${load}: ${r.ms.toFixed(1)} ms, ${r.migrations} migrations`);
+          }
+        }
+      }
+    }
+    const rows: CountRow[] = [];
+    for (const n of threads) {
+      for (const load of loads) {
+        const base = median(samples.get(`a:${n}:${load}`)!.ms);
+        for (const c of configs) {
+          const s = samples.get(`${c.name}:${n}:${load}`)!;
+          const ms = median(s.ms);
+          rows.push({
+            config: c.name, threads: n, load, ms: round(ms, 2), speedup: round(base / ms, 3),
+            migrations: Math.round(median(s.migrations)), bytesMoved: Math.round(median(s.bytes)), runs: s.ms.length,
+          });
+        }
+      }
+    }
+    const most = Math.max(...threads.filter((n) => n >= 2), 0) || Math.max(...threads);
+    const top = Math.max(...loads);
+    const at = (c: ConfigName, n: number, load: number) => rows.find((r) => r.config === c && r.threads === n && r.load === load)!;
+    const speedup = round(at("a", most, top).ms / at("b", most, top).ms, 3);
+    const breakEvenLoad = [...loads].sort((x, y) => x - y).find((l) => at("b", most, l).speedup > 1);
+    const dir = o.out ?? join(packageRoot(), "build", "bench");
+    await mkdir(dir, { recursive: true });
+    const files = { json: join(dir, "count.json"), svg: join(dir, "count.svg") };
+    const result: CountResult = {
+      configs: configs.map((c) => ({ name: c.name, what: c.what, kernels: c.isas, cores: c.cores })),
+      rows, speedup, breakEvenLoad, files,
+    };
+    await writeFile(files.json, JSON.stringify(result, null, 2));
+    await writeFile(
+      files.svg,
+      linePlot(
+        configs.map((c) => ({ name: `(${c.name}) ${c.what}`, points: rows.filter((r) => r.config === c.name && r.threads === most).map((r) => [r.load, r.ms] as [number, number]) })),
+        { title: `count: ${most} threads, time against load per thread`, xLabel: "load per thread (iterations)", yLabel: "time (ms)", logX: true, logY: true },
+      ),
+    );
+    if (o.json) process.stdout.write(JSON.stringify(result) + "\n");
+    else process.stdout.write(formatCount(result));
+    return result;
+  } finally {
+    await Promise.all(running.map((k) => k.stop()));
+  }
+}
+
+export function formatCount(r: CountResult): string {
+  const lines = ["configurations:"];
+  for (const c of r.configs) lines.push(`  (${c.name}) ${c.what}: kernels ${c.kernels.join(",")}, ${c.cores} core${c.cores > 1 ? "s" : ""} each`);
+  lines.push("", "config  threads         load      time ms  speedup  migrations  moved");
+  for (const row of r.rows) {
+    lines.push(
+      `(${row.config})     ${String(row.threads).padStart(7)} ${String(row.load).padStart(12)} ${row.ms.toFixed(1).padStart(12)} ${row.speedup.toFixed(2).padStart(8)} ${String(row.migrations).padStart(11)}  ${(row.bytesMoved / 1024).toFixed(1)} KiB`,
+    );
+  }
+  lines.push(
+    "",
+    `speedup (a)/(b) at the largest load, most threads: ×${r.speedup.toFixed(2)}`,
+    r.breakEvenLoad === undefined
+      ? "(b) never beat (a): at these loads migrating does not pay"
+      : `migrating pays from a load of ${r.breakEvenLoad} iterations per thread (the smallest load where (b) beats (a))`,
+    `wrote ${r.files.json} and ${r.files.svg}`,
+    "",
+  );
+  return lines.join("\n");
+}

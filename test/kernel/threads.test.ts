@@ -1,0 +1,156 @@
+// Threads of one process on kernels of two ISAs (worker threads, local
+// transport): spawn/join, Mutex, Barrier and the atomic counter made at the
+// origin, time slicing on a core, one thread migrated while its siblings run
+// on, the balance scheduler, and the memory the threads share across
+// kernels (host/memory/replica.ts) giving the one-kernel results.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddedKernels, SIGMIGRATE, type MigrationRecord, type Scheduler } from "../../host/kernel/index.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stackmapBackends } from "../../host/isa/index.js";
+import { compile } from "../../host/toolchain/index.js";
+import { compileExample } from "../helpers.js";
+
+/** A program whose spawned thread allocates: the link step's guard stops it. */
+const THREAD_ALLOC = `
+import { print, Thread } from "popcorn";
+let kept: string = "";
+function worker(n: i32): void {
+  kept = "made by thread " + n.toString(); // a string: an allocation
+}
+export function main(): i32 {
+  const t = Thread.spawn(worker, 1);
+  t.join();
+  print(kept);
+  return 0;
+}
+`;
+
+/** Threaded examples with arguments small enough for a test, and what they print (the same on any kernels). */
+export const THREADED: { name: string; args: string[]; output: string }[] = [
+  { name: "count", args: ["2", "3000"], output: "count(2x3000) = 8961278" },
+  { name: "prodcons", args: ["200"], output: "prodcons 200: sum 20100 ok" },
+  { name: "stencil", args: ["2", "10"], output: "stencil 2x10: 3171.0773256109323 ok" },
+  { name: "psum", args: ["3", "3000"], output: "psum 3000: 3910 ok counted 3000" },
+];
+
+const out = new Map<number, string[]>();
+const err = new Map<number, string[]>();
+const migrations: MigrationRecord[] = [];
+const onOutput = (pid: number, stream: 1 | 2, line: string) => {
+  const m = stream === 1 ? out : err;
+  if (!m.has(pid)) m.set(pid, []);
+  m.get(pid)!.push(line);
+};
+
+let one: EmbeddedKernels; // one kernel, one core: every thread time-shares it
+let two: EmbeddedKernels; // x86-64 and aarch64, one core each
+
+beforeAll(async () => {
+  [one, two] = await Promise.all([
+    EmbeddedKernels.start({ isas: ["x86-64"], cores: 1, onOutput }),
+    EmbeddedKernels.start({ isas: ["x86-64", "aarch64"], cores: 1, onOutput, onMigration: (m) => migrations.push(m) }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([one?.stop(), two?.stop()]);
+});
+
+async function runOn(k: EmbeddedKernels, name: string, args: string[], o: { scheduler?: Scheduler; runtime?: "stub" | "incremental" } = {}) {
+  const c = await compileExample(name, o.runtime ? { runtime: o.runtime } : {});
+  const { pid, exited } = k.exec(c.wasm, name, args, { scheduler: o.scheduler });
+  const ex = await exited;
+  await new Promise((r) => setTimeout(r, 5)); // a destination's migration record may trail the exit
+  return { ...ex, pid, output: out.get(pid) ?? [], errors: err.get(pid) ?? [], migrations: migrations.filter((m) => m.pid === pid) };
+}
+
+describe("threads on one kernel with one core", () => {
+  for (const e of THREADED) {
+    it(`${e.name} ${e.args.join(" ")} prints ${e.output}`, async () => {
+      const r = await runOn(one, e.name, e.args);
+      expect(r.errors).toEqual([]);
+      expect(r.status).toBe(0);
+      expect(r.output).toEqual([e.output]);
+    });
+  }
+
+  it("time-shares the core: 3 counting threads take turns (each is sliced, none waits for another to end)", async () => {
+    const r = await runOn(one, "count", ["3", "30000000"]);
+    expect(r.status).toBe(0);
+    const log = await one.dmesg();
+    expect(log.some((l) => l.includes(`pid ${r.pid}: thread 0 spawned thread 3`))).toBe(true);
+    expect(r.output[0]).toMatch(/^count\(3x30000000\) = \d+$/);
+  });
+});
+
+describe("threads on an x86-64 and an aarch64 kernel", () => {
+  for (const e of THREADED) {
+    it(`${e.name} ${e.args.join(" ")} with --scheduler balance prints what one kernel prints`, async () => {
+      const r = await runOn(two, e.name, e.args, { scheduler: "balance" });
+      expect(r.errors).toEqual([]);
+      expect(r.status).toBe(0);
+      expect(r.output).toEqual([e.output]);
+    });
+  }
+
+  it("the balance scheduler spreads counting threads over both kernels, and the result is the one-kernel result", async () => {
+    const args = ["4", "40000000"];
+    const ref = await runOn(one, "count", args);
+    const r = await runOn(two, "count", args, { scheduler: "balance" });
+    expect(r.status).toBe(0);
+    expect(r.output).toEqual(ref.output);
+    const moved = new Set(r.migrations.filter((m) => m.to === 1).map((m) => (m as MigrationRecord & { tid?: number }).tid));
+    expect(moved.size, "threads that ran on kernel 1").toBeGreaterThanOrEqual(1);
+    expect(moved.has(0), "main is never moved by the scheduler").toBe(false);
+  });
+
+  it("kill -35 <pid>.<tid>: one thread hops to kernel 1 while its siblings keep running on kernel 0", async () => {
+    const c = await compileExample("count");
+    const { pid, exited } = two.exec(c.wasm, "count", ["2", "60000000"]);
+    // wait until both threads exist, then move thread 2 only
+    for (let i = 0; i < 500; i++) {
+      const ps = await two.ps();
+      if (ps.filter((p) => p.pid === pid && p.tid > 0).length === 2) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(two.signal(pid, SIGMIGRATE, 1, 2)).toBe(true);
+    let seen: { tid: number; kernel: number }[] = [];
+    for (let i = 0; i < 500 && !seen.some((p) => p.tid === 2 && p.kernel === 1); i++) {
+      seen = (await two.ps()).filter((p) => p.pid === pid);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(seen.find((p) => p.tid === 2)?.kernel, "thread 2 runs on kernel 1").toBe(1);
+    expect(seen.find((p) => p.tid === 1)?.kernel, "thread 1 stays on kernel 0").toBe(0);
+    const ex = await exited;
+    expect(ex.status).toBe(0);
+    const ref = await runOn(one, "count", ["2", "60000000"]);
+    expect(out.get(pid)).toEqual(ref.output);
+  });
+});
+
+describe("what threads may not do", () => {
+  it("a spawned thread that allocates ends the process with an error that says why", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "popcorn-threads-"));
+    writeFileSync(join(dir, "threadalloc.ts"), THREAD_ALLOC);
+    const c = await compile(join(dir, "threadalloc.ts"), { backends: stackmapBackends() });
+    const { pid, exited } = one.exec(c.wasm, "threadalloc", []);
+    const r = { ...(await exited), output: out.get(pid) ?? [] };
+    expect(r.status).toBe(1);
+    expect(r.error).toMatch(/thread 1: .*thread 1 allocated memory — only the main thread may allocate/);
+  });
+
+  it("kill -9 of a process whose main waits in join ends it at once (status 137)", async () => {
+    const c = await compileExample("count");
+    const { pid, exited } = one.exec(c.wasm, "count", ["2", "2000000000"]);
+    for (let i = 0; i < 500; i++) {
+      if ((await one.ps()).some((p) => p.pid === pid && p.tid === 0 && p.state === "blocked")) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    one.signal(pid, 9);
+    const ex = await exited;
+    expect(ex.status).toBe(137);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await one.ps()).filter((p) => p.pid === pid), "no thread of it is left").toEqual([]);
+  });
+});
