@@ -643,6 +643,9 @@ export class Kernel {
   /** The process is gone: its threads here stop (running ones at their next point), its replica is dropped. */
   private reap(pid: number): void {
     const proc = this.procs.get(pid);
+    if (proc && (proc.memIn || proc.memOut)) {
+      this.dmesg(`pid ${pid} memory traffic on this kernel: ${proc.memIn} B in, ${proc.memOut} B out (pages, diffs)`);
+    }
     this.procs.delete(pid);
     this.reaped.add(pid);
     if (this.reaped.size > 10000) this.reaped.delete(this.reaped.values().next().value!);
@@ -694,7 +697,8 @@ export class Kernel {
       }
       if (proc.origin !== this.cfg.id) continue;
       this.replicaOf(proc)?.forget(peer);
-      const lost = proc.sync?.live().filter(([tid, row]) => row.kernel === peer && !this.threads.has(key(proc.pid, tid))).map(([tid]) => tid) ?? [];
+      const away = (tid: number) => (this.threads.get(key(proc.pid, tid))?.state ?? "away") === "away";
+      const lost = proc.sync?.live().filter(([tid, row]) => row.kernel === peer && away(tid)).map(([tid]) => tid) ?? [];
       if (lost.length) {
         const which = lost.length === 1 && lost[0] === 0 ? "the process" : `thread${lost.length > 1 ? "s" : ""} ${lost.join(", ")}`;
         this.dmesg(`pid ${proc.pid} lost: ${which} ran on kernel ${peer}`);

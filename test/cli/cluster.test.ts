@@ -100,6 +100,19 @@ describe("two kernel daemons on loopback", () => {
     expect(await exited).toBe(137);
   });
 
+  it("threads over TCP: a barrier stencil and a producer/consumer spread over both kernels give the one-kernel results", async () => {
+    for (const name of ["stencil", "prodcons"]) writeFileSync(join(dir, `${name}.wasm`), (await compileExample(name)).wasm);
+    const stencil = popcorn("run", "stencil.wasm", "--cluster", a, "--key-file", keyFile, "--", "4", "20");
+    expect(stencil.code, stencil.stderr).toBe(0);
+    expect(stencil.stdout).toBe(popcorn("run", "stencil.wasm", "--", "4", "20").stdout);
+    expect(stencil.stdout).toMatch(/ ok$/m);
+    const prodcons = popcorn("run", "prodcons.wasm", "--cluster", a, "--key-file", keyFile, "--", "300");
+    expect(prodcons.code, prodcons.stderr).toBe(0);
+    expect(prodcons.stdout.trim()).toBe("prodcons 300: sum 45150 ok");
+    const log = popcorn("dmesg", "--cluster", a, "--key-file", keyFile).stdout;
+    expect(log, "threads of both ran on kernel 1").toMatch(/kernel 1 \(aarch64\): pid \d+\.\d+ migrated in from kernel 0/);
+  });
+
   it("refuses a client with the wrong key, naming why", () => {
     const bad = join(dir, "bad.key");
     writeFileSync(bad, popcorn("keygen").stdout);
@@ -141,6 +154,25 @@ describe("a kernel that goes away", () => {
     } finally {
       kernels[1]!.child.kill("SIGCONT");
     }
+  });
+
+  it("a process whose thread runs on a kernel that dies ends with an error naming the thread, instead of hanging", async () => {
+    writeFileSync(join(dir, "count.wasm"), (await compileExample("count")).wasm);
+    const run = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count.wasm", "--cluster", a, "--key-file", keyFile, "--", "2", "2000000000"], { cwd: dir });
+    children.push(run);
+    let stderr = "";
+    run.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((r) => run.once("exit", (code) => r(code)));
+    const thread2 = () => {
+      const j = JSON.parse(popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json").stdout);
+      return j.processes.find((p: { name: string; tid: number }) => p.name === "count.wasm" && p.tid === 2) as { pid: number; kernel: number } | undefined;
+    };
+    await until("thread 2 shows in ps", () => thread2() !== undefined);
+    expect(popcorn("kill", "-35", `${thread2()!.pid}.2`, "--cluster", a, "--key-file", keyFile).code).toBe(0);
+    await until("thread 2 runs on kernel 1", () => thread2()?.kernel === 1);
+    kernels[1]!.child.kill("SIGKILL");
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/lost: kernel 1 \(aarch64\) went away while thread 2 ran there/);
   });
 
   it("is reported by its peer, which keeps serving", async () => {
