@@ -9,7 +9,10 @@
  *   (c) two kernels, half the threads moved by signal 35 right after they start,
  *       as in the original experiment (kill -35 <pid>.<tid>)
  *   (d) one kernel with two cores                        the shared-memory upper bound
- * The kernels of (b) and (c) are x86-64 and aarch64 (or `--kernels`).
+ * The kernels of (b) and (c) are x86-64 and aarch64 (or `--kernels`). With an
+ * `<isa>@qemu` entry (a real arm64 Node.js under QEMU: popcorn setup arm64),
+ * (b) and (c) run on kernel daemons on loopback instead of worker threads,
+ * and (a) and (d) on the first entry's ISA, natively.
  *
  * Method. Each configuration has its own kernels, booted once and kept for
  * the whole run, so that a measurement is a process's life only: from the
@@ -27,7 +30,10 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { EmbeddedKernels, SIGMIGRATE, type MigrationRecord, type Scheduler } from "../host/kernel/index.js";
+import {
+  EmbeddedKernels, RemoteKernel, SIGMIGRATE, mergePs, type ExitInfo, type MigrationRecord, type ProcessInfo, type Scheduler,
+} from "../host/kernel/index.js";
+import { kernelSpec, startLocalCluster } from "../host/cli/local-cluster.js";
 import { stackmapBackends } from "../host/isa/index.js";
 import { compile, packageRoot } from "../host/toolchain/index.js";
 import { linePlot } from "./plot.js";
@@ -93,10 +99,10 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const pair = o.kernels ?? ["x86-64", "aarch64"];
   if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
   const configs: Config[] = [
-    { name: "a", what: "1 kernel, 1 core", isas: [pair[0]!], cores: 1 },
+    { name: "a", what: "1 kernel, 1 core", isas: [kernelSpec(pair[0]!).isa], cores: 1 },
     { name: "b", what: "2 kernels, scheduler balance", isas: pair, cores: 1, scheduler: "balance" },
     { name: "c", what: "2 kernels, half moved by signal 35", isas: pair, cores: 1, signal35: true },
-    { name: "d", what: "1 kernel, 2 cores", isas: [pair[0]!], cores: 2 },
+    { name: "d", what: "1 kernel, 2 cores", isas: [kernelSpec(pair[0]!).isa], cores: 2 },
   ];
 
   log("compiling assembly/examples/count.ts");
@@ -104,17 +110,13 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
 
   const records = new Map<number, MigrationRecord[]>();
   const outputs = new Map<number, string[]>();
+  const onOutput = (pid: number, stream: 1 | 2, line: string) => outputs.get(pid)?.push(`${stream}:${line}`);
+  const onMigration = (m: MigrationRecord) => records.get(m.pid)?.push(m);
   const running = await Promise.all(
     configs.map((c) =>
-      EmbeddedKernels.start({
-        isas: c.isas,
-        cores: c.cores,
-        onOutput: (pid, stream, line) => {
-          const r = outputs.get(pid);
-          if (r) r.push(`${stream}:${line}`);
-        },
-        onMigration: (m) => records.get(m.pid)?.push(m),
-      }),
+      c.isas.some((e) => kernelSpec(e).qemu)
+        ? onDaemons(c.isas, onOutput, onMigration, log)
+        : embedded(c.isas.map((e) => kernelSpec(e).isa), c.cores, onOutput, onMigration),
     ),
   );
 
@@ -123,9 +125,10 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
     const c = configs[ci]!;
     const k = running[ci]!;
     const t0 = performance.now();
-    const { pid, exited } = k.exec(wasm, "count.wasm", [String(n), String(load)], { scheduler: c.scheduler });
-    outputs.set(pid, []);
-    records.set(pid, []);
+    const { pid, exited } = await k.exec(wasm, [String(n), String(load)], c.scheduler, (p) => {
+      outputs.set(p, []);
+      records.set(p, []);
+    });
     if (c.signal35) {
       // the original experiment: once the threads run, kill -35 half of them
       void (async () => {
@@ -222,6 +225,64 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   } finally {
     await Promise.all(running.map((k) => k.stop()));
   }
+}
+
+/** What the benchmark needs of a set of kernels, embedded (worker threads) or daemons (cluster mode). */
+interface Kernels {
+  /** `started` runs before any output or record of the process can arrive */
+  exec(bytes: Uint8Array, args: string[], scheduler: Scheduler | undefined, started: (pid: number) => void): Promise<{ pid: number; exited: Promise<ExitInfo> }>;
+  ps(): Promise<ProcessInfo[]>;
+  signal(pid: number, signo: number, to: number, tid: number): void;
+  stop(): Promise<void>;
+}
+
+type OnOutput = (pid: number, stream: 1 | 2, line: string) => void;
+
+async function embedded(isas: string[], cores: number, onOutput: OnOutput, onMigration: (m: MigrationRecord) => void): Promise<Kernels> {
+  const k = await EmbeddedKernels.start({ isas, cores, onOutput, onMigration });
+  return {
+    exec: async (bytes, args, scheduler, started) => {
+      const r = k.exec(bytes, "count.wasm", args, { scheduler });
+      started(r.pid); // embedded pids are chosen here, before the kernel runs anything
+      return r;
+    },
+    ps: () => k.ps(),
+    signal: (pid, signo, to, tid) => void k.signal(pid, signo, to, tid),
+    stop: () => k.stop(),
+  };
+}
+
+/** Kernel daemons on loopback (one per entry; `<isa>@qemu` under QEMU), one client connection to each. */
+async function onDaemons(entries: string[], onOutput: OnOutput, onMigration: (m: MigrationRecord) => void, log: (l: string) => void): Promise<Kernels> {
+  log(`starting kernel daemons ${entries.join(", ")} (one under QEMU takes a few seconds)`);
+  const cluster = await startLocalCluster(entries);
+  const clients = await Promise.all(cluster.addresses.map((a) => RemoteKernel.connect(a, cluster.key)));
+  // output comes through the origin (kernel 0); a migration is recorded by its destination
+  const early = new Map<number, [1 | 2, string][]>();
+  let known: ((pid: number) => boolean) | undefined;
+  clients[0]!.onOutput = (pid, stream, line) => (known?.(pid) ? onOutput(pid, stream, line) : early.set(pid, [...(early.get(pid) ?? []), [stream, line]]));
+  for (const c of clients) {
+    c.onMigration = onMigration;
+    c.watch();
+  }
+  const started = new Set<number>();
+  known = (pid) => started.has(pid);
+  return {
+    exec: async (bytes, args, scheduler, onStart) => {
+      const r = await clients[0]!.exec(bytes, "count.wasm", args, undefined, scheduler);
+      onStart(r.pid);
+      started.add(r.pid);
+      for (const [stream, line] of early.get(r.pid) ?? []) onOutput(r.pid, stream, line);
+      early.delete(r.pid);
+      return r;
+    },
+    ps: async () => mergePs((await Promise.all(clients.map((c) => c.ps()))).flat()),
+    signal: (pid, signo, to, tid) => clients[0]!.signal(pid, signo, to, tid),
+    stop: async () => {
+      for (const c of clients) c.close();
+      cluster.stop();
+    },
+  };
 }
 
 export function formatCount(r: CountResult): string {

@@ -230,6 +230,8 @@ export class EmbeddedKernels {
         seq: 0,
         ...trace,
         phasesUs: { ...trace.phasesUs, ...(record?.phases ?? {}) },
+        // the memory travels ahead of the thread, sent by the source's control thread: its destination counted it
+        memory: record ? { ...trace.memory, bytes: record.memoryBytes, pages: Math.ceil(record.memoryBytes / 4096) } : trace.memory,
         totalUs: record?.totalUs,
       });
     }

@@ -19,8 +19,9 @@
  *
  *   lower    frames → native image of this kernel's ISA   (its stackmap)
  *   rewrite  native image A → native image B              (both stackmaps)
- *   dirty    on the origin: the pages B lacks (collectFor); elsewhere
- *            nothing: the control thread sends the kernel's release first
+ *   (memory  none here: the control thread sends the kernel's release (a
+ *            diff) or, on the origin, the pages B lacks just before the
+ *            message, on the same link — one thread orders them all)
  *   encode   one MigrateMessage, handed to the control thread as bytes
  *
  * Arrival, on the destination core (its control thread has merged the
@@ -30,7 +31,7 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
-import { PAGE_SIZE, Replica, pageBytes, type ReplicaParts } from "../memory/index.js";
+import { Replica, type ReplicaParts } from "../memory/index.js";
 import { dumpImage, traceFrames } from "./trace.js";
 import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, type MigrateMessage } from "../msg/index.js";
 import { lift, lower, rewrite } from "../transform/index.js";
@@ -155,6 +156,7 @@ export class Core {
   }
 
   private start(job: Extract<CoreJob, { t: "start" }>): void {
+    const request = job.request;
     const { meta } = job;
     const program = this.program(meta, job.programBytes);
     const r = this.replica(meta.pid, job.parts); // none for a plain program: it defines its own memory and cannot migrate
@@ -164,6 +166,7 @@ export class Core {
     } catch (e) {
       return this.exit(meta, e);
     }
+    if (request && p.instrumented) p.ctrl.request(request);
     this.execute(p, meta, p.instrumented ? r : undefined);
   }
 
@@ -237,6 +240,11 @@ export class Core {
       r = held;
       let t = now();
       phases.decode = (t - t0) * 1000;
+      // the pages came just before (the control thread merged them): their collection on the origin, their merge here
+      if (job.dirtyUs !== undefined) {
+        phases.dirty = job.dirtyUs;
+        phases.send -= job.dirtyUs;
+      }
       phases.pages = job.pagesUs ?? 0;
       const memoryBytes = job.memoryBytes ?? 0;
       const frames = lift(msg.image, sites, sm, profile(isa));
@@ -347,11 +355,6 @@ export class Core {
       const { image, trace } = rewrite(a, smA, smB, profile(fromIsa), profile(toIsa), { trace: this.cfg.trace, sites });
       phases.rewrite = (now() - t) * 1000;
       t = now();
-      // the origin sends what the destination lacks (its acquire); any other kernel's control thread sends its release first
-      const memory = meta.origin === this.cfg.kernel ? { pages: r.replica.collectFor(l.to) } : undefined;
-      const memoryBytes = memory ? pageBytes(memory.pages) : 0;
-      phases.dirty = (now() - t) * 1000;
-      t = now();
       const msg: MigrateMessage = {
         t: "migrate",
         pid: meta.pid,
@@ -365,7 +368,6 @@ export class Core {
         schedule: meta.schedule,
         image,
         globals: l.state.globals,
-        memory,
         requestedAt: l.requestedAt,
         phases,
         from: this.cfg.kernel,
@@ -386,12 +388,12 @@ export class Core {
             source,
             destination: dumpImage(image, profile(toIsa)),
             transform: trace,
-            memory: { bytes: memoryBytes, pages: Math.ceil(memoryBytes / PAGE_SIZE), messageBytes: bytes.length },
+            memory: { bytes: 0, pages: 0, messageBytes: bytes.length }, // the destination's record has the memory
           },
         });
       }
       this.post(
-        { t: "depart", meta, to: l.to, bytes, state: l.state, phases, frames: l.state.frames.length, memoryBytes },
+        { t: "depart", meta, to: l.to, bytes, state: l.state, phases, frames: l.state.frames.length },
         isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer],
       );
     } catch (e) {

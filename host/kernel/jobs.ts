@@ -51,13 +51,13 @@ export interface Request {
 /** control → core. Every job ends with the core reporting "free". */
 export type CoreJob =
   /** boot a process: fresh memory, its main thread */
-  | ({ t: "start"; meta: ProcessMeta } & Placed)
+  | ({ t: "start"; meta: ProcessMeta; request?: Request } & Placed)
   /** a spawned thread's first run (its function: meta.entry): its parent's globals, its own shadow stack */
   | ({ t: "spawn"; meta: ProcessMeta; globals: [string, number | bigint][]; stackTop: number; request?: Request } & Placed)
   /** run a parked thread again (after a syscall, a yield, a refused migration); `result`: its syscall's */
   | ({ t: "run"; meta: ProcessMeta; state: ThreadState; result: number; request?: Request; why?: string } & Placed)
   /** take in a migrated thread: raw is its migrate message (the control thread has merged its pages: how many bytes, in how long) */
-  | ({ t: "arrive"; raw: Uint8Array; request?: Request; memoryBytes?: number; pagesUs?: number } & Placed)
+  | ({ t: "arrive"; raw: Uint8Array; request?: Request; memoryBytes?: number; dirtyUs?: number; pagesUs?: number } & Placed)
   /** the process is gone: forget its instances and replica */
   | { t: "reap"; pid: number }
   /** the ISA of every kernel changed (a peer joined in cluster mode) */
@@ -83,8 +83,6 @@ export type CoreReport =
       bytes: Uint8Array;
       state: ThreadState;
       frames: number;
-      /** bytes of memory the message carries */
-      memoryBytes: number;
       /** µs per phase on this side: capture, lower, rewrite, dirty, encode */
       phases: Record<string, number>;
     }

@@ -94,10 +94,12 @@ interface Proc {
   /** on the origin: its threads and synchronization objects */
   sync?: ProcessSync;
   scheduler?: Scheduler;
-  /** threads the balance policy asked to move, until they arrive: tid → destination */
-  moving: Map<number, number>;
+  /** threads the balance policy asked to move, until they arrive (or MOVE_EXPIRES_MS pass): tid → destination, when asked */
+  moving: Map<number, { to: number; at: number }>;
   /** control-word slots in use on this kernel */
   slots: Set<number>;
+  /** the pages that came ahead of the thread that arrives next (PagesMessage) */
+  arrivalPages?: { bytes: number; collectUs: number; mergeUs: number; stale: boolean };
   /** bytes of memory (pages and diffs) that came in and went out */
   memIn: number;
   memOut: number;
@@ -121,6 +123,8 @@ interface Thread {
   waiting?: CoreJob;
   /** a stop to ask for as soon as it runs again */
   request?: Request;
+  /** a migration written to its control word while it ran, until it is taken (depart) or the thread parks */
+  requested?: Request;
   queued: SignalMessage[];
   /**
    * on main: a stop signal (2, 9, 15) delivered and not yet acted on: it
@@ -131,6 +135,8 @@ interface Thread {
   stopping?: number;
   /** when it started running on its core (time slices) */
   since?: number;
+  /** ms it has run since it last queued at the back of the run queue */
+  sliceUsed?: number;
   stats: { migrationsIn: number; migrationsOut: number; bytesIn: number; bytesOut: number; lastUs?: number };
 }
 
@@ -141,8 +147,12 @@ const MAX_HOPS = 16;
 export const PID_SPAN = 100_000;
 /** a running thread's time slice while others wait for a core */
 export const SLICE_MS = 10;
+/** the least a thread runs before a waking one takes its core */
+const MIN_SLICE_MS = 1;
 /** how often the origin of a balanced process looks at where its threads are */
 const BALANCE_MS = 20;
+/** a move the balance policy asked for that has not happened by then is forgotten */
+const MOVE_EXPIRES_MS = 1000;
 
 const key = (pid: number, tid: number) => `${pid}.${tid}`;
 const name = (pid: number, tid: number) => (tid ? `${pid}.${tid}` : `${pid}`);
@@ -152,12 +162,18 @@ export class Kernel {
   private readonly threads = new Map<string, Thread>();
   /** processes that ended: a message about them that is still on its way is dropped */
   private readonly reaped = new Set<number>();
+  /** threads of ended processes that a core was starting when they ended: stopped as soon as they run */
+  private readonly zombies = new Map<string, ReplicaParts>();
+  /** peers that went down (cluster mode) and have not joined again: the balance policy leaves them out */
+  private readonly down = new Set<number>();
   private readonly programs = new Map<string, { name: string; bytes: Uint8Array }>();
   /** "<kernel>:<hash>" of programs a peer has been sent */
   private readonly peerHas = new Set<string>();
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
   private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
   private readonly runq: string[] = [];
+  /** each kernel's measured speed (calibrate()), as far as it has told us */
+  private readonly speeds: number[] = [];
   private slicer: ReturnType<typeof setInterval> | undefined;
   private balancer: ReturnType<typeof setInterval> | undefined;
   private readonly log: string[] = [];
@@ -180,9 +196,14 @@ export class Kernel {
       worker.on("error", (e) => this.coreCrashed(c, e));
       this.cores.push({ worker, has: new Set(), replicas: new Set() });
     }
+    this.speeds[cfg.id] = calibrate();
     transport.onMessage((from, msg, raw) => this.fromPeer(from, msg, raw));
     transport.onError((from, e) => this.dmesg(`dropped a message from kernel ${from}: ${e.message}`));
-    this.dmesg(`kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}`);
+    this.dmesg(
+      `kernel ${cfg.id} (${this.isa}) up: ${cfg.cores} core${cfg.cores > 1 ? "s" : ""}, ${transport.kind} transport to kernels ${transport.peers.join(", ") || "none"}; ` +
+        `on ${process.arch}, speed ${this.speeds[cfg.id]!.toFixed(0)} (calibration iterations per ms)`,
+    );
+    for (const k of transport.peers) this.tellSpeed(k);
   }
 
   /** Adds a line to this kernel's log (dmesg). */
@@ -313,9 +334,20 @@ export class Kernel {
 
   /** A peer kernel's ISA, learned when it joined (cluster mode): cores need it to rewrite stacks for it. */
   setIsa(kernel: number, isa: string): void {
+    this.down.delete(kernel);
+    this.tellSpeed(kernel);
     if (this.cfg.isas[kernel] === isa) return;
     this.cfg.isas[kernel] = isa;
     for (let c = 0; c < this.cores.length; c++) this.toCore(c, { t: "isas", isas: [...this.cfg.isas] });
+  }
+
+  /** Tells a peer how fast this kernel's machine is (--scheduler hetero); quietly, as a peer may not be up yet. */
+  private tellSpeed(peer: number): void {
+    try {
+      this.transport.send(peer, { t: "speed", speed: this.speeds[this.cfg.id]! });
+    } catch {
+      // it will be told when it joins (setIsa)
+    }
   }
 
   /** Ends the cores and the transport; the kernel's thread can exit. */
@@ -378,6 +410,8 @@ export class Kernel {
     if (!t) {
       t = { meta, state: "runnable", slot: this.allocateSlot(proc), queued: [], stats: { migrationsIn: 0, migrationsOut: 0, bytesIn: 0, bytesOut: 0 } };
       this.threads.set(k, t);
+    } else if (t.state === "away") {
+      t.slot = this.allocateSlot(proc); // its slot was freed when it left, and may be another thread's now
     }
     t.meta = meta;
     return t;
@@ -401,12 +435,40 @@ export class Kernel {
     this.procs.get(t.meta.pid)?.slots.delete(t.slot);
   }
 
-  /** Queues a thread for the next free core. */
-  private runnable(t: Thread, job: CoreJob): void {
+  /**
+   * Queues a thread for the next free core. A thread that wakes (its
+   * syscall is done, it arrives) goes first, and if every core is busy the
+   * one that has run longest (at least MIN_SLICE_MS) yields at its next
+   * point: a spawner, a lock holder or a migrated thread does not wait out
+   * every sibling's slice. A thread whose slice ended, or a new one, goes last.
+   */
+  private runnable(t: Thread, job: CoreJob, wakes = false): void {
     t.state = "runnable";
     t.job = job;
-    this.runq.push(key(t.meta.pid, t.meta.tid));
+    const k = key(t.meta.pid, t.meta.tid);
+    // a thread that has used up its slice since it last queued at the back goes to the back, woken or not:
+    // a thread making syscall after syscall does not keep the core from its siblings
+    if (wakes && (t.sliceUsed ?? 0) < SLICE_MS) this.runq.unshift(k);
+    else {
+      wakes = false;
+      t.sliceUsed = 0;
+      this.runq.push(k);
+    }
     this.dispatch();
+    if (wakes && this.runq.includes(k)) this.preemptOne();
+  }
+
+  /** Asks the running thread that has run longest (and at least MIN_SLICE_MS) to yield its core. */
+  private preemptOne(): void {
+    const t0 = now();
+    let victim: Thread | undefined;
+    for (const c of this.cores) {
+      const t = c.busy ? this.threads.get(c.busy) : undefined;
+      if (!t || t.state !== "running" || !t.ctrlAddress || t0 - (t.since ?? t0) < MIN_SLICE_MS) continue;
+      if (!victim || (t.since ?? t0) < (victim.since ?? t0)) victim = t;
+    }
+    const ctrl = victim && this.ctrlOf(victim);
+    if (ctrl && !(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
   }
 
   /** Gives free cores the next runnable threads. */
@@ -493,7 +555,14 @@ export class Kernel {
         this.cores[core]!.busy = undefined;
         return this.dispatch();
       case "running": {
-        const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+        const k = key(r.meta.pid, r.meta.tid);
+        const t = this.threads.get(k);
+        const zombie = this.zombies.get(k);
+        if (zombie) {
+          // its process ended while a core was starting it
+          this.zombies.delete(k);
+          return new ControlWord(zombie.memory.buffer, r.ctrlAddress).request({ signo: 9 });
+        }
         if (!t) return;
         t.meta = r.meta;
         t.state = "running";
@@ -511,8 +580,18 @@ export class Kernel {
         if (!t || !proc) return;
         t.meta = r.meta;
         t.parked = r.state;
+        t.sliceUsed = (t.sliceUsed ?? 0) + (now() - (t.since ?? now()));
+        // a request written to its control word as it stopped is asked for again when it runs
+        const requested = t.requested;
+        t.requested = undefined;
         if (r.state.migrateTo !== undefined) t.request = { dest: r.state.migrateTo, signo: SIGMIGRATE };
-        if (!r.call) return this.runnable(t, { t: "run", meta: t.meta, state: r.state, result: 0, slot: t.slot });
+        else if (requested) t.request = requested;
+        if (t.stopping && r.meta.tid === 0) return this.threadExit(r.meta.pid, 0, 128 + t.stopping, `killed by signal ${t.stopping}`);
+        // its slice is over, or it yields: the back of the queue, here (a yield is no synchronization)
+        if (!r.call || r.call.op === SYS_YIELD) {
+          t.sliceUsed = SLICE_MS;
+          return this.runnable(t, { t: "run", meta: t.meta, state: r.state, result: 0, slot: t.slot });
+        }
         t.state = "blocked";
         if (proc.origin === this.cfg.id) return this.sys(proc, r.meta.tid, r.call, this.cfg.id);
         return this.sysAtOrigin(proc, r.meta.tid, r.call);
@@ -541,6 +620,8 @@ export class Kernel {
         return;
       }
       case "depart": {
+        const leaving = this.threads.get(key(r.meta.pid, r.meta.tid));
+        if (leaving) leaving.requested = undefined;
         // the message goes first: everything else here is bookkeeping, off the migration's path
         if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
           const p = this.programs.get(r.meta.program);
@@ -555,10 +636,12 @@ export class Kernel {
         t.meta = r.meta;
         t.state = "leaving";
         t.pending = { to: r.to, state: r.state };
-        // from a kernel that is not the origin, the kernel's release goes first (the core checked that `to` is the origin)
-        if (proc.origin !== this.cfg.id && !this.release(proc)) {
+        // the memory goes first, on the same link: from the origin the pages the destination lacks,
+        // from another kernel its release (the core checked that `to` is then the origin)
+        const memoryBytes = proc.origin === this.cfg.id ? this.sendPages(proc, r.to) : this.release(proc);
+        if (memoryBytes === undefined) {
           releaseMessage(r.bytes);
-          return this.stayAfterAll(t, `could not send its kernel's release to kernel ${proc.origin}`);
+          return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
         }
         try {
           this.transport.sendEncoded(r.to, r.bytes);
@@ -570,10 +653,9 @@ export class Kernel {
         if (t.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, tid: r.meta.tid, signo: t.stopping, hops: 1 });
         t.stats.migrationsOut++;
         t.stats.bytesOut += size;
-        proc.memOut += r.memoryBytes;
         this.dmesg(
           `pid ${name(r.meta.pid, r.meta.tid)} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, ` +
-            `memory ${r.memoryBytes} B, message ${size} B (${phaseText(r.phases)})`,
+            `memory ${memoryBytes} B, message ${size} B (${phaseText(r.phases)})`,
         );
         return;
       }
@@ -653,6 +735,7 @@ export class Kernel {
       if (t.meta.pid !== pid) continue;
       this.threads.delete(k);
       if (t.state === "running" && t.ctrlAddress && proc?.parts) new ControlWord(proc.parts.memory.buffer, t.ctrlAddress).request({ signo: 9 });
+      if (t.state === "starting" && proc?.parts) this.zombies.set(k, proc.parts);
     }
     for (let c = 0; c < this.cores.length; c++) {
       this.cores[c]!.replicas.delete(pid);
@@ -665,10 +748,8 @@ export class Kernel {
     const pending = t.pending;
     t.pending = undefined;
     if (!pending) return;
-    const proc = this.procs.get(t.meta.pid);
-    // the destination did not take the pages it was sent: next time it gets them all
-    if (proc?.origin === this.cfg.id) this.replicaOf(proc)?.forget(pending.to);
-    proc?.moving.delete(t.meta.tid);
+    // (the destination merged the pages sent ahead of the thread, taking it or not: nothing to resend)
+    this.procs.get(t.meta.pid)?.moving.delete(t.meta.tid);
     const line = `migration to kernel ${pending.to} ${why} — staying on kernel ${this.cfg.id}`;
     this.dmesg(`pid ${name(t.meta.pid, t.meta.tid)} ${line}`);
     this.output(t.meta.pid, 2, `popcorn: pid ${name(t.meta.pid, t.meta.tid)}: ${line}`);
@@ -684,6 +765,7 @@ export class Kernel {
    */
   peerDown(peer: number, reason: string): void {
     this.dmesg(`kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) left: ${reason}`);
+    this.down.add(peer);
     // a kernel that comes back is a new kernel: it has none of our programs or pages
     for (const k of [...this.peerHas]) if (k.startsWith(`${peer}:`)) this.peerHas.delete(k);
     for (const t of [...this.threads.values()]) {
@@ -830,9 +912,9 @@ export class Kernel {
     if (!t || t.state !== "blocked") return this.dmesg(`pid ${name(proc.pid, tid)}: a syscall result for a thread that is not waiting here`);
     const waiting = t.waiting;
     t.waiting = undefined;
-    if (waiting) return this.runnable(t, waiting);
+    if (waiting) return this.runnable(t, waiting, true);
     if (!t.parked) return this.dmesg(`pid ${name(proc.pid, tid)}: a syscall result for a thread that is not parked here`);
-    this.runnable(t, { t: "run", meta: t.meta, state: t.parked, result, slot: t.slot });
+    this.runnable(t, { t: "run", meta: t.meta, state: t.parked, result, slot: t.slot }, true);
   }
 
   // ---- the balance policy, at the origin ----
@@ -848,17 +930,22 @@ export class Kernel {
       any = true;
       const kernels = this.cfg.isas.map((isa, k) => ({
         kernel: k,
-        weight: this.cfg.cores * (proc.scheduler === "hetero" && isa !== "?" ? profile(isa).perf.speed : 1),
+        // hetero: the profile's declared speed times the speed the kernel measured of its machine
+        weight: this.cfg.cores * (proc.scheduler === "hetero" && isa !== "?" ? profile(isa).perf.speed * this.relativeSpeed(k) : 1),
         threads: [] as number[],
       }));
       if (kernels.length < 2) continue;
       // a thread on its way counts where it goes; main is counted, never moved (it holds the process's I/O)
+      const t0 = now();
+      for (const [tid, m] of proc.moving) if (t0 - m.at > MOVE_EXPIRES_MS) proc.moving.delete(tid);
       for (const [tid, row] of proc.sync.live()) {
-        if (!proc.sync.blocked.has(tid)) kernels[proc.moving.get(tid) ?? row.kernel]?.threads.push(tid);
+        if (!proc.sync.blocked.has(tid)) kernels[proc.moving.get(tid)?.to ?? row.kernel]?.threads.push(tid);
       }
-      const move = pickMove(kernels, this.cfg.id, new Set([0, ...proc.moving.keys()]));
+      // kernels that have not joined or went down take no threads
+      const up = kernels.filter((k) => k.kernel === this.cfg.id || (this.cfg.isas[k.kernel] !== "?" && !this.down.has(k.kernel)));
+      const move = pickMove(up, this.cfg.id, new Set([0, ...proc.moving.keys()]));
       if (!move) continue;
-      proc.moving.set(move.tid, move.to);
+      proc.moving.set(move.tid, { to: move.to, at: t0 });
       this.dmesg(`scheduler ${proc.scheduler}: pid ${proc.pid} thread ${move.tid} from kernel ${move.from} to kernel ${move.to}`);
       this.signal({ t: "signal", pid: proc.pid, tid: move.tid, signo: SIGMIGRATE, to: move.to, hops: 0 });
     }
@@ -868,12 +955,24 @@ export class Kernel {
     }
   }
 
+  /** Kernel k's measured speed relative to this one's (1 until it has said). */
+  private relativeSpeed(k: number): number {
+    const mine = this.speeds[this.cfg.id];
+    const theirs = this.speeds[k];
+    return mine && theirs ? theirs / mine : 1;
+  }
+
   // ---- peers ----
 
   private fromPeer(from: number, msg: KernelMessage, raw: Uint8Array): void {
     if (msg.t === "migrate") return this.arriving(msg, raw); // the core releases raw
     try {
       this.handlePeer(from, msg);
+    } catch (e) {
+      // a message about a process that this kernel cannot act on ends the process, rather than leave its threads waiting
+      const pid = (msg as { pid?: number }).pid;
+      this.dmesg(`${msg.t} from kernel ${from}: ${(e as Error).message}`);
+      if (pid !== undefined) this.processFailed(pid, `${msg.t} from kernel ${from}: ${(e as Error).message}`);
     } finally {
       releaseMessage(raw);
     }
@@ -900,21 +999,21 @@ export class Kernel {
     t.pending = undefined; // an arrival supersedes any departure still waiting for its ack
     this.ensureReplica(proc);
     const job: CoreJob = { t: "arrive", raw, slot: t.slot };
-    if (msg.memory) {
-      // the origin's pages: the acquire of the thread that arrives
-      const t0 = now();
-      const merged = this.replicaOf(proc)!.merge(msg.memory.pages);
-      job.memoryBytes = pageBytes(msg.memory.pages);
-      job.pagesUs = (now() - t0) * 1000;
-      proc.memIn += job.memoryBytes;
-      if (merged.stale) {
+    const got = proc.arrivalPages;
+    proc.arrivalPages = undefined;
+    if (got) {
+      // the origin's pages, merged as they came just before: the acquire of the thread that arrives
+      job.memoryBytes = got.bytes;
+      job.dirtyUs = got.collectUs;
+      job.pagesUs = got.mergeUs;
+      if (got.stale) {
         // pages this kernel's own release touched after the origin collected them: acquire again first
         t.state = "blocked";
         t.waiting = job;
         return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
       }
     }
-    this.runnable(t, job);
+    this.runnable(t, job, true);
   }
 
   private handlePeer(from: number, msg: Exclude<KernelMessage, MigrateMessage>): void {
@@ -948,6 +1047,12 @@ export class Kernel {
       case "ping":
         this.sendTo(from, { t: "pong", seq: msg.seq, payload: msg.payload });
         return;
+      case "speed":
+        if (this.speeds[from] === undefined) {
+          this.dmesg(`kernel ${from} (${this.cfg.isas[from] ?? "?"}) measured speed ${msg.speed.toFixed(0)}: ×${(msg.speed / this.speeds[this.cfg.id]!).toFixed(2)} this kernel's`);
+        }
+        this.speeds[from] = msg.speed;
+        return;
       case "pong":
         this.pongs.get(msg.seq)?.();
         this.pongs.delete(msg.seq);
@@ -959,6 +1064,19 @@ export class Kernel {
         if (!proc?.sync) return this.dmesg(`syscall of pid ${name(msg.pid, msg.tid)} from kernel ${from} dropped: no such process here`);
         this.applyRelease(proc, msg.diff, from);
         return this.sys(proc, msg.tid, msg, msg.from);
+      }
+      case "pages": {
+        if (this.reaped.has(msg.pid)) return;
+        const proc = this.proc({ pid: msg.pid, tid: 0, origin: msg.origin, name: msg.name, args: [], program: msg.program, epoch: 0 });
+        this.ensureReplica(proc);
+        const replica = this.replicaOf(proc);
+        if (!replica) return this.dmesg(`pages for pid ${msg.pid} dropped: its program is not here`);
+        const t0 = now();
+        const merged = replica.merge(msg.pages);
+        const bytes = pageBytes(msg.pages);
+        proc.memIn += bytes;
+        proc.arrivalPages = { bytes, collectUs: msg.us, mergeUs: (now() - t0) * 1000, stale: merged.stale > 0 };
+        return;
       }
       case "release": {
         const proc = this.procs.get(msg.pid);
@@ -996,13 +1114,28 @@ export class Kernel {
     if (!this.sendTo(proc.origin, msg)) this.processFailed(proc.pid, `its origin, kernel ${proc.origin}, cannot be reached`);
   }
 
-  /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin. */
-  private release(proc: Proc): boolean {
+  /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin; its bytes, undefined if it could not be sent. */
+  private release(proc: Proc): number | undefined {
     const replica = this.replicaOf(proc);
-    if (!replica) return false;
+    if (!replica) return undefined;
     const diff = replica.diff();
-    proc.memOut += diffBytes(diff);
-    return this.sendTo(proc.origin, { t: "release", pid: proc.pid, diff });
+    const n = diffBytes(diff);
+    proc.memOut += n;
+    return this.sendTo(proc.origin, { t: "release", pid: proc.pid, diff }) ? n : undefined;
+  }
+
+  /** On the origin: the pages kernel `to` lacks, ahead of a thread migrating there; their bytes, undefined if they could not be sent. */
+  private sendPages(proc: Proc, to: number): number | undefined {
+    const replica = this.replicaOf(proc);
+    if (!replica) return undefined;
+    const t0 = now();
+    const pages = replica.collectFor(to);
+    const us = (now() - t0) * 1000;
+    const n = pageBytes(pages);
+    proc.memOut += n;
+    const ok = this.sendTo(to, { t: "pages", pid: proc.pid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
+    if (!ok) replica.forget(to); // the link is down: the kernel will be a new one
+    return ok ? n : undefined;
   }
 
   /** On the origin: another kernel's release goes into the home memory. */
@@ -1053,7 +1186,8 @@ export class Kernel {
       }
       const ctrl = this.ctrlOf(t);
       if (!ctrl) return this.dmesg(`${sig} for ${who} ignored: the program has no migration points`);
-      return ctrl.request({ dest: to, signo: s.signo });
+      t.requested = { dest: to, signo: s.signo };
+      return ctrl.request(t.requested);
     }
     if (STOP_SIGNALS.has(s.signo)) {
       this.dmesg(`${sig}: ${who} stops at its next migration point`);
@@ -1071,6 +1205,33 @@ export class Kernel {
     if (!proc?.parts || !t.ctrlAddress) return undefined;
     return new ControlWord(proc.parts.memory.buffer, t.ctrlAddress);
   }
+}
+
+/**
+ * This machine's speed as a kernel sees it: iterations per ms of a small
+ * integer loop, run for ~20 ms after a warm-up. Under QEMU user-mode
+ * emulation it comes out several times lower than natively, which is what
+ * --scheduler hetero weighs kernels by.
+ */
+export function calibrate(ms = 20): number {
+  let x = 0x9e3779b9 | 0;
+  const burst = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+    }
+  };
+  burst(200_000); // warm-up: compiled by the time it is timed
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    burst(10_000);
+    n += 10_000;
+    t = performance.now();
+  }
+  return x === 0.5 ? 0 : n / (t - t0); // (x keeps the loop from being dropped)
 }
 
 /** Where AssemblyScript keeps a function reference's table index (toolchain/abi.ts). */

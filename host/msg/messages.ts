@@ -32,6 +32,14 @@
  *   thread-exit  kernel → origin           pid, tid, diff: a spawned thread returned
  *   release      kernel → origin           pid, diff: a kernel's release, ahead of a thread
  *                                          that migrates to the origin
+ *   pages        origin → kernel           pid, origin, program, name, pages, us: the pages
+ *                                          that kernel lacks, ahead of a thread that migrates
+ *                                          there (its acquire; us: the collection's time)
+ *
+ * A migrate message carries no memory: the pages or the diff go just before
+ * it on the same link, made by the sending kernel's control thread, which
+ * makes all of that kernel's releases and collections one at a time — so
+ * they reach the other side in the order they were made.
  *   output       any → origin              pid, stream (1 stdout, 2 stderr), line
  *   exit         any → origin              pid, status, error?
  *   signal       any → any                 pid, tid?, signo, to?, hops — delivered where the
@@ -39,6 +47,9 @@
  *   program      source → destination      hash, name, bytes: sent before the first migrate
  *                                          that needs it (again after the peer restarted)
  *   reap         origin → all              pid: the process is gone, drop its replica
+ *   speed        any → all                 speed: what the kernel measured of its own machine
+ *                                          (a calibration loop's iterations per ms), at boot
+ *                                          and to every peer that joins: --scheduler hetero
  *   ping, pong   any → any                 seq, payload: `popcorn ping`; a kernel answers
  *                                          every ping with a pong of the same payload
  *
@@ -71,12 +82,7 @@ export interface MigrateMessage {
   /** the native image, already in the destination's ISA */
   image: NativeImage;
   globals: [string, number | bigint][];
-  /**
-   * Memory (memory/replica.ts): from the origin, the pages the destination
-   * lacks (its acquire). To the origin nothing: the source kernel's release
-   * went just before, in a `release` message.
-   */
-  memory?: { pages: PageSet };
+
   /** when the migration was asked for and how long each phase took (µs), for dmesg and benchmarks */
   requestedAt: number;
   phases: Record<string, number>;
@@ -178,6 +184,12 @@ export interface ThreadExitMessage {
   diff: Diff;
 }
 
+/** A kernel's measured speed (calibration iterations per ms), for the hetero scheduler. */
+export interface SpeedMessage {
+  t: "speed";
+  speed: number;
+}
+
 /** A kernel's release (memory/replica.ts), sent to the origin ahead of a thread that migrates there. */
 export interface ReleaseMessage {
   t: "release";
@@ -185,9 +197,21 @@ export interface ReleaseMessage {
   diff: Diff;
 }
 
+/** The pages a kernel lacks, from the origin, ahead of a thread that migrates there. */
+export interface PagesMessage {
+  t: "pages";
+  pid: number;
+  origin: number;
+  name: string;
+  program: string;
+  pages: PageSet;
+  /** µs the origin took to collect them */
+  us: number;
+}
+
 export type KernelMessage =
   | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage
-  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage;
+  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage | PagesMessage | SpeedMessage;
 
 export class MessageError extends Error {}
 
@@ -245,7 +269,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   return out;
 }
 
-const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release"]);
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release", "pages", "speed"]);
 
 export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   let m: unknown;

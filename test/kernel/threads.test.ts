@@ -129,6 +129,115 @@ describe("threads on an x86-64 and an aarch64 kernel", () => {
   });
 });
 
+/** Compiles a test program written here. */
+async function compileSource(name: string, source: string): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), "popcorn-threads-"));
+  writeFileSync(join(dir, `${name}.ts`), source);
+  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends() })).wasm;
+}
+
+/** Two threads add to one counter under a Mutex, one on each kernel, while a third hops between the kernels. */
+const MUTEX_AND_HOPS = `
+import { print, args, Thread, Mutex, migrate } from "popcorn";
+let n: i32 = 2000;
+let hops: i32 = 200;
+const m = new Mutex();
+let box = new StaticArray<i32>(4);
+function h(arg: i32): void {
+  for (let i = 0; i < n; i++) { m.lock(); box[0] = box[0] + 1; m.unlock(); }
+}
+function b(arg: i32): void {
+  migrate(1);
+  for (let i = 0; i < n; i++) { m.lock(); box[0] = box[0] + 1; m.unlock(); }
+}
+function d(arg: i32): void {
+  for (let i = 0; i < hops; i++) { migrate(1); migrate(0); }
+}
+export function main(): i32 {
+  const a = args();
+  n = I32.parseInt(a[0]);
+  hops = I32.parseInt(a[1]);
+  box = new StaticArray<i32>(4);
+  const t1 = Thread.spawn(h, 0);
+  const t2 = Thread.spawn(b, 0);
+  const t3 = Thread.spawn(d, 0);
+  t1.join(); t2.join(); t3.join();
+  print("x " + box[0].toString() + (box[0] == 2 * n ? " ok" : " LOST"));
+  return 0;
+}
+`;
+
+/** A thread leaves kernel 0 and comes back after a sibling was spawned there (into the slot it had left). */
+const SLOT_REUSE = `
+import { print, Thread, Barrier, AtomicCounter, migrate } from "popcorn";
+const c = new AtomicCounter();
+const b = new Barrier(2);
+function t1(arg: i32): void {
+  migrate(1);
+  b.wait();
+  migrate(0);
+  for (let i = 0; i < 3000; i++) c.add(1);
+}
+function t2(arg: i32): void {
+  for (let i = 0; i < 3000; i++) c.add(1);
+}
+export function main(): i32 {
+  const a = Thread.spawn(t1, 0);
+  b.wait();
+  const d = Thread.spawn(t2, 0);
+  a.join();
+  d.join();
+  print("count " + c.get().toString());
+  return 0;
+}
+`;
+
+describe("found in review: each failed before its fix", () => {
+  let twoCores: EmbeddedKernels;
+  beforeAll(async () => {
+    twoCores = await EmbeddedKernels.start({ isas: ["x86-64", "aarch64"], cores: 2, onOutput });
+  });
+  afterAll(() => twoCores?.stop());
+
+  const runWasm = async (k: EmbeddedKernels, wasm: Uint8Array, args: string[]) => {
+    const { pid, exited } = k.exec(wasm, "t", args);
+    return { ...(await exited), output: out.get(pid) ?? [] };
+  };
+
+  it("page sets reach a kernel in the order the origin collected them (mutex-protected updates were lost while a thread hopped)", async () => {
+    const wasm = await compileSource("order", MUTEX_AND_HOPS);
+    for (let i = 0; i < 2; i++) {
+      const r = await runWasm(twoCores, wasm, ["2000", "200"]);
+      expect(r.error).toBeUndefined();
+      expect(r.output).toEqual(["x 4000 ok"]);
+    }
+  });
+
+  it("a thread that comes back gets a free control-word slot (it shared one with a thread spawned meanwhile)", async () => {
+    const wasm = await compileSource("slot", SLOT_REUSE);
+    const r = await runWasm(twoCores, wasm, []);
+    expect(r.error).toBeUndefined();
+    expect(r.output).toEqual(["count 6000"]);
+  });
+
+  it("a thread a core was starting when its process was killed does not run on (it held the core)", async () => {
+    const c = await compileExample("count");
+    for (let round = 0; round < 6; round++) {
+      const { pid, exited } = one.exec(c.wasm, "count", ["3", "2000000000"]);
+      for (let i = 0; i < 500; i++) {
+        if ((await one.ps()).filter((p) => p.pid === pid && p.tid > 0).length === 3) break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await new Promise((r) => setTimeout(r, 5 + round * 7));
+      one.signal(pid, 9);
+      await exited;
+      const s = one.exec(c.wasm, "count", ["1", "1000"]);
+      const r = await Promise.race([s.exited.then(() => "ok"), new Promise((res) => setTimeout(() => res("stuck"), 5000))]);
+      expect(r, `round ${round}`).toBe("ok");
+    }
+  });
+});
+
 describe("what threads may not do", () => {
   it("a spawned thread that allocates ends the process with an error that says why", async () => {
     const dir = mkdtempSync(join(tmpdir(), "popcorn-threads-"));

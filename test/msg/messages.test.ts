@@ -4,7 +4,7 @@
 import { encode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BLOB_MIN, MessageError, decodeMessage, encodeMessage, type KernelMessage, type MigrateMessage } from "../../host/msg/index.js";
+import { BLOB_MIN, MessageError, decodeMessage, encodeMessage, type KernelMessage, type MigrateMessage, type PagesMessage } from "../../host/msg/index.js";
 
 // byte strings compare by content, with one memcmp (element by element, big page runs make the property slow)
 expect.addEqualityTesters([
@@ -16,8 +16,28 @@ expect.addEqualityTesters([
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
-/** The page runs of a migrate message that carries pages. */
-const runsOf = (m: MigrateMessage) => m.memory?.pages.runs ?? [];
+/** The pages that go ahead of a migrating thread (what a migrate message carried before threads). */
+function pagesMsg(over: Partial<PagesMessage> = {}): PagesMessage {
+  return {
+    t: "pages",
+    pid: 4242,
+    origin: 0,
+    name: "count.wasm",
+    program: "ab".repeat(32),
+    pages: {
+      wasmPages: 3,
+      clock: 2,
+      released: 0,
+      runs: [
+        [2, bytes(4096 * 2, 4)],
+        [40, bytes(4096, 5)],
+      ],
+    },
+    us: 12.5,
+    ...over,
+  };
+}
+const runsOf = (m: PagesMessage) => m.pages.runs;
 
 function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
   return {
@@ -49,17 +69,6 @@ function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
       ["f", 1.5],
       ["big", 2 ** 40 + 0.5],
     ],
-    memory: {
-      pages: {
-        wasmPages: 3,
-        clock: 2,
-        released: 0,
-        runs: [
-          [2, bytes(4096 * 2, 4)],
-          [40, bytes(4096, 5)],
-        ],
-      },
-    },
     requestedAt: 1234567.891,
     phases: { capture: 12.5, lower: 3, rewrite: 7.25 },
     from: 1,
@@ -71,8 +80,9 @@ function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
 const EVERY_TYPE: [label: string, KernelMessage][] = [
   ["migrate with its program, page runs, a short regs and a long stack, i64 globals", migrate()],
   ["migrate without program or schedule, short regs and a 3-page stack", migrate({ programBytes: undefined, schedule: undefined, image: { ...migrate().image, regs: bytes(8), stack: bytes(4096 * 3) } })],
-  ["migrate with no pages at all", migrate({ memory: { pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } } })],
-  ["migrate of a thread to its origin: no memory", migrate({ tid: 3, entry: { fn: 2, arg: 7 }, memory: undefined })],
+  ["migrate of a spawned thread", migrate({ tid: 3, entry: { fn: 2, arg: 7 } })],
+  ["pages: two runs", pagesMsg()],
+  ["pages: none at all", pagesMsg({ pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } })],
   ["release", { t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]] } }],
   ["migrate-ack ok", { t: "migrate-ack", pid: 7, tid: 0, ok: true }],
   ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, tid: 2, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
@@ -148,8 +158,8 @@ describe("round trip", () => {
     const mem = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     const all = new Uint8Array(mem.buffer);
     all.set(bytes(4096 * 2, 9), 8192);
-    const m = migrate({ memory: { pages: { wasmPages: 1, clock: 0, released: 0, runs: [[2, all.subarray(8192, 8192 + 4096 * 2)]] } } });
-    const back = decodeMessage(encodeMessage(m), "kernel 0") as MigrateMessage;
+    const m = pagesMsg({ pages: { wasmPages: 1, clock: 0, released: 0, runs: [[2, all.subarray(8192, 8192 + 4096 * 2)]] } });
+    const back = decodeMessage(encodeMessage(m), "kernel 0") as PagesMessage;
     expect(Buffer.from(runsOf(back)[0]![1]).equals(Buffer.from(bytes(4096 * 2, 9)))).toBe(true);
   });
 
@@ -172,7 +182,6 @@ describe("round trip", () => {
       stack: blob,
       sp: fc.maxSafeInteger(),
       globals: fc.array(fc.tuple(text, value), { maxLength: 8 }),
-      runs: fc.array(fc.tuple(fc.nat(100), fc.integer({ min: 0, max: 3 }).map((n) => bytes(n * 4096, n))), { maxLength: 4 }),
       phases: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter((k) => k !== "__proto__"), fc.double({ noNaN: true, min: 0 })),
     })
     .map(
@@ -186,12 +195,20 @@ describe("round trip", () => {
           epoch: r.epoch,
           image: { ...migrate().image, regs: r.regs, stack: r.stack, sp: r.sp },
           globals: r.globals,
-          memory: { pages: { wasmPages: 4, clock: 1, released: 0, runs: r.runs } },
           phases: r.phases,
         }),
     );
+  const arbitraryPages = fc
+    .record({
+      pid: fc.nat(),
+      name: text,
+      runs: fc.array(fc.tuple(fc.nat(100), fc.integer({ min: 0, max: 3 }).map((n) => bytes(n * 4096, n))), { maxLength: 4 }),
+      released: fc.nat(),
+    })
+    .map((r): KernelMessage => pagesMsg({ pid: r.pid, name: r.name, pages: { wasmPages: 4, clock: 1, released: r.released, runs: r.runs } }));
   const arbitraryMessage: fc.Arbitrary<KernelMessage> = fc.oneof(
     arbitraryMigrate,
+    arbitraryPages,
     fc.record({ t: fc.constant("migrate-ack" as const), pid: fc.nat(), tid: fc.nat(), ok: fc.boolean(), reason: fc.option(text, { nil: undefined }) }),
     fc.record({ t: fc.constant("output" as const), pid: fc.nat(), stream: fc.constantFrom(1 as const, 2 as const), line: text }),
     fc.record({ t: fc.constant("exit" as const), pid: fc.nat(), status: fc.integer({ min: 0, max: 255 }), error: fc.option(text, { nil: undefined }) }),
@@ -215,9 +232,10 @@ describe("round trip", () => {
 describe("wire layout", () => {
   it("starts with the header's length (u32 LE), then a MessagePack header, then every blob back to back", () => {
     const m = migrate({ image: { ...migrate().image, regs: bytes(16) } });
-    const raw = encodeMessage(m);
+    const p = pagesMsg();
+    const raw = encodeMessage({ ...m, pages: p.pages } as KernelMessage); // a migrate with pages riding along: blobs of both
     const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
-    const blobs = [m.programBytes!, m.image.stack, ...runsOf(m).map(([, b]) => b)];
+    const blobs = [m.programBytes!, m.image.stack, ...runsOf(p).map(([, b]) => b)];
     expect(raw.length).toBe(4 + n + blobs.reduce((s, b) => s + b.length, 0));
     const tail = Buffer.from(raw.subarray(4 + n));
     expect(tail.equals(Buffer.concat(blobs))).toBe(true);
@@ -226,16 +244,16 @@ describe("wire layout", () => {
 
   it(`byte strings of ${BLOB_MIN} bytes or more decode as views of the received buffer, not copies`, () => {
     const m = migrate({ image: { ...migrate().image, regs: bytes(BLOB_MIN), stack: bytes(BLOB_MIN + 1) } });
-    const raw = encodeMessage(m);
-    const back = decodeMessage(raw, "kernel 1") as MigrateMessage;
+    const raw = encodeMessage({ ...m, pages: pagesMsg().pages } as KernelMessage);
+    const back = decodeMessage(raw, "kernel 1") as MigrateMessage & Pick<PagesMessage, "pages">;
     const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
-    const views = [back.programBytes!, back.image.regs, back.image.stack, ...runsOf(back).map(([, b]) => b)];
+    const views = [back.programBytes!, back.image.regs, back.image.stack, ...back.pages.runs.map(([, b]) => b)];
     for (const v of views) {
       expect(v.buffer).toBe(raw.buffer);
       expect(v.byteOffset).toBeGreaterThanOrEqual(raw.byteOffset + 4 + n);
     }
     raw[raw.length - 1] = raw[raw.length - 1]! ^ 0xff; // the last page's last byte
-    expect(runsOf(back)[1]![1][4095]).toBe(raw[raw.length - 1]);
+    expect(back.pages.runs[1]![1][4095]).toBe(raw[raw.length - 1]);
   });
 
   it("encodes into a buffer the caller allocates, at any offset inside a bigger (shared) buffer", () => {
