@@ -5,7 +5,8 @@
  *
  * Configurations (every kernel has one core unless said):
  *   (a) one kernel                                       the baseline
- *   (b) two kernels, threads balanced by the scheduler   (--scheduler balance)
+ *   (b) two kernels, threads balanced by the scheduler   (--scheduler balance; hetero
+ *                                                        when a kernel runs under QEMU)
  *   (c) two kernels, half the threads moved by signal 35 right after they start,
  *       as in the original experiment (kill -35 <pid>.<tid>)
  *   (d) one kernel with two cores                        the shared-memory upper bound
@@ -45,6 +46,8 @@ export interface CountBenchOptions {
   reps?: number;
   /** the two kernels of (b) and (c) */
   kernels?: string[];
+  /** the policy of (b): balance, or hetero (the default when a kernel runs under QEMU) */
+  scheduler?: Scheduler;
   json?: boolean;
   /** where count.json and count.svg go (default: build/bench) */
   out?: string;
@@ -98,9 +101,10 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const reps = o.reps ?? (o.quick ? 1 : 3);
   const pair = o.kernels ?? ["x86-64", "aarch64"];
   if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
+  const scheduler = o.scheduler ?? (pair.some((e) => kernelSpec(e).qemu) ? "hetero" : "balance");
   const configs: Config[] = [
     { name: "a", what: "1 kernel, 1 core", isas: [kernelSpec(pair[0]!).isa], cores: 1 },
-    { name: "b", what: "2 kernels, scheduler balance", isas: pair, cores: 1, scheduler: "balance" },
+    { name: "b", what: `2 kernels, scheduler ${scheduler}`, isas: pair, cores: 1, scheduler },
     { name: "c", what: "2 kernels, half moved by signal 35", isas: pair, cores: 1, signal35: true },
     { name: "d", what: "1 kernel, 2 cores", isas: [kernelSpec(pair[0]!).isa], cores: 2 },
   ];

@@ -1,3 +1,4 @@
+import type { Scheduler } from "../kernel/index.js";
 // The benchmarks load on demand: they pull in the compiler (binaryen), which
 // no other command that only talks to kernels should pay for.
 export async function benchCommand(which: "overhead" | "migrate", o: { json?: boolean; quick?: boolean; transport?: "local" | "tcp" }): Promise<number> {
@@ -7,9 +8,9 @@ export async function benchCommand(which: "overhead" | "migrate", o: { json?: bo
   return 0;
 }
 
-export async function benchCountCommand(o: { threads?: number[]; load?: number[]; reps?: number; kernels?: string; json?: boolean; out?: string; quick?: boolean }): Promise<number> {
+export async function benchCountCommand(o: { threads?: number[]; load?: number[]; reps?: number; kernels?: string; scheduler?: Scheduler; json?: boolean; out?: string; quick?: boolean }): Promise<number> {
   const log = (l: string) => process.stderr.write(l + "\n");
   const kernels = o.kernels?.split(",").map((s) => s.trim());
-  await (await import("../../bench/count.js")).benchCount({ threads: o.threads, loads: o.load, reps: o.reps, kernels, json: o.json, out: o.out, quick: o.quick, log });
+  await (await import("../../bench/count.js")).benchCount({ threads: o.threads, loads: o.load, reps: o.reps, kernels, scheduler: o.scheduler, json: o.json, out: o.out, quick: o.quick, log });
   return 0;
 }
