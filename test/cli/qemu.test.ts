@@ -21,6 +21,7 @@ const popcorn = popcornIn(dir, 120_000);
 beforeAll(async () => {
   writeFileSync(join(dir, "hello.wasm"), (await compileExample("hello")).wasm);
   writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib", { runtime: "stub" })).wasm);
+  for (const name of ["stencil", "count"]) writeFileSync(join(dir, `${name}.wasm`), (await compileExample(name)).wasm);
 });
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
@@ -45,6 +46,24 @@ describe.skipIf(missing !== undefined)(`aarch64@qemu kernels${missing ? ` (SKIPP
     const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64@qemu", "--migrate-at", "20,30,25,40,35,50", "--", "12", "200");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(plain.stdout);
+  });
+
+  it("threads share memory across the native and the emulated kernel: a barrier stencil gives the one-kernel result", () => {
+    const plain = popcorn("run", "stencil.wasm", "--", "4", "10");
+    const r = popcorn("run", "stencil.wasm", "--kernels", "x86-64,aarch64@qemu", "--dmesg", "--", "4", "10");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+    expect(r.stderr).toMatch(/kernel 1 \(aarch64\): pid \d+\.\d+ migrated in from kernel 0/);
+  });
+
+  it("--scheduler hetero learns that the emulated kernel is slower (its measured speed) and still gives the one-kernel result", () => {
+    const plain = popcorn("run", "count.wasm", "--", "2", "3000000");
+    const r = popcorn("run", "count.wasm", "--kernels", "x86-64,aarch64@qemu", "--scheduler", "hetero", "--dmesg", "--", "2", "3000000");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+    const m = /kernel 1 \(aarch64\) measured speed \d+: ×([\d.]+) this kernel's/.exec(r.stderr);
+    expect(m, "kernel 0 logs kernel 1's speed").not.toBeNull();
+    expect(Number(m![1]), "emulated is slower than native").toBeLessThan(1);
   });
 
   it("popcorn kernel --qemu runs under the arm64 Node, and ps shows the real process.arch beside the profile", async () => {
