@@ -13,7 +13,9 @@
  * The kernels of (b) and (c) are x86-64 and aarch64 (or `--kernels`). With an
  * `<isa>@qemu` entry (a real arm64 Node.js under QEMU: popcorn setup arm64),
  * (b) and (c) run on kernel daemons on loopback instead of worker threads,
- * and (a) and (d) on the first entry's ISA, natively.
+ * and (a) and (d) on the first entry's ISA, natively. With `--cluster <addr>`
+ * (b) and (c) run on that cluster's first two kernels (popcorn kernel
+ * daemons, maybe on other machines), and (a) and (d) here.
  *
  * Method. Each configuration has its own kernels, booted once and kept for
  * the whole run, so that a measurement is a process's life only: from the
@@ -48,6 +50,8 @@ export interface CountBenchOptions {
   kernels?: string[];
   /** the policy of (b): balance, or hetero (the default when a kernel runs under QEMU) */
   scheduler?: Scheduler;
+  /** run (b) and (c) on this running cluster (popcorn kernel daemons): a kernel's address and the cluster's key */
+  cluster?: { address: string; key: Uint8Array };
   json?: boolean;
   /** where count.json and count.svg go (default: build/bench) */
   out?: string;
@@ -99,7 +103,8 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const threads = o.threads ?? (o.quick ? [1, 2] : DEFAULT_THREADS);
   const loads = o.loads ?? (o.quick ? [10_000, 1_000_000] : DEFAULT_LOADS);
   const reps = o.reps ?? (o.quick ? 1 : 3);
-  const pair = o.kernels ?? ["x86-64", "aarch64"];
+  const joined = o.cluster ? await clusterKernels(o.cluster) : undefined;
+  const pair = joined?.map((k) => k.isa) ?? o.kernels ?? ["x86-64", "aarch64"];
   if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
   const scheduler = o.scheduler ?? (pair.some((e) => kernelSpec(e).qemu) ? "hetero" : "balance");
   const configs: Config[] = [
@@ -118,9 +123,11 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const onMigration = (m: MigrationRecord) => records.get(m.pid)?.push(m);
   const running = await Promise.all(
     configs.map((c) =>
-      c.isas.some((e) => kernelSpec(e).qemu)
-        ? onDaemons(c.isas, onOutput, onMigration, log)
-        : embedded(c.isas.map((e) => kernelSpec(e).isa), c.cores, onOutput, onMigration),
+      joined && c.isas.length === 2
+        ? onCluster(joined.map((k) => k.address), o.cluster!.key, onOutput, onMigration)
+        : c.isas.some((e) => kernelSpec(e).qemu)
+          ? onDaemons(c.isas, onOutput, onMigration, log)
+          : embedded(c.isas.map((e) => kernelSpec(e).isa), c.cores, onOutput, onMigration),
     ),
   );
 
@@ -256,11 +263,30 @@ async function embedded(isas: string[], cores: number, onOutput: OnOutput, onMig
   };
 }
 
+/** The first two kernels of a running cluster, which must both be up. */
+async function clusterKernels(c: { address: string; key: Uint8Array }): Promise<{ address: string; isa: string }[]> {
+  const k = await RemoteKernel.connect(c.address, c.key);
+  try {
+    const info = await k.cluster();
+    const two = info.kernels.filter((x) => x.id < 2);
+    if (two.length < 2 || two.some((x) => !x.up)) throw new RangeError(`--cluster ${c.address}: the counting benchmark needs kernels 0 and 1 up (${info.kernels.map((x) => `${x.id} ${x.up ? "up" : "DOWN"}`).join(", ")})`);
+    return two.sort((a, b) => a.id - b.id).map((x) => ({ address: x.address, isa: x.isa }));
+  } finally {
+    k.close();
+  }
+}
+
 /** Kernel daemons on loopback (one per entry; `<isa>@qemu` under QEMU), one client connection to each. */
 async function onDaemons(entries: string[], onOutput: OnOutput, onMigration: (m: MigrationRecord) => void, log: (l: string) => void): Promise<Kernels> {
   log(`starting kernel daemons ${entries.join(", ")} (one under QEMU takes a few seconds)`);
   const cluster = await startLocalCluster(entries);
-  const clients = await Promise.all(cluster.addresses.map((a) => RemoteKernel.connect(a, cluster.key)));
+  const k = await onCluster(cluster.addresses, cluster.key, onOutput, onMigration);
+  return { ...k, stop: async () => (await k.stop(), cluster.stop()) };
+}
+
+/** A client connection to each kernel of a cluster; processes start on the first. */
+async function onCluster(addresses: string[], key: Uint8Array, onOutput: OnOutput, onMigration: (m: MigrationRecord) => void): Promise<Kernels> {
+  const clients = await Promise.all(addresses.map((a) => RemoteKernel.connect(a, key)));
   // output comes through the origin (kernel 0); a migration is recorded by its destination
   const early = new Map<number, [1 | 2, string][]>();
   let known: ((pid: number) => boolean) | undefined;
@@ -284,7 +310,6 @@ async function onDaemons(entries: string[], onOutput: OnOutput, onMigration: (m:
     signal: (pid, signo, to, tid) => clients[0]!.signal(pid, signo, to, tid),
     stop: async () => {
       for (const c of clients) c.close();
-      cluster.stop();
     },
   };
 }

@@ -94,10 +94,16 @@ export async function runOnRemote(
   args: string[],
   address: string,
   clusterKey: Uint8Array,
-  o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean; scheduler?: Scheduler },
+  o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean; json?: boolean; scheduler?: Scheduler },
 ): Promise<number> {
   const kernel = await RemoteKernel.connect(address, clusterKey);
-  kernel.onOutput = (_pid, stream, line) => (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
+  // --json: the same object as a run on embedded kernels (kernels.ts): pid, status, error, ms, output, dmesg
+  const output: { stream: number; line: string }[] = [];
+  kernel.onOutput = (_pid, stream, line) => {
+    if (o.json) output.push({ stream, line });
+    else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
+  };
+  const t0 = performance.now();
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt, o.scheduler);
     // the first Ctrl-C asks the process to stop at its next migration point; the second one leaves it to the cluster
@@ -116,16 +122,20 @@ export async function runOnRemote(
     const ex: ExitInfo = await exited;
     if (timer) clearInterval(timer);
     process.off("SIGINT", stop);
-    if (ex.error) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
-    if (o.dmesg) {
+    const ms = performance.now() - t0;
+    if (ex.error && !o.json) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
+    const log: string[] = [];
+    if (o.dmesg || o.json) {
       const info = await kernel.cluster();
       for (const peer of info.kernels) {
         const k = peer.id === info.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
         const lines = await k?.dmesg().catch(() => undefined);
-        if (lines) process.stderr.write(lines.join("\n") + "\n");
+        if (lines) log.push(...lines);
         if (k && k !== kernel) k.close();
       }
     }
+    if (o.json) process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms, output, dmesg: log }) + "\n");
+    else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");
     return ex.status;
   } finally {
     kernel.close();

@@ -100,7 +100,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
  * on them as a cluster client; the daemons stop when it ends.
  */
 async function runOnOwnDaemons(entries: string[], bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
-  if (o.trace || o.json || o.cores) throw new CompileError("--trace, --json and --cores are not available with <isa>@qemu kernels yet");
+  if (o.trace || o.cores) throw new CompileError("--trace and --cores are not available with <isa>@qemu kernels yet");
   process.stderr.write(`popcorn: starting ${entries.length} kernel daemons (${entries.join(", ")}); one under QEMU takes a few seconds\n`);
   const cluster = await startLocalCluster(entries);
   try {

@@ -111,6 +111,13 @@ describe("two kernel daemons on loopback", () => {
     expect(prodcons.stdout.trim()).toBe("prodcons 300: sum 45150 ok");
     const log = popcorn("dmesg", "--cluster", a, "--key-file", keyFile).stdout;
     expect(log, "threads of both ran on kernel 1").toMatch(/kernel 1 \(aarch64\): pid \d+\.\d+ migrated in from kernel 0/);
+    // --json: the run's summary, as on embedded kernels
+    const j = popcorn("run", "prodcons.wasm", "--cluster", a, "--key-file", keyFile, "--json", "--", "50");
+    expect(j.code, j.stderr).toBe(0);
+    const summary = JSON.parse(j.stdout);
+    expect(summary.status).toBe(0);
+    expect(summary.output).toEqual([{ stream: 1, line: "prodcons 50: sum 1275 ok" }]);
+    expect(summary.dmesg.some((l: string) => / exited with status 0/.test(l))).toBe(true);
   });
 
   it("refuses a client with the wrong key, naming why", () => {
