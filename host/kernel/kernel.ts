@@ -98,7 +98,7 @@ interface Proc {
   moving: Map<number, { to: number; at: number }>;
   /** control-word slots in use on this kernel */
   slots: Set<number>;
-  /** the pages that came ahead of the thread that arrives next (PagesMessage) */
+  /** the memory that came ahead of the thread that arrives next: the origin's pages here, or on the origin a kernel's release */
   arrivalPages?: { bytes: number; collectUs: number; mergeUs: number; stale: boolean };
   /** bytes of memory (pages and diffs) that came in and went out */
   memIn: number;
@@ -1080,7 +1080,11 @@ export class Kernel {
       }
       case "release": {
         const proc = this.procs.get(msg.pid);
-        if (proc?.sync) this.applyRelease(proc, msg.diff, from);
+        if (!proc?.sync) return;
+        const t0 = now();
+        this.applyRelease(proc, msg.diff, from);
+        // it goes ahead of a thread that migrates here: its bytes and time are that migration's
+        proc.arrivalPages = { bytes: diffBytes(msg.diff), collectUs: 0, mergeUs: (now() - t0) * 1000, stale: false };
         return;
       }
       case "thread-exit": {
