@@ -45,7 +45,9 @@ import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
 import { diffBytes, pageBytes, Replica, type Diff, type ReplicaParts } from "../memory/index.js";
 import {
+  encodeMessage,
   isShared,
+  MessageRing,
   releaseMessage,
   type KernelMessage,
   type MigrateMessage,
@@ -172,6 +174,8 @@ export class Kernel {
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
   private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
   private readonly runq: string[] = [];
+  /** where this kernel's control thread encodes the messages that carry memory (pages, releases) */
+  private readonly ring = new MessageRing();
   /** each kernel's measured speed (calibrate()), as far as it has told us */
   private readonly speeds: number[] = [];
   private slicer: ReturnType<typeof setInterval> | undefined;
@@ -316,6 +320,19 @@ export class Kernel {
       this.transport.send(peer, msg);
       return true;
     } catch (e) {
+      this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Sends a message that carries memory: encoded once, into this kernel's ring of shared buffers (msg/ring.ts) when it has room. */
+  private sendBig(peer: number, msg: KernelMessage): boolean {
+    const bytes = encodeMessage(msg, (n) => this.ring.reserve(n) ?? new Uint8Array(n));
+    try {
+      this.transport.sendEncoded(peer, bytes);
+      return true;
+    } catch (e) {
+      releaseMessage(bytes);
       this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
       return false;
     }
@@ -1125,7 +1142,7 @@ export class Kernel {
     const diff = replica.diff();
     const n = diffBytes(diff);
     proc.memOut += n;
-    return this.sendTo(proc.origin, { t: "release", pid: proc.pid, diff }) ? n : undefined;
+    return this.sendBig(proc.origin, { t: "release", pid: proc.pid, diff }) ? n : undefined;
   }
 
   /** On the origin: the pages kernel `to` lacks, ahead of a thread migrating there; their bytes, undefined if they could not be sent. */
@@ -1137,7 +1154,7 @@ export class Kernel {
     const us = (now() - t0) * 1000;
     const n = pageBytes(pages);
     proc.memOut += n;
-    const ok = this.sendTo(to, { t: "pages", pid: proc.pid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
+    const ok = this.sendBig(to, { t: "pages", pid: proc.pid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
     if (!ok) replica.forget(to); // the link is down: the kernel will be a new one
     return ok ? n : undefined;
   }
