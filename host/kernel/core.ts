@@ -78,6 +78,7 @@ export class Core {
     private readonly port: MessagePort,
   ) {
     port.on("message", (job: CoreJob) => this.take(job));
+    this.post({ t: "up" });
   }
 
   private post(r: CoreReport, transfer: ArrayBuffer[] = []): void {

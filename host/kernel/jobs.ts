@@ -69,6 +69,8 @@ export type CoreReport =
   | { t: "log"; line: string }
   /** the core finished its job: it takes the next */
   | { t: "free" }
+  /** the core's worker has started and takes jobs */
+  | { t: "up" }
   /** the thread runs on this core now: its control word, for signals */
   | { t: "running"; meta: ProcessMeta; ctrlAddress: number }
   /** a thread returned (tid 0: the process exits) */

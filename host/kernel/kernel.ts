@@ -174,6 +174,10 @@ export class Kernel {
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
   private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
   private readonly runq: string[] = [];
+  private coresUp = 0;
+  private coresReady!: () => void;
+  /** resolves once every core's worker has started: a kernel says it is ready then, so a first job does not wait for a worker to boot */
+  readonly ready = new Promise<void>((resolve) => (this.coresReady = resolve));
   /** where this kernel's control thread encodes the messages that carry memory (pages, releases) */
   private readonly ring = new MessageRing();
   /** each kernel's measured speed (calibrate()), as far as it has told us */
@@ -571,6 +575,9 @@ export class Kernel {
       case "free":
         this.cores[core]!.busy = undefined;
         return this.dispatch();
+      case "up":
+        if (++this.coresUp === this.cores.length) this.coresReady();
+        return;
       case "running": {
         const k = key(r.meta.pid, r.meta.tid);
         const t = this.threads.get(k);
@@ -1232,7 +1239,7 @@ export class Kernel {
  * This machine's speed as a kernel sees it: iterations per ms of a small
  * Wasm loop shaped like an instrumented counting loop — an i64 mix and a
  * load from memory (a migration point's check) per iteration — the best of
- * three 10 ms rounds after a warm-up. Under QEMU user-mode emulation it
+ * three 5 ms rounds after a warm-up. Under QEMU user-mode emulation it
  * comes out about 3× lower than natively (the same ratio as the counting
  * benchmark's threads), which is what --scheduler hetero weighs kernels by.
  * (A loop without the load measured ×0.6 under QEMU: a poor proxy.)
@@ -1248,9 +1255,9 @@ const CALIBRATION_WASM = new Uint8Array([
   133, 124, 33, 1, 32, 0, 65, 1, 107, 34, 0, 13, 0, 11, 32, 1, 167, 11,
 ]);
 
-export function calibrate(roundMs = 10): number {
+export function calibrate(roundMs = 5): number {
   const f = new WebAssembly.Instance(new WebAssembly.Module(CALIBRATION_WASM)).exports.f as (n: number) => number;
-  f(200_000); // warm-up: V8 tiers the loop up (under QEMU it takes a round or two more: the best round counts)
+  f(100_000); // warm-up: V8 tiers the loop up (under QEMU it takes a round or two more: the best round counts)
   let best = 0;
   for (let round = 0; round < 3; round++) {
     let n = 0;

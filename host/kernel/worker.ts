@@ -27,7 +27,7 @@ if (d.role === "kernel") {
   const client = d.client;
   const request = kernel.attach({ post: (r) => client.postMessage(r), watches: true, close: () => client.close() });
   client.on("message", request);
-  client.postMessage({ t: "ready", kernel: d.id });
+  void kernel.ready.then(() => client.postMessage({ t: "ready", kernel: d.id }));
 } else {
   new Core({ kernel: d.kernel, core: d.core, isas: d.isas, trace: d.trace }, parentPort!);
 }
