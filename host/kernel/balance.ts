@@ -2,7 +2,9 @@
  * The balance policy (`popcorn run --scheduler balance|hetero`), run by a
  * process's origin: given where its runnable threads are, which one thread
  * to move where, if any — as the Popcorn tutorial's scheduler script did
- * with signal 35, but inside the system and continuously.
+ * with signal 35, but inside the system and continuously. The origin asks
+ * it at every spawn (where to start the new thread: only it may move) and
+ * every 20 ms (which running thread to migrate).
  *
  * Each kernel k has a weight w(k): its cores (balance), or its cores times
  * its profile's relative speed (hetero). A kernel's load is its runnable

@@ -23,7 +23,9 @@
  * and the origin answers `sys-done` with the pages that kernel lacks (the
  * acquire) once the call is done — so data-race-free programs see
  * sequentially consistent memory (memory/replica.ts). A spawned thread
- * starts on its parent's kernel, with its parent's globals.
+ * starts with its parent's globals on its parent's kernel — or, with a
+ * scheduler, on the kernel the balance policy picks (`spawn`, after the
+ * pages that kernel lacks).
  *
  * A kernel that is not where a thread runs forwards signals for it along
  * the way it went (`where`), or, at the origin, to the kernel its sync
@@ -64,7 +66,7 @@ import { SIGMIGRATE } from "./core.js";
 import type { CoreJob, CoreReport, ProcessMeta, Request } from "./jobs.js";
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
-import { pickMove } from "./balance.js";
+import { pickMove, type KernelLoad } from "./balance.js";
 
 export interface KernelConfig {
   id: number;
@@ -897,8 +899,39 @@ export class Kernel {
     }
     const fn = new DataView(mem.buffer).getUint32(call.a + FUNCTION_INDEX_OFFSET, true);
     const tid = proc.sync!.spawn(from, call.c);
-    this.dmesg(`pid ${proc.pid}: thread ${parent} spawned thread ${tid} (function #${fn}, arg ${call.b})${from === this.cfg.id ? "" : ` on kernel ${from}`}`);
-    this.sysDone(proc, parent, tid, { tid, fn, arg: call.b, stackTop: call.c });
+    // with a scheduler, a thread spawned here may start on another kernel right away, rather than migrate there later
+    const at = from === this.cfg.id && proc.scheduler ? this.placeSpawn(proc, tid) : from;
+    this.dmesg(`pid ${proc.pid}: thread ${parent} spawned thread ${tid} (function #${fn}, arg ${call.b})${at === this.cfg.id ? "" : ` on kernel ${at}`}`);
+    const info = { tid, fn, arg: call.b, stackTop: call.c };
+    if (at !== from && this.spawnThere(proc, parent, info, at)) {
+      proc.sync!.moved(tid, at);
+      return this.sysDone(proc, parent, tid);
+    }
+    this.sysDone(proc, parent, tid, info);
+  }
+
+  /** Where the scheduler starts a thread spawned on the origin (its row already counts it here): the kernel the balance policy would move it to, if any. */
+  private placeSpawn(proc: Proc, child: number): number {
+    const loads = this.loads(proc);
+    const unmovable = new Set(proc.sync!.live().map(([t]) => t).filter((t) => t !== child));
+    return pickMove(loads, this.cfg.id, unmovable)?.to ?? this.cfg.id;
+  }
+
+  /** Starts a thread spawned here on kernel `at`: its program and pages go first, then its start (SpawnMessage). */
+  private spawnThere(proc: Proc, parent: number, s: SpawnInfo, at: number): boolean {
+    const p = this.threads.get(key(proc.pid, parent));
+    if (!p?.parked) return false;
+    if (!this.peerHas.has(`${at}:${proc.program}`)) {
+      const prog = this.programs.get(proc.program);
+      if (!prog || !this.sendTo(at, { t: "program", hash: proc.program, name: prog.name, bytes: prog.bytes })) return false;
+      this.peerHas.add(`${at}:${proc.program}`);
+    }
+    if (this.sendPages(proc, at) === undefined) return false;
+    const m = p.meta;
+    return this.sendTo(at, {
+      t: "spawn", pid: proc.pid, tid: s.tid, origin: proc.origin, name: m.name, args: m.args, program: proc.program,
+      entry: { fn: s.fn, arg: s.arg }, globals: p.parked.globals, stackTop: s.stackTop,
+    });
   }
 
   /** Thread `tid`'s syscall is done: it runs again, here or on its kernel (which first gets the pages it lacks). */
@@ -952,22 +985,11 @@ export class Kernel {
     for (const proc of this.procs.values()) {
       if (!proc.scheduler || !proc.sync || proc.origin !== this.cfg.id) continue;
       any = true;
-      const kernels = this.cfg.isas.map((isa, k) => ({
-        kernel: k,
-        // hetero: the profile's declared speed times the speed the kernel measured of its machine
-        weight: this.cfg.cores * (proc.scheduler === "hetero" && isa !== "?" ? profile(isa).perf.speed * this.relativeSpeed(k) : 1),
-        threads: [] as number[],
-      }));
-      if (kernels.length < 2) continue;
-      // a thread on its way counts where it goes; main is counted, never moved (it holds the process's I/O)
+      if (this.cfg.isas.length < 2) continue;
+      // main is counted, never moved (it holds the process's I/O)
       const t0 = now();
       for (const [tid, m] of proc.moving) if (t0 - m.at > MOVE_EXPIRES_MS) proc.moving.delete(tid);
-      for (const [tid, row] of proc.sync.live()) {
-        if (!proc.sync.blocked.has(tid)) kernels[proc.moving.get(tid)?.to ?? row.kernel]?.threads.push(tid);
-      }
-      // kernels that have not joined or went down take no threads
-      const up = kernels.filter((k) => k.kernel === this.cfg.id || (this.cfg.isas[k.kernel] !== "?" && !this.down.has(k.kernel)));
-      const move = pickMove(up, this.cfg.id, new Set([0, ...proc.moving.keys()]));
+      const move = pickMove(this.loads(proc), this.cfg.id, new Set([0, ...proc.moving.keys()]));
       if (!move) continue;
       proc.moving.set(move.tid, { to: move.to, at: t0 });
       this.dmesg(`scheduler ${proc.scheduler}: pid ${proc.pid} thread ${move.tid} from kernel ${move.from} to kernel ${move.to}`);
@@ -977,6 +999,25 @@ export class Kernel {
       clearInterval(this.balancer);
       this.balancer = undefined;
     }
+  }
+
+  /**
+   * The balance policy's view of a process (at its origin): per kernel that
+   * is up, its weight (cores; times the profile's declared speed and the
+   * speed the kernel measured of its machine, for hetero) and its runnable
+   * threads — a thread on its way counted where it goes.
+   */
+  private loads(proc: Proc): KernelLoad[] {
+    const kernels = this.cfg.isas.map((isa, k) => ({
+      kernel: k,
+      weight: this.cfg.cores * (proc.scheduler === "hetero" && isa !== "?" ? profile(isa).perf.speed * this.relativeSpeed(k) : 1),
+      threads: [] as number[],
+    }));
+    for (const [tid, row] of proc.sync!.live()) {
+      if (!proc.sync!.blocked.has(tid)) kernels[proc.moving.get(tid)?.to ?? row.kernel]?.threads.push(tid);
+    }
+    // kernels that have not joined or went down take no threads
+    return kernels.filter((k) => k.kernel === this.cfg.id || (this.cfg.isas[k.kernel] !== "?" && !this.down.has(k.kernel)));
   }
 
   /** Kernel k's measured speed relative to this one's (1 until it has said). */
@@ -1101,6 +1142,25 @@ export class Kernel {
         proc.memIn += bytes;
         proc.arrivalPages = { bytes, collectUs: msg.us, mergeUs: (now() - t0) * 1000, stale: merged.stale > 0 };
         return;
+      }
+      case "spawn": {
+        if (this.reaped.has(msg.pid)) return;
+        const meta: ProcessMeta = {
+          pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program, entry: msg.entry, epoch: 0,
+        };
+        const proc = this.proc(meta);
+        this.ensureReplica(proc);
+        const t = this.thread(meta, proc);
+        const job: CoreJob = { t: "spawn", meta, globals: msg.globals, stackTop: msg.stackTop, slot: t.slot };
+        const got = proc.arrivalPages;
+        proc.arrivalPages = undefined;
+        if (got?.stale) {
+          // pages this kernel's own release touched after the origin collected them: acquire again first
+          t.state = "blocked";
+          t.waiting = job;
+          return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
+        }
+        return this.runnable(t, job);
       }
       case "release": {
         const proc = this.procs.get(msg.pid);

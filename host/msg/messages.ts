@@ -47,6 +47,9 @@
  *   program      source → destination      hash, name, bytes: sent before the first migrate
  *                                          that needs it (again after the peer restarted)
  *   reap         origin → all              pid: the process is gone, drop its replica
+ *   spawn        origin → kernel           pid, tid, origin, name, args, program, entry,
+ *                                          globals, stackTop: a thread the scheduler places on
+ *                                          that kernel at its spawn (its pages went just before)
  *   speed        any → all                 speed: what the kernel measured of its own machine
  *                                          (a calibration loop's iterations per ms), at boot
  *                                          and to every peer that joins: --scheduler hetero
@@ -184,6 +187,20 @@ export interface ThreadExitMessage {
   diff: Diff;
 }
 
+/** A spawned thread started on another kernel than its parent's (--scheduler): its parent's globals, its own stack. */
+export interface SpawnMessage {
+  t: "spawn";
+  pid: number;
+  tid: number;
+  origin: number;
+  name: string;
+  args: string[];
+  program: string;
+  entry: { fn: number; arg: number };
+  globals: [string, number | bigint][];
+  stackTop: number;
+}
+
 /** A kernel's measured speed (calibration iterations per ms), for the hetero scheduler. */
 export interface SpeedMessage {
   t: "speed";
@@ -211,7 +228,7 @@ export interface PagesMessage {
 
 export type KernelMessage =
   | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage
-  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage | PagesMessage | SpeedMessage;
+  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage | PagesMessage | SpeedMessage | SpawnMessage;
 
 export class MessageError extends Error {}
 
@@ -256,7 +273,7 @@ decodeCodec.register({
 /** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const ctx: EncodeContext = { blobs: [], size: 0 };
-  if (m.t === "migrate") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
+  if (m.t === "migrate" || m.t === "spawn") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
   const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
   const out = alloc(4 + header.length + ctx.size);
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);
@@ -269,7 +286,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   return out;
 }
 
-const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release", "pages", "speed"]);
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release", "pages", "speed", "spawn"]);
 
 export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   let m: unknown;

@@ -83,6 +83,7 @@ const EVERY_TYPE: [label: string, KernelMessage][] = [
   ["migrate of a spawned thread", migrate({ tid: 3, entry: { fn: 2, arg: 7 } })],
   ["pages: two runs", pagesMsg()],
   ["pages: none at all", pagesMsg({ pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } })],
+  ["spawn, with a -0.0 global", { t: "spawn", pid: 7, tid: 3, origin: 0, name: "count.wasm", args: ["4"], program: "ab".repeat(32), entry: { fn: 1, arg: 2 }, globals: [["g", -0], ["i", 5n]], stackTop: 70000 }],
   ["release", { t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]] } }],
   ["migrate-ack ok", { t: "migrate-ack", pid: 7, tid: 0, ok: true }],
   ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, tid: 2, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
