@@ -31,12 +31,11 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
-import { Replica, type ReplicaParts } from "../memory/index.js";
 import { dumpImage, traceFrames } from "./trace.js";
-import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, type MigrateMessage } from "../msg/index.js";
+import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, threadIdentity, type MigrateMessage } from "../msg/index.js";
 import { lift, lower, rewrite } from "../transform/index.js";
 import { now } from "./control-word.js";
-import type { CoreJob, CoreReport, ProcessMeta } from "./jobs.js";
+import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { loadProgram, type Program } from "./program.js";
 
@@ -52,11 +51,6 @@ export interface CoreConfig {
 /** Signals a process can be stopped with; 35 is Popcorn's migration signal. */
 export const SIGMIGRATE = 35;
 
-/** This core's share of a process: the kernel's replica of its memory. */
-interface Resident {
-  replica: Replica;
-}
-
 /** How a thread's run on this core ended. */
 type Outcome =
   | { t: "exit"; status: number; error?: string }
@@ -67,7 +61,8 @@ const key = (pid: number, tid: number) => `${pid}.${tid}`;
 
 export class Core {
   private readonly programs = new Map<string, Program>();
-  private readonly resident = new Map<number, Resident>();
+  /** the process memories this core has been handed (the kernel's replicas: their memory is all a core touches), by pid */
+  private readonly memories = new Map<number, WebAssembly.Memory>();
   /** threads' instances on this core, by "pid.tid" */
   private readonly instances = new Map<string, Process>();
   /** where this core encodes the migrations it sends (msg/ring.ts) */
@@ -101,7 +96,7 @@ export class Core {
         case "arrive":
           return this.arrive(job);
         case "reap":
-          this.resident.delete(job.pid);
+          this.memories.delete(job.pid);
           for (const k of [...this.instances.keys()]) if (k.startsWith(`${job.pid}.`)) this.instances.delete(k);
           return;
         case "isas":
@@ -146,52 +141,48 @@ export class Core {
     return p;
   }
 
-  /** The kernel's replica of a process, as this core holds it (from `parts` if the control thread sent them). */
-  private replica(pid: number, parts: ReplicaParts | undefined): Resident | undefined {
-    if (parts) {
-      const r = { replica: Replica.from(parts) };
-      this.resident.set(pid, r);
-      return r;
-    }
-    return this.resident.get(pid);
+  /** A process's memory on this kernel (from `memory` if the control thread sent it with the job). */
+  private memory(pid: number, memory: WebAssembly.Memory | undefined): WebAssembly.Memory | undefined {
+    if (memory) this.memories.set(pid, memory);
+    return this.memories.get(pid);
   }
 
   private start(job: Extract<CoreJob, { t: "start" }>): void {
     const request = job.request;
     const { meta } = job;
     const program = this.program(meta, job.programBytes);
-    const r = this.replica(meta.pid, job.parts); // none for a plain program: it defines its own memory and cannot migrate
-    const p = this.instance(program, meta, job.slot, r?.replica.memory);
+    // none for a plain program: it defines its own memory and cannot migrate
+    const p = this.instance(program, meta, job.slot, this.memory(meta.pid, job.memory));
     try {
       p.boot();
     } catch (e) {
       return this.exit(meta, e);
     }
     if (request && p.instrumented) p.ctrl.request(request);
-    this.execute(p, meta, p.instrumented ? r : undefined);
+    this.execute(p, meta);
   }
 
   private spawn(job: Extract<CoreJob, { t: "spawn" }>): void {
     const { meta } = job;
     const program = this.program(meta, job.programBytes);
-    const r = this.replica(meta.pid, job.parts);
-    if (!r) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} spawned on core ${this.cfg.core}, which does not hold the process memory`);
-    const p = this.instance(program, meta, job.slot, r.replica.memory, true);
+    const memory = this.memory(meta.pid, job.memory);
+    if (!memory) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} spawned on core ${this.cfg.core}, which does not hold the process memory`);
+    const p = this.instance(program, meta, job.slot, memory, true);
     try {
       p.spawn(job.globals, job.stackTop);
     } catch (e) {
       return this.exit(meta, e);
     }
     if (job.request) p.ctrl.request(job.request);
-    this.execute(p, meta, r);
+    this.execute(p, meta);
   }
 
   private runParked(job: Extract<CoreJob, { t: "run" }>): void {
     const { meta } = job;
     const program = this.program(meta, job.programBytes);
-    const r = this.replica(meta.pid, job.parts);
-    if (!r) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} resumed on core ${this.cfg.core}, which does not hold the process memory`);
-    const p = this.instance(program, meta, job.slot, r.replica.memory);
+    const memory = this.memory(meta.pid, job.memory);
+    if (!memory) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} resumed on core ${this.cfg.core}, which does not hold the process memory`);
+    const p = this.instance(program, meta, job.slot, memory);
     p.sysResult = job.result;
     try {
       p.resume(job.state);
@@ -200,7 +191,7 @@ export class Core {
     }
     if (job.request) p.ctrl.request(job.request);
     if (job.why) this.log(`pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""} resumes on kernel ${this.cfg.kernel}: ${job.why}`);
-    this.execute(p, meta, r);
+    this.execute(p, meta);
   }
 
   /** Takes in a migrated thread: `raw` is its migrate message, released here once read. */
@@ -220,14 +211,10 @@ export class Core {
       release();
       throw e;
     }
-    const meta: ProcessMeta = {
-      pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
-      entry: msg.entry, epoch: msg.epoch + 1, schedule: msg.schedule,
-    };
+    const meta = arrivingMeta(msg);
     // send: from the end of the source's last timed phase to arrival here (encode + transport)
     const phases = { ...msg.phases };
     phases.send = (t0 - msg.requestedAt) * 1000 - Object.values(msg.phases).reduce((a, b) => a + b, 0);
-    let r: Resident;
     let p: Process;
     try {
       const program = this.program(msg, job.programBytes);
@@ -236,9 +223,8 @@ export class Core {
       const sm = program.stackmaps.get(isa);
       if (!sites || !sm) throw new ProcessError(`${program.name} has no stackmap for ${isa} — recompile it with this popcorn`);
       if (msg.image.isa !== isa) throw new ProcessError(`the image is for ${msg.image.isa}, this kernel is ${isa}`);
-      const held = this.replica(msg.pid, job.parts);
-      if (!held) throw new ProcessError(`kernel ${this.cfg.kernel} has no memory for pid ${msg.pid} (its program defines its own memory?)`);
-      r = held;
+      const memory = this.memory(msg.pid, job.memory);
+      if (!memory) throw new ProcessError(`kernel ${this.cfg.kernel} has no memory for pid ${msg.pid} (its program defines its own memory?)`);
       let t = now();
       phases.decode = (t - t0) * 1000;
       // the pages came just before (the control thread merged them): their collection on the origin, their merge here
@@ -253,7 +239,7 @@ export class Core {
       const sizes = { memoryBytes, messageBytes: raw.length, stackBytes: msg.image.stack.length };
       release(); // everything kept has been copied out
       const resumeStart = now();
-      p = this.instance(program, meta, job.slot, r.replica.memory);
+      p = this.instance(program, meta, job.slot, memory);
       p.onResumed = () => {
         p.onResumed = undefined;
         const resumedAt = now();
@@ -277,12 +263,12 @@ export class Core {
       this.post({ t: "refuse", pid: msg.pid, tid: msg.tid, from: msg.from, reason: (e as Error).message });
       return;
     }
-    this.execute(p, meta, r);
+    this.execute(p, meta);
   }
 
   /** Runs a thread until it exits, parks (syscall, yield) or leaves this core. */
-  private execute(p: Process, meta: ProcessMeta, r: Resident | undefined): void {
-    this.post({ t: "running", meta, ctrlAddress: r ? p.ctrlAddress : 0 });
+  private execute(p: Process, meta: ProcessMeta): void {
+    this.post({ t: "running", meta, ctrlAddress: p.instrumented ? p.ctrlAddress : 0 });
     this.followSchedule(p, meta);
     let out: Outcome | undefined;
     try {
@@ -318,7 +304,7 @@ export class Core {
       return this.post({ t: "exit", pid: meta.pid, tid: meta.tid, status: out.status, error: out.error });
     }
     if (out.t === "park") return this.post({ t: "stopped", meta, state: out.state, call: out.call });
-    if (r) this.depart(p, r, meta, out);
+    this.depart(p, meta, out);
   }
 
   /** Arms the next step of the thread's migration schedule, if it has one. */
@@ -329,7 +315,7 @@ export class Core {
     p.ctrl.request({ dest: (this.cfg.kernel + 1) % this.cfg.isas.length, countdown: at });
   }
 
-  private depart(p: Process, r: Resident, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
+  private depart(p: Process, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
     const stoppedAt = now();
     const phases: Record<string, number> = { capture: (stoppedAt - l.requestedAt) * 1000 };
     const fromIsa = this.cfg.isas[this.cfg.kernel]!;
@@ -358,13 +344,7 @@ export class Core {
       t = now();
       const msg: MigrateMessage = {
         t: "migrate",
-        pid: meta.pid,
-        tid: meta.tid,
-        entry: meta.entry,
-        origin: meta.origin,
-        name: meta.name,
-        args: meta.args,
-        program: meta.program,
+        ...threadIdentity(meta),
         epoch: meta.epoch,
         schedule: meta.schedule,
         image,
@@ -402,7 +382,7 @@ export class Core {
       this.post({ t: "output", pid: meta.pid, stream: 2, line: `popcorn: ${why}` });
       this.log(why);
       p.resume(l.state);
-      this.execute(p, meta, r);
+      this.execute(p, meta);
     }
   }
 

@@ -5,25 +5,15 @@
  * and compiled modules, and never leave the kernel. Between kernels only
  * host/msg messages travel.
  */
-import type { ReplicaParts } from "../memory/index.js";
 import type { SysCall, ThreadState } from "./process.js";
 import type { MigrationTrace } from "./trace.js";
+import { threadIdentity, type MigrateMessage, type ThreadIdentity } from "../msg/index.js";
 
 /** What the source core knows of a migration's trace. */
 export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs">;
 
 /** What the kernels know about a thread of a process, carried along as it moves. */
-export interface ProcessMeta {
-  pid: number;
-  /** 0: the main thread */
-  tid: number;
-  origin: number;
-  name: string;
-  args: string[];
-  /** hex sha-256 of the program bytes */
-  program: string;
-  /** a spawned thread's function (table index) and argument: where it starts, and is rewound into */
-  entry?: { fn: number; arg: number };
+export interface ProcessMeta extends ThreadIdentity {
   /** the thread's stay that is now under way (the number of its migrations so far) */
   epoch: number;
   /**
@@ -34,12 +24,17 @@ export interface ProcessMeta {
   schedule?: number[];
 }
 
+/** A migrated thread's meta on its destination: the stay that begins there. */
+export function arrivingMeta(msg: MigrateMessage): ProcessMeta {
+  return { ...threadIdentity(msg), epoch: msg.epoch + 1, schedule: msg.schedule };
+}
+
 /** What a job that runs a thread says about where: its control-word slot, and the program if the core lacks it. */
 interface Placed {
   slot: number;
   programBytes?: Uint8Array;
-  /** the kernel's replica of the process, when this core does not hold it yet */
-  parts?: ReplicaParts;
+  /** the process memory (the kernel's replica's), when this core does not hold it yet */
+  memory?: WebAssembly.Memory;
 }
 
 /** A stop to ask for as soon as the thread runs again (a migration or signal that came while it was parked). */

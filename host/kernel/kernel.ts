@@ -45,7 +45,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
-import { diffBytes, pageBytes, Replica, type Diff, type ReplicaParts } from "../memory/index.js";
+import { diffBytes, pageBytes, Replica, type Diff } from "../memory/index.js";
 import {
   encodeMessage,
   isShared,
@@ -56,6 +56,7 @@ import {
   type SignalMessage,
   type SpawnInfo,
   type SysMessage,
+  threadIdentity,
   type Transport,
 } from "../msg/index.js";
 import { CTRL_REQUEST, MAX_THREAD_SLOTS, memoryImport, SYS_ACQUIRE, SYS_ATOMIC_ADD, SYS_BARRIER, SYS_JOIN, SYS_LOCK, SYS_SPAWN, SYS_UNLOCK, SYS_YIELD } from "../toolchain/index.js";
@@ -63,7 +64,7 @@ import { profile } from "../isa/index.js";
 import { ControlWord, now } from "./control-word.js";
 import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo, Scheduler } from "./client.js";
 import { SIGMIGRATE } from "./core.js";
-import type { CoreJob, CoreReport, ProcessMeta, Request } from "./jobs.js";
+import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta, type Request } from "./jobs.js";
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
 import { pickMove, type KernelLoad } from "./balance.js";
@@ -91,7 +92,7 @@ interface Proc {
   origin: number;
   name: string;
   program: string;
-  parts?: ReplicaParts;
+  /** the kernel's replica of its memory (memory/replica.ts): the cores are handed its memory */
   replica?: Replica;
   /** on the origin: the client that started it, to which its output and exit go */
   owner?: ClientLink;
@@ -167,7 +168,7 @@ export class Kernel {
   /** processes that ended: a message about them that is still on its way is dropped */
   private readonly reaped = new Set<number>();
   /** threads of ended processes that a core was starting when they ended: stopped as soon as they run */
-  private readonly zombies = new Map<string, ReplicaParts>();
+  private readonly zombies = new Map<string, WebAssembly.Memory>();
   /** peers that went down (cluster mode) and have not joined again: the balance policy leaves them out */
   private readonly down = new Set<number>();
   private readonly programs = new Map<string, { name: string; bytes: Uint8Array }>();
@@ -519,8 +520,8 @@ export class Kernel {
         job.programBytes = this.programFor(core, t.meta.program);
         const proc = this.procs.get(t.meta.pid);
         const c = this.cores[core]!;
-        if (proc?.parts && !c.replicas.has(t.meta.pid)) {
-          job.parts = proc.parts;
+        if (proc?.replica && !c.replicas.has(t.meta.pid)) {
+          job.memory = proc.replica.memory;
           c.replicas.add(t.meta.pid);
         }
         if (t.request && (job.t === "run" || job.t === "arrive" || job.t === "spawn")) {
@@ -547,8 +548,8 @@ export class Kernel {
           const t = c.busy ? this.threads.get(c.busy) : undefined;
           if (!t || t.state !== "running" || !t.ctrlAddress || t0 - (t.since ?? t0) < SLICE_MS) continue;
           const proc = this.procs.get(t.meta.pid);
-          if (!proc?.parts) continue;
-          const ctrl = new ControlWord(proc.parts.memory.buffer, t.ctrlAddress);
+          if (!proc?.replica) continue;
+          const ctrl = new ControlWord(proc.replica.memory.buffer, t.ctrlAddress);
           if (!(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
         }
       }, SLICE_MS / 2);
@@ -587,7 +588,7 @@ export class Kernel {
         if (zombie) {
           // its process ended while a core was starting it
           this.zombies.delete(k);
-          return new ControlWord(zombie.memory.buffer, r.ctrlAddress).request({ signo: 9 });
+          return new ControlWord(zombie.buffer, r.ctrlAddress).request({ signo: 9 });
         }
         if (!t) return;
         t.meta = r.meta;
@@ -715,7 +716,7 @@ export class Kernel {
       return;
     }
     if (proc.origin === this.cfg.id) return proc.sync?.exited(tid);
-    const replica = this.replicaOf(proc);
+    const replica = proc.replica;
     if (!replica) return this.processFailed(pid, `thread ${tid} exited on a kernel that holds no memory of its process`);
     const diff = replica.diff();
     proc.memOut += diffBytes(diff);
@@ -760,8 +761,8 @@ export class Kernel {
     for (const [k, t] of [...this.threads]) {
       if (t.meta.pid !== pid) continue;
       this.threads.delete(k);
-      if (t.state === "running" && t.ctrlAddress && proc?.parts) new ControlWord(proc.parts.memory.buffer, t.ctrlAddress).request({ signo: 9 });
-      if (t.state === "starting" && proc?.parts) this.zombies.set(k, proc.parts);
+      if (t.state === "running" && t.ctrlAddress && proc?.replica) new ControlWord(proc.replica.memory.buffer, t.ctrlAddress).request({ signo: 9 });
+      if (t.state === "starting" && proc?.replica) this.zombies.set(k, proc.replica.memory);
     }
     for (let c = 0; c < this.cores.length; c++) {
       this.cores[c]!.replicas.delete(pid);
@@ -804,7 +805,7 @@ export class Kernel {
         continue;
       }
       if (proc.origin !== this.cfg.id) continue;
-      this.replicaOf(proc)?.forget(peer);
+      proc.replica?.forget(peer);
       const away = (tid: number) => (this.threads.get(key(proc.pid, tid))?.state ?? "away") === "away";
       const lost = proc.sync?.live().filter(([tid, row]) => row.kernel === peer && away(tid)).map(([tid]) => tid) ?? [];
       if (lost.length) {
@@ -827,19 +828,12 @@ export class Kernel {
    * program defines its own memory: it has none.
    */
   private ensureReplica(proc: Proc): void {
-    if (proc.parts) return;
+    if (proc.replica) return;
     const bytes = this.programs.get(proc.program)?.bytes;
     const lim = bytes && memoryImport(bytes);
     if (!lim) return;
     const memory = new WebAssembly.Memory({ initial: lim.initial, maximum: lim.maximum, shared: lim.shared } as WebAssembly.MemoryDescriptor);
     proc.replica = Replica.fresh(memory, lim.maximum);
-    proc.parts = proc.replica.parts();
-  }
-
-  private replicaOf(proc: Proc): Replica | undefined {
-    if (!proc.parts) return undefined;
-    proc.replica ??= Replica.from(proc.parts);
-    return proc.replica;
   }
 
   // ---- syscalls, at the origin ----
@@ -885,7 +879,7 @@ export class Kernel {
 
   /** The atomic add of SYS_ATOMIC_ADD, on the origin's memory (the home of every page). */
   private atomicAdd(proc: Proc, addr: number, delta: number): number {
-    const mem = proc.parts?.memory;
+    const mem = proc.replica?.memory;
     if (!mem) throw new SyncError("atomic add before the process has memory");
     if (addr % 4 || addr < 0 || addr + 4 > mem.buffer.byteLength) throw new SyncError(`atomic add at ${addr}: not an aligned i32 in memory`);
     return Atomics.add(new Int32Array(mem.buffer), addr >>> 2, delta);
@@ -893,7 +887,7 @@ export class Kernel {
 
   /** A spawn: a new tid here, the child starts on its parent's kernel with its parent's globals. */
   private spawn(proc: Proc, parent: number, call: SysCall, from: number): void {
-    const mem = proc.parts?.memory;
+    const mem = proc.replica?.memory;
     if (!mem || call.a <= 0 || call.a + 4 > mem.buffer.byteLength) {
       return this.exited(proc.pid, 1, `thread ${parent}: spawn of a function reference at ${call.a}, outside memory`);
     }
@@ -927,18 +921,15 @@ export class Kernel {
       this.peerHas.add(`${at}:${proc.program}`);
     }
     if (this.sendPages(proc, at) === undefined) return false;
-    const m = p.meta;
-    return this.sendTo(at, {
-      t: "spawn", pid: proc.pid, tid: s.tid, origin: proc.origin, name: m.name, args: m.args, program: proc.program,
-      entry: { fn: s.fn, arg: s.arg }, globals: p.parked.globals, stackTop: s.stackTop,
-    });
+    const entry = { fn: s.fn, arg: s.arg };
+    return this.sendTo(at, { t: "spawn", ...threadIdentity({ ...p.meta, tid: s.tid, entry }), entry, globals: p.parked.globals, stackTop: s.stackTop });
   }
 
   /** Thread `tid`'s syscall is done: it runs again, here or on its kernel (which first gets the pages it lacks). */
-  private sysDone(proc: Proc, tid: number, result: number, spawn?: { tid: number; fn: number; arg: number; stackTop: number }): void {
+  private sysDone(proc: Proc, tid: number, result: number, spawn?: SpawnInfo): void {
     const kernel = proc.sync?.threads.get(tid)?.kernel ?? this.cfg.id;
     if (kernel !== this.cfg.id) {
-      const replica = this.replicaOf(proc);
+      const replica = proc.replica;
       if (!replica) return this.exited(proc.pid, 1, `thread ${tid}: the origin has no memory for the process`);
       const pages = replica.collectFor(kernel);
       proc.memOut += pageBytes(pages);
@@ -1048,10 +1039,7 @@ export class Kernel {
       releaseMessage(raw);
       return this.dmesg(`pid ${name(msg.pid, msg.tid)} arrived after its process ended: dropped`);
     }
-    const meta: ProcessMeta = {
-      pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program,
-      entry: msg.entry, epoch: msg.epoch + 1, schedule: msg.schedule,
-    };
+    const meta = arrivingMeta(msg);
     const proc = this.proc(meta);
     let t: Thread;
     try {
@@ -1064,21 +1052,30 @@ export class Kernel {
     t.pending = undefined; // an arrival supersedes any departure still waiting for its ack
     this.ensureReplica(proc);
     const job: CoreJob = { t: "arrive", raw, slot: t.slot };
+    this.comeIn(proc, t, job);
+  }
+
+  /**
+   * Queues a thread that comes to this kernel — an arrival (it wakes), or a
+   * spawn placed here — after the memory that came just before it, merged
+   * already: its acquire (an arrival's record gets its bytes and times). If
+   * pages this kernel's own release touched after the origin collected them
+   * were left out, it acquires again first.
+   */
+  private comeIn(proc: Proc, t: Thread, job: CoreJob): void {
     const got = proc.arrivalPages;
     proc.arrivalPages = undefined;
-    if (got) {
-      // the origin's pages, merged as they came just before: the acquire of the thread that arrives
+    if (got && job.t === "arrive") {
       job.memoryBytes = got.bytes;
       job.dirtyUs = got.collectUs;
       job.pagesUs = got.mergeUs;
-      if (got.stale) {
-        // pages this kernel's own release touched after the origin collected them: acquire again first
-        t.state = "blocked";
-        t.waiting = job;
-        return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
-      }
     }
-    this.runnable(t, job, true);
+    if (got?.stale) {
+      t.state = "blocked";
+      t.waiting = job;
+      return this.sysAtOrigin(proc, t.meta.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
+    }
+    this.runnable(t, job, job.t === "arrive");
   }
 
   private handlePeer(from: number, msg: Exclude<KernelMessage, MigrateMessage>): void {
@@ -1134,7 +1131,7 @@ export class Kernel {
         if (this.reaped.has(msg.pid)) return;
         const proc = this.proc({ pid: msg.pid, tid: 0, origin: msg.origin, name: msg.name, args: [], program: msg.program, epoch: 0 });
         this.ensureReplica(proc);
-        const replica = this.replicaOf(proc);
+        const replica = proc.replica;
         if (!replica) return this.dmesg(`pages for pid ${msg.pid} dropped: its program is not here`);
         const t0 = now();
         const merged = replica.merge(msg.pages);
@@ -1145,22 +1142,12 @@ export class Kernel {
       }
       case "spawn": {
         if (this.reaped.has(msg.pid)) return;
-        const meta: ProcessMeta = {
-          pid: msg.pid, tid: msg.tid, origin: msg.origin, name: msg.name, args: msg.args, program: msg.program, entry: msg.entry, epoch: 0,
-        };
+        const meta: ProcessMeta = { ...threadIdentity(msg), epoch: 0 };
         const proc = this.proc(meta);
         this.ensureReplica(proc);
         const t = this.thread(meta, proc);
         const job: CoreJob = { t: "spawn", meta, globals: msg.globals, stackTop: msg.stackTop, slot: t.slot };
-        const got = proc.arrivalPages;
-        proc.arrivalPages = undefined;
-        if (got?.stale) {
-          // pages this kernel's own release touched after the origin collected them: acquire again first
-          t.state = "blocked";
-          t.waiting = job;
-          return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: 0, b: 0, c: 0 });
-        }
-        return this.runnable(t, job);
+        return this.comeIn(proc, t, job);
       }
       case "release": {
         const proc = this.procs.get(msg.pid);
@@ -1180,7 +1167,7 @@ export class Kernel {
       case "sys-done": {
         const proc = this.procs.get(msg.pid);
         if (!proc) return;
-        const replica = this.replicaOf(proc);
+        const replica = proc.replica;
         if (!replica) return this.processFailed(msg.pid, `thread ${msg.tid}: a syscall result for a process with no memory here`);
         proc.memIn += pageBytes(msg.pages);
         const merged = replica.merge(msg.pages);
@@ -1194,7 +1181,7 @@ export class Kernel {
 
   /** On a kernel that is not the origin: the thread's syscall goes to the origin, after this kernel's release. */
   private sysAtOrigin(proc: Proc, tid: number, call: SysCall): void {
-    const replica = this.replicaOf(proc);
+    const replica = proc.replica;
     if (!replica) return this.processFailed(proc.pid, `thread ${tid} made a syscall on a kernel that holds no memory of its process`);
     const diff = replica.diff();
     proc.memOut += diffBytes(diff);
@@ -1204,7 +1191,7 @@ export class Kernel {
 
   /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin; its bytes, undefined if it could not be sent. */
   private release(proc: Proc): number | undefined {
-    const replica = this.replicaOf(proc);
+    const replica = proc.replica;
     if (!replica) return undefined;
     const diff = replica.diff();
     const n = diffBytes(diff);
@@ -1214,7 +1201,7 @@ export class Kernel {
 
   /** On the origin: the pages kernel `to` lacks, ahead of a thread migrating there; their bytes, undefined if they could not be sent. */
   private sendPages(proc: Proc, to: number): number | undefined {
-    const replica = this.replicaOf(proc);
+    const replica = proc.replica;
     if (!replica) return undefined;
     const t0 = now();
     const pages = replica.collectFor(to);
@@ -1228,7 +1215,7 @@ export class Kernel {
 
   /** On the origin: another kernel's release goes into the home memory. */
   private applyRelease(proc: Proc, diff: Diff, from: number): void {
-    const replica = this.replicaOf(proc);
+    const replica = proc.replica;
     if (!replica) return;
     proc.memIn += diffBytes(diff);
     replica.applyDiff(diff, from);
@@ -1290,8 +1277,8 @@ export class Kernel {
 
   private ctrlOf(t: Thread): ControlWord | undefined {
     const proc = this.procs.get(t.meta.pid);
-    if (!proc?.parts || !t.ctrlAddress) return undefined;
-    return new ControlWord(proc.parts.memory.buffer, t.ctrlAddress);
+    if (!proc?.replica || !t.ctrlAddress) return undefined;
+    return new ControlWord(proc.replica.memory.buffer, t.ctrlAddress);
   }
 }
 

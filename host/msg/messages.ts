@@ -64,20 +64,30 @@ import { protectNegativeZero, withNegativeZero } from "./negzero.js";
 import type { Diff, PageSet } from "../memory/index.js";
 import type { NativeImage } from "../transform/index.js";
 
-/** A stopped thread on its way to another kernel. */
-export interface MigrateMessage {
-  t: "migrate";
+/** Which thread of which process a message brings to a kernel. */
+export interface ThreadIdentity {
   pid: number;
+  /** 0: the main thread */
   tid: number;
   origin: number;
   name: string;
   args: string[];
-  /** sha-256 of the program bytes, hex: the destination caches programs by it */
+  /** sha-256 of the program bytes, hex: a kernel caches programs by it */
   program: string;
+  /** a spawned thread's function (table index) and argument: where it starts, and is rewound into */
+  entry?: { fn: number; arg: number };
+}
+
+/** The identity part of a message or record, and nothing else. */
+export function threadIdentity(m: ThreadIdentity): ThreadIdentity {
+  return { pid: m.pid, tid: m.tid, origin: m.origin, name: m.name, args: m.args, program: m.program, entry: m.entry };
+}
+
+/** A stopped thread on its way to another kernel. */
+export interface MigrateMessage extends ThreadIdentity {
+  t: "migrate";
   /** the program itself, when the destination is not known to have it */
   programBytes?: Uint8Array;
-  /** a spawned thread's function (table index) and argument: the destination rewinds into it */
-  entry?: { fn: number; arg: number };
   /** the thread's migrations before this one */
   epoch: number;
   /** what is left of the process's migration schedule (points between migrations) */
@@ -188,14 +198,8 @@ export interface ThreadExitMessage {
 }
 
 /** A spawned thread started on another kernel than its parent's (--scheduler): its parent's globals, its own stack. */
-export interface SpawnMessage {
+export interface SpawnMessage extends ThreadIdentity {
   t: "spawn";
-  pid: number;
-  tid: number;
-  origin: number;
-  name: string;
-  args: string[];
-  program: string;
   entry: { fn: number; arg: number };
   globals: [string, number | bigint][];
   stackTop: number;
