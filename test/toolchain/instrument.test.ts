@@ -173,14 +173,38 @@ describe("instrumentation pass", () => {
     for (const k of [1, 2, 3]) expect(run(m.wasm, { checkpointEvery: k }).status).toBe(24);
   });
 
+  it("counts every migration point it passes, also those it lets go on (checkpoint every k)", () => {
+    // main's entry point once, its loop 10 times, $inner's loop 5 times per call ($inner calls only an
+    // import, so it has no entry point): 1 + 10 + 50 = 61 points in all
+    const m = fromWat(`(module ${PRELUDE}
+      (func $inner (param $x i32) (result i32) (local $j i32)
+        (call $kernel) (drop)
+        (loop $l (local.set $x (i32.add (local.get $x) (local.get $j)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $l (i32.lt_u (local.get $j) (i32.const 5))))
+        (local.get $x))
+      (func $main (result i32) (local $i i32) (local $acc i32)
+        (loop $l (local.set $acc (call $inner (local.get $acc)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+        (local.get $acc)))`);
+    const plain = run(m.plain);
+    expect(plain.status).toBe(100);
+    for (const k of [1, 3, 7, 61, 62]) {
+      const r = run(m.wasm, { checkpointEvery: k });
+      expect(r.status, `k = ${k}`).toBe(100);
+      expect(r.captures, `k = ${k}`).toBe(Math.floor(61 / k));
+    }
+  });
+
   it("places only the migration points asked for", () => {
     const wat = `(module
       (import "popcorn" "check_migrate" (func $check)) ${PRELUDE}
       (func $f (param $n i32) (result i32) (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n))) (local.get $n))
-      (func $main (result i32) (call $check) (call $f (i32.const 3))))`;
+      (func $r (param $n i32) (result i32)
+        (if (result i32) (local.get $n) (then (call $r (i32.sub (local.get $n) (i32.const 1)))) (else (i32.const 0))))
+      (func $main (result i32) (call $check) (i32.add (call $f (i32.const 3)) (call $r (i32.const 3)))))`;
     const kinds = (points: ("entry" | "loops" | "explicit")[]) => fromWat(wat, points).sites.map((s) => s.kind).sort();
     expect(kinds(["explicit"])).toEqual(["explicit"]);
     expect(kinds(["loops"])).toEqual(["call", "loop"]);
-    expect(kinds(["entry", "loops", "explicit"])).toEqual(["call", "entry", "explicit", "loop"]);
+    expect(kinds(["entry", "loops", "explicit"])).toEqual(["call", "call", "call", "entry", "entry", "explicit", "loop"]);
   });
 });

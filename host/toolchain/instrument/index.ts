@@ -31,17 +31,20 @@
  *   before                              after (fast path in capitals)
  *   ----------------------------------  -----------------------------------------------
  *   func f(n) -> i32                    func f(n) -> i32
+ *                                         block $unwind2 (block $unwind1 (block $unwind0
  *                                         IF (LOAD CTRL) { rewind: restore, dispatch
- *                                                          | --countdown == 0? unwind(0) }
+ *                                                          | --countdown == 0? br $unwind0 }
  *     loop $l                             loop $l
  *                                           IF (LOAD CTRL) { rewind: dispatch
- *                                                            | --countdown == 0? unwind(1) }
+ *                                                            | br to the loop's request handler }
  *       s = s + g(i)                        t = s                    ;; operand stack -> local
  *                                           r = call g(i)
- *                                           IF (UNWINDING) { save(2, t, i, n); return 0 }
+ *                                           BR_IF $unwind2 (UNWINDING)
  *                                           s = t + r
  *       br_if $l (...)                      br_if $l (...)
- *
+ *                                         ...) save(0, n); return 0)  ;; one per site
+ *                                         ...) save(2, t, i, n); return 0)
+
  * Site ids are dense and global: function after function, in module order,
  * each function's sites in the order the pass meets them. The host learns
  * them from the `popcorn.sites` section (sites.ts); `abi.ts` has the imports
