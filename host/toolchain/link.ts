@@ -89,15 +89,42 @@ export class LinkError extends Error {}
 
 const MEMORY_NAME = "0";
 
+/** Segments closer than this many bytes are initialized as one: a memory.init costs more code than the zeros between. */
+const MERGE_GAP = 32;
+
+/**
+ * Adjacent segments merged into one, the bytes between them zero (memory is
+ * fresh when it is initialized): asc emits a segment per static object, often
+ * of a few bytes, and each would cost a memory.init and a data.drop.
+ */
+function mergeSegments(segments: { offset: number; data: Uint8Array }[]): { offset: number; data: Uint8Array }[] {
+  const sorted = segments.filter((s) => s.data.length > 0).sort((a, b) => a.offset - b.offset);
+  // overlapping segments apply in module order, later bytes winning: keep them as they are
+  if (sorted.some((s, i) => i > 0 && s.offset < sorted[i - 1]!.offset + sorted[i - 1]!.data.length)) return segments;
+  const runs: { offset: number; parts: { offset: number; data: Uint8Array }[]; end: number }[] = [];
+  for (const s of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && s.offset - last.end <= MERGE_GAP) {
+      last.parts.push(s);
+      last.end = s.offset + s.data.length;
+    } else runs.push({ offset: s.offset, parts: [s], end: s.offset + s.data.length });
+  }
+  return runs.map((r) => {
+    const data = new Uint8Array(r.end - r.offset);
+    for (const p of r.parts) data.set(p.data, p.offset - r.offset);
+    return { offset: r.offset, data };
+  });
+}
+
 export function link(m: binaryen.Module, wasm: Uint8Array, where: string): void {
   if (!m.hasMemory()) throw new LinkError(`${where}: the module has no memory`);
   const mem = m.getMemoryInfo();
   if (mem.module) throw new LinkError(`${where}: imported memory is not supported yet — compile without --importMemory`);
-  const segments = readDataSegments(wasm);
-  if (segments.some((s) => s.passive)) {
+  const active = readDataSegments(wasm);
+  if (active.some((s) => s.passive)) {
     throw new LinkError(`${where}: the module has passive data segments; only active ones can be linked`);
   }
-  const low = segments.filter((s) => s.data.length > 0 && s.offset < RESERVED_END);
+  const low = active.filter((s) => s.data.length > 0 && s.offset < RESERVED_END);
   if (low.length) {
     throw new LinkError(
       `${where}: static data at offset ${low[0]!.offset} overlaps popcorn's reserved memory below ${RESERVED_END} — ` +
@@ -106,6 +133,7 @@ export function link(m: binaryen.Module, wasm: Uint8Array, where: string): void 
   }
 
   // Data segments become passive, initialized once by an exported function.
+  const segments = mergeSegments(active);
   let exportName: string | null = null;
   for (let i = 0; i < m.getNumExports(); i++) {
     const e = B.getExportInfo(m.getExportByIndex(i));
