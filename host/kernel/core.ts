@@ -17,12 +17,14 @@
  * Departure, on the source core, once the thread has unwound to portable
  * frames:
  *
+ *   leaving  tells the control thread, which sends the memory meanwhile:
+ *            the kernel's release (a diff) or, on the origin, the pages B
+ *            lacks — ahead of the message, on the same link (one thread
+ *            orders them all); the thread no longer writes memory
  *   lower    frames → native image of this kernel's ISA   (its stackmap)
  *   rewrite  native image A → native image B              (both stackmaps)
- *   (memory  none here: the control thread sends the kernel's release (a
- *            diff) or, on the origin, the pages B lacks just before the
- *            message, on the same link — one thread orders them all)
  *   encode   one MigrateMessage, handed to the control thread as bytes
+ *            (depart), which sends it after the memory
  *
  * Arrival, on the destination core (its control thread has merged the
  * pages): decode, lift the native image to portable frames with this ISA's
@@ -228,10 +230,8 @@ export class Core {
       let t = now();
       phases.decode = (t - t0) * 1000;
       // the pages came just before (the control thread merged them): their collection on the origin, their merge here
-      if (job.dirtyUs !== undefined) {
-        phases.dirty = job.dirtyUs;
-        phases.send -= job.dirtyUs;
-      }
+      // (both ran while the source core lowered, rewrote and encoded: "send" holds what of them was left on the path)
+      if (job.dirtyUs !== undefined) phases.dirty = job.dirtyUs;
       phases.pages = job.pagesUs ?? 0;
       const memoryBytes = job.memoryBytes ?? 0;
       const frames = lift(msg.image, sites, sm, profile(isa));
@@ -334,6 +334,8 @@ export class Core {
       if (!smA || !smB) {
         throw new ProcessError(`${p.program.name} has no stackmap for ${smA ? toIsa : fromIsa} — recompile it with this popcorn`);
       }
+      // the control thread sends the memory ahead now, while this core lowers, rewrites and encodes the thread
+      this.post({ t: "leaving", pid: meta.pid, tid: meta.tid, to: l.to });
       let t = now();
       const a = lower(l.state.frames, sites, smA, profile(fromIsa));
       phases.lower = (now() - t) * 1000;

@@ -72,6 +72,12 @@ export type CoreReport =
   | { t: "exit"; pid: number; tid: number; status: number; error?: string }
   /** a thread stopped for a syscall or to yield its core; it is parked with the control thread */
   | { t: "stopped"; meta: ProcessMeta; state: ThreadState; call?: SysCall }
+  /**
+   * the thread stopped to migrate to kernel `to` and this core is making its
+   * migrate message (depart follows, or "running" if that fails here): the
+   * control thread sends the memory ahead of it meanwhile
+   */
+  | { t: "leaving"; pid: number; tid: number; to: number }
   /** the thread stopped to migrate: `bytes` is the encoded migrate message, `state` what to resume if it is refused */
   | {
       t: "depart";
@@ -80,7 +86,7 @@ export type CoreReport =
       bytes: Uint8Array;
       state: ThreadState;
       frames: number;
-      /** µs per phase on this side: capture, lower, rewrite, dirty, encode */
+      /** µs per phase on this side: capture, lower, rewrite, encode */
       phases: Record<string, number>;
     }
   /** a departure's stacks and transformation, when the kernels trace (its destination adds the rest) */

@@ -120,6 +120,8 @@ interface Thread {
   where?: number;
   /** while leaving: where to, and what to resume if the destination refuses */
   pending?: { to: number; state: ThreadState };
+  /** between its core's "leaving" and "depart": where its memory went ahead, and its bytes (undefined: it could not be sent) */
+  ahead?: { to: number; memoryBytes: number | undefined };
   /** while parked (runnable or blocked): its state */
   parked?: ThreadState;
   /** while runnable: the job that runs it */
@@ -596,6 +598,7 @@ export class Kernel {
         t.core = core;
         t.ctrlAddress = r.ctrlAddress;
         t.where = undefined;
+        t.ahead = undefined; // a departure that failed on the core: the thread runs on here (the memory sent ahead is harmless)
         const queued = t.queued.splice(0);
         if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: r.meta.pid, signo: t.stopping, hops: 0 });
         for (const s of queued) this.signal(s);
@@ -646,26 +649,27 @@ export class Kernel {
         );
         return;
       }
+      case "leaving": {
+        // the thread has stopped for good on its core, which makes its migrate message now: its memory goes ahead meanwhile
+        const t = this.threads.get(key(r.pid, r.tid));
+        const proc = this.procs.get(r.pid);
+        if (!t || !proc) return;
+        t.ahead = { to: r.to, memoryBytes: this.sendAhead(proc, r.to) };
+        return;
+      }
       case "depart": {
-        const leaving = this.threads.get(key(r.meta.pid, r.meta.tid));
-        if (leaving) leaving.requested = undefined;
-        // the message goes first: everything else here is bookkeeping, off the migration's path
-        if (!this.peerHas.has(`${r.to}:${r.meta.program}`)) {
-          const p = this.programs.get(r.meta.program);
-          if (p && this.sendTo(r.to, { t: "program", hash: r.meta.program, name: p.name, bytes: p.bytes })) {
-            this.peerHas.add(`${r.to}:${r.meta.program}`);
-          }
-        }
         const size = r.bytes.length;
         const t = this.threads.get(key(r.meta.pid, r.meta.tid));
         const proc = this.procs.get(r.meta.pid);
         if (!t || !proc) return releaseMessage(r.bytes);
+        t.requested = undefined;
         t.meta = r.meta;
         t.state = "leaving";
         t.pending = { to: r.to, state: r.state };
-        // the memory goes first, on the same link: from the origin the pages the destination lacks,
-        // from another kernel its release (the core checked that `to` is then the origin)
-        const memoryBytes = proc.origin === this.cfg.id ? this.sendPages(proc, r.to) : this.release(proc);
+        // the memory went ahead at "leaving" (which the core posts first), on the same link
+        const ahead = t.ahead?.to === r.to ? t.ahead : undefined;
+        t.ahead = undefined;
+        const memoryBytes = ahead ? ahead.memoryBytes : this.sendAhead(proc, r.to);
         if (memoryBytes === undefined) {
           releaseMessage(r.bytes);
           return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
@@ -1187,6 +1191,21 @@ export class Kernel {
     proc.memOut += diffBytes(diff);
     const msg: SysMessage = { t: "sys", pid: proc.pid, tid, op: call.op, a: call.a, b: call.b, c: call.c, diff, from: this.cfg.id };
     if (!this.sendTo(proc.origin, msg)) this.processFailed(proc.pid, `its origin, kernel ${proc.origin}, cannot be reached`);
+  }
+
+  /**
+   * What goes ahead of a thread that migrates to kernel `to`, on the same
+   * link: its program if that kernel lacks it, then the memory — from the
+   * origin the pages `to` lacks, from another kernel its release (the core
+   * checked that `to` is then the origin). The memory's bytes, undefined if
+   * it could not be sent.
+   */
+  private sendAhead(proc: Proc, to: number): number | undefined {
+    if (!this.peerHas.has(`${to}:${proc.program}`)) {
+      const p = this.programs.get(proc.program);
+      if (p && this.sendTo(to, { t: "program", hash: proc.program, name: p.name, bytes: p.bytes })) this.peerHas.add(`${to}:${proc.program}`);
+    }
+    return proc.origin === this.cfg.id ? this.sendPages(proc, to) : this.release(proc);
   }
 
   /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin; its bytes, undefined if it could not be sent. */

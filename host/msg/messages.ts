@@ -36,6 +36,15 @@
  *                                          that kernel lacks, ahead of a thread that migrates
  *                                          there (its acquire; us: the collection's time)
  *
+ * A diff (release, sys, thread-exit) travels packed: a run of a release is
+ * often a few bytes (one word of eight written with a new value), and a
+ * release of 64 KiB can hold 8192 of them — as [addr, bin] pairs in the
+ * header that took milliseconds to encode and decode. In the header a diff
+ * is {wasmPages, release, index, data}: `data` is one blob holding every
+ * run's bytes back to back, `index` a blob of u32 LE triples (address,
+ * offset in data, length), one per run. Decoded, the runs are views of
+ * `data` again.
+ *
  * A migrate message carries no memory: the pages or the diff go just before
  * it on the same link, made by the sending kernel's control thread, which
  * makes all of that kernel's releases and collections one at a time — so
@@ -61,7 +70,7 @@
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
 import { protectNegativeZero, withNegativeZero } from "./negzero.js";
-import type { Diff, PageSet } from "../memory/index.js";
+import type { Diff, DiffRun, PageSet } from "../memory/index.js";
 import type { NativeImage } from "../transform/index.js";
 
 /** Which thread of which process a message brings to a kernel. */
@@ -236,30 +245,116 @@ export type KernelMessage =
 
 export class MessageError extends Error {}
 
+/** a diff's runs up to this long are copied into a message byte by byte */
+const SHORT_RUN = 16;
+
 /** Byte strings at least this long travel after the header. */
 export const BLOB_MIN = 512;
 const BLOB_EXT = 0x42;
 
+/** What goes into the blob area: bytes to copy, or something that writes its `length` bytes itself (a packed diff). */
+type Blob = Uint8Array | { length: number; writeTo(out: Uint8Array, at: number): void };
+
 interface EncodeContext {
-  blobs: Uint8Array[];
+  blobs: Blob[];
   size: number;
+}
+
+/** A range of the blob area that is already placed (a packed diff's index and data): the header refers to it. */
+class BlobRange {
+  constructor(readonly at: number, readonly length: number) {}
+}
+
+function blobRef(at: number, length: number): Uint8Array {
+  const ref = new Uint8Array(8);
+  const view = new DataView(ref.buffer);
+  view.setUint32(0, at, true);
+  view.setUint32(4, length, true);
+  return ref;
 }
 
 const encodeCodec = withNegativeZero(new ExtensionCodec<EncodeContext>());
 encodeCodec.register({
   type: BLOB_EXT,
   encode: (v: unknown, ctx: EncodeContext) => {
+    if (v instanceof BlobRange) return blobRef(v.at, v.length);
     if (!(v instanceof Uint8Array) || v.length < BLOB_MIN) return null;
-    const ref = new Uint8Array(8);
-    const view = new DataView(ref.buffer);
-    view.setUint32(0, ctx.size, true);
-    view.setUint32(4, v.length, true);
+    const ref = blobRef(ctx.size, v.length);
     ctx.blobs.push(v);
     ctx.size += v.length;
     return ref;
   },
   decode: () => null,
 });
+
+/** A diff as its header holds it (see the header of this file). */
+interface PackedDiff {
+  wasmPages: number;
+  release: number;
+  index: BlobRange | Uint8Array;
+  data: BlobRange | Uint8Array;
+}
+
+/**
+ * Places a diff in the blob area: an index of (address, offset, length)
+ * triples and one blob of the runs' bytes back to back, written straight
+ * into the message (a run of a few bytes byte by byte: a copy call per run
+ * would cost more than its bytes).
+ */
+function packDiff(d: Diff, ctx: EncodeContext): PackedDiff {
+  const runs = d.runs;
+  const n = runs.length;
+  const index = new Uint8Array(12 * n);
+  const iv = new DataView(index.buffer);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const [addr, b] = runs[i]!;
+    iv.setUint32(12 * i, addr, true);
+    iv.setUint32(12 * i + 4, total, true);
+    iv.setUint32(12 * i + 8, b.length, true);
+    total += b.length;
+  }
+  const indexAt = ctx.size;
+  ctx.blobs.push(index);
+  ctx.size += index.length;
+  const dataAt = ctx.size;
+  ctx.blobs.push({
+    length: total,
+    writeTo(out: Uint8Array, at: number) {
+      for (let i = 0; i < n; i++) {
+        const b = runs[i]![1];
+        const len = b.length;
+        if (len > SHORT_RUN) out.set(b, at);
+        else for (let k = 0; k < len; k++) out[at + k] = b[k]!;
+        at += len;
+      }
+    },
+  });
+  ctx.size += total;
+  return { wasmPages: d.wasmPages, release: d.release, index: new BlobRange(indexAt, index.length), data: new BlobRange(dataAt, total) };
+}
+
+/** A packed diff back as runs: views of its data blob. */
+function unpackDiff(p: unknown): Diff {
+  const d = p as Partial<PackedDiff> | null;
+  const { index, data } = d ?? {};
+  if (!(index instanceof Uint8Array) || !(data instanceof Uint8Array) || index.length % 12 !== 0) {
+    throw new MessageError("its diff is not packed as {wasmPages, release, index, data} (a sender older than the packed diff?)");
+  }
+  const iv = new DataView(index.buffer, index.byteOffset, index.length);
+  const runs: DiffRun[] = new Array(index.length / 12);
+  for (let i = 0; i < runs.length; i++) {
+    const addr = iv.getUint32(12 * i, true);
+    const at = iv.getUint32(12 * i + 4, true);
+    const len = iv.getUint32(12 * i + 8, true);
+    if (at + len > data.length) throw new MessageError(`run ${i} of its diff points outside the diff's bytes (${at}+${len} of ${data.length})`);
+    runs[i] = [addr, new Uint8Array(data.buffer, data.byteOffset + at, len)];
+  }
+  return { wasmPages: d!.wasmPages!, release: d!.release!, runs };
+}
+
+/** Messages that carry a diff (packed on the wire). */
+const WITH_DIFF = new Set(["release", "sys", "thread-exit"]);
 
 const decodeCodec = withNegativeZero(new ExtensionCodec<Uint8Array>());
 decodeCodec.register({
@@ -278,13 +373,15 @@ decodeCodec.register({
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const ctx: EncodeContext = { blobs: [], size: 0 };
   if (m.t === "migrate" || m.t === "spawn") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
+  if ((m.t === "release" || m.t === "sys" || m.t === "thread-exit") && m.diff) m = { ...m, diff: packDiff(m.diff, ctx) as unknown as Diff };
   const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
   const out = alloc(4 + header.length + ctx.size);
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);
   out.set(header, 4);
   let at = 4 + header.length;
   for (const b of ctx.blobs) {
-    out.set(b, at);
+    if (b instanceof Uint8Array) out.set(b, at);
+    else b.writeTo(out, at);
     at += b.length;
   }
   return out;
@@ -305,5 +402,13 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   }
   const t = (m as { t?: unknown } | null)?.t;
   if (typeof t !== "string" || !TYPES.has(t)) throw new MessageError(`message from ${from} has unknown type ${JSON.stringify(t)}`);
+  if (WITH_DIFF.has(t)) {
+    const withDiff = m as { diff: unknown };
+    try {
+      withDiff.diff = unpackDiff(withDiff.diff);
+    } catch (e) {
+      throw new MessageError(`message from ${from} (${t}): ${(e as Error).message}`);
+    }
+  }
   return m as KernelMessage;
 }

@@ -72,6 +72,18 @@ describe.each(EXAMPLES)("example $name migrated at pseudo-random points", ({ nam
   });
 });
 
+describe("the memory that goes ahead of a migrating thread", () => {
+  it("pingpong writes 64 KiB before each of 12 hops (releases of up to 8192 runs) and reads back what a plain run reads", async () => {
+    const c = await compileExample("pingpong", { runtime: "stub" });
+    const args = ["3", "64", "12", "1", "0"];
+    const plain = run(c.plain, { args });
+    const r = await runOn(c.wasm, "pingpong", args);
+    expect(r.error).toBeUndefined();
+    expect(r.output).toEqual(plain.output);
+    expect((await kernels.dmesg()).filter((l) => l.includes(`pid ${r.pid} migrated in`))).toHaveLength(12);
+  });
+});
+
 describe("failed migrations leave the process where it was", () => {
   it("a program without stackmaps stays on its kernel, says why, and finishes", async () => {
     const c = await compile(example("fib"), { runtime: "stub" }); // no backends: no popcorn.stackmap.* sections

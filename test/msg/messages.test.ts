@@ -275,6 +275,61 @@ describe("wire layout", () => {
   });
 });
 
+describe("a diff travels packed", () => {
+  /** A release as Replica.diff makes one when every word of 64 KiB got a new value in 5 of its 8 bytes: 8192 runs, views of one buffer. */
+  function wordRelease(words = 8192) {
+    const buf = new Uint8Array(words * 8);
+    const runs: [number, Uint8Array][] = [];
+    for (let i = 0; i < words; i++) {
+      buf.set(bytes(5, i), i * 8);
+      runs.push([70_000 + i * 8, buf.subarray(i * 8, i * 8 + 5)]);
+    }
+    return { t: "release" as const, pid: 7, diff: { wasmPages: 4, release: 9, runs } };
+  }
+  const headerLength = (raw: Uint8Array) => new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+
+  it("a release of 8192 runs of 5 bytes: a small header, an index of 12 bytes per run, the bytes once — and it comes back as it went", () => {
+    // (as [addr, bin] pairs in the header it took milliseconds to encode: a migration's tail)
+    const m = wordRelease();
+    const raw = encodeMessage(m);
+    expect(headerLength(raw)).toBeLessThan(256);
+    expect(raw.length).toBe(4 + headerLength(raw) + 12 * 8192 + 5 * 8192);
+    expect(decodeMessage(raw, "kernel 1")).toEqual(m);
+    expect(decodeMessage(inSharedMemory(raw), "kernel 1")).toEqual(m);
+  });
+
+  it("its runs decode as views of the received buffer", () => {
+    const raw = encodeMessage(wordRelease(3));
+    const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
+    for (const [, b] of back.diff.runs) expect(b.buffer).toBe(raw.buffer);
+  });
+
+  it("a sys and a thread-exit carry their diff the same way", () => {
+    const { diff } = wordRelease(100);
+    for (const m of [
+      { t: "sys", pid: 7, tid: 2, op: 3, a: 9000, b: 0, c: 0, from: 1, diff },
+      { t: "thread-exit", pid: 7, tid: 4, diff },
+    ] as KernelMessage[]) {
+      const raw = encodeMessage(m);
+      expect(headerLength(raw)).toBeLessThan(256);
+      expect(decodeMessage(raw, "kernel 1")).toEqual(m);
+    }
+  });
+
+  it("a run that points outside the diff's bytes is a MessageError that names the sender and the run", () => {
+    const raw = encodeMessage({ t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3)], [9000, bytes(4)]] } });
+    // the index is the first blob: run 1's length (its third u32) grows past the 7 bytes of data
+    new DataView(raw.buffer, raw.byteOffset + 4 + headerLength(raw)).setUint32(12 + 8, 5, true);
+    expect(() => decodeMessage(raw, "kernel 3")).toThrow(MessageError);
+    expect(() => decodeMessage(raw, "kernel 3")).toThrow(/^message from kernel 3 \(release\): run 1 of its diff points outside the diff's bytes \(3\+5 of 7\)/);
+  });
+
+  it("a diff sent as runs in the header (an older sender) is refused by name", () => {
+    const raw = frame(encode({ t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, Uint8Array.of(1, 2, 3)]] } }));
+    expect(() => decodeMessage(raw, "kernel 3")).toThrow(/^message from kernel 3 \(release\): its diff is not packed/);
+  });
+});
+
 describe("malformed input is a MessageError that names the sender", () => {
   const cases: [string, Uint8Array][] = [
     ["empty", new Uint8Array(0)],
