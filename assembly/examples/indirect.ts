@@ -18,7 +18,12 @@ type IntFn = (x: i32) => i32;
 function double(x: i32): i32 { return x << 1; }
 function inc7(x: i32): i32 { return x + 7; }
 function rotl5(x: i32): i32 { return rotl<i32>(x, 5); }
-function mix(x: i32): i32 { return x ^ (x >>> 11) ^ 0x5bd1e995; }
+// rounds of xor-shift in a loop: a migration point in a function that only
+// call_indirect reaches (from applyAll, and from the machine's APPLY handler)
+function mix(x: i32): i32 {
+  for (let r = 0; r < 3; r++) x = x ^ (x >>> 11) ^ 0x5bd1e995;
+  return x;
+}
 
 function applyAll(fns: IntFn[], rounds: i32): i32 {
   let v = 1;

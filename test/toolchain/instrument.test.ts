@@ -124,7 +124,7 @@ describe("instrumentation pass", () => {
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $l (i32.lt_u (local.get $i) (i32.const 6))))
         (local.get $acc)))`);
-    expect(m.sites.map((s) => s.kind)).toEqual(["entry", "loop"]);
+    expect(m.sites.map((s) => s.kind)).toEqual(["loop"]);
     expect(run(m.wasm, { checkpointEvery: 1 }).status).toBe(run(m.plain).status);
   });
 
@@ -174,8 +174,8 @@ describe("instrumentation pass", () => {
   });
 
   it("counts every migration point it passes, also those it lets go on (checkpoint every k)", () => {
-    // main's entry point once, its loop 10 times, $inner's loop 5 times per call ($inner calls only an
-    // import, so it has no entry point): 1 + 10 + 50 = 61 points in all
+    // main's loop 10 times, $inner's loop 5 times per call (neither is recursive, so neither has an
+    // entry point): 10 + 50 = 60 points in all
     const m = fromWat(`(module ${PRELUDE}
       (func $inner (param $x i32) (result i32) (local $j i32)
         (call $kernel) (drop)
@@ -188,10 +188,10 @@ describe("instrumentation pass", () => {
         (local.get $acc)))`);
     const plain = run(m.plain);
     expect(plain.status).toBe(100);
-    for (const k of [1, 3, 7, 61, 62]) {
+    for (const k of [1, 3, 7, 60, 61]) {
       const r = run(m.wasm, { checkpointEvery: k });
       expect(r.status, `k = ${k}`).toBe(100);
-      expect(r.captures, `k = ${k}`).toBe(Math.floor(61 / k));
+      expect(r.captures, `k = ${k}`).toBe(Math.floor(60 / k));
     }
   });
 
@@ -205,6 +205,23 @@ describe("instrumentation pass", () => {
     const kinds = (points: ("entry" | "loops" | "explicit")[]) => fromWat(wat, points).sites.map((s) => s.kind).sort();
     expect(kinds(["explicit"])).toEqual(["explicit"]);
     expect(kinds(["loops"])).toEqual(["call", "loop"]);
-    expect(kinds(["entry", "loops", "explicit"])).toEqual(["call", "call", "call", "entry", "entry", "explicit", "loop"]);
+    expect(kinds(["entry", "loops", "explicit"])).toEqual(["call", "call", "call", "entry", "explicit", "loop"]);
+  });
+
+  it("puts entry points on recursion only, direct or through the table, and none on other callers", () => {
+    // $even and $odd call each other through the table; $main calls $even directly and is on no cycle
+    const m = fromWat(`(module ${PRELUDE}
+      (type $t (func (param i32) (result i32)))
+      (table 2 funcref) (elem (i32.const 0) $even $odd)
+      (func $even (param $n i32) (result i32)
+        (if (result i32) (local.get $n) (then (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 1))) (else (i32.const 1))))
+      (func $odd (param $n i32) (result i32)
+        (if (result i32) (local.get $n) (then (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))) (else (i32.const 0))))
+      (func $main (result i32) (i32.add (call $even (i32.const 10)) (call $even (i32.const 7)))))`, ["entry"]);
+    const entries = m.sites.filter((s) => s.kind === "entry").map((s) => s.func).sort();
+    expect(entries).toEqual(["even", "odd"]);
+    const plain = run(m.plain);
+    expect(plain.status).toBe(1);
+    for (const k of [1, 2, 3]) expect(run(m.wasm, { checkpointEvery: k }).status).toBe(1);
   });
 });

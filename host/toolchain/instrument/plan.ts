@@ -2,9 +2,12 @@
  * Which functions the pass instruments, and where migration points go.
  *
  * A function gets migration points when the chosen kinds apply to it:
- *   entry     at the entry of every function that calls another function
- *             (a leaf without loops finishes in bounded time: a point there
- *             would add cost and no reach);
+ *   entry     at the entry of every function on a cycle of the call graph
+ *             (recursion, direct or through a table): without one, a
+ *             recursion without loops would never stop. A function off
+ *             every cycle calls down an acyclic graph, so it reaches a
+ *             point of its own or returns in bounded time — a point at its
+ *             entry would add cost on every call and no reach;
  *   loops     at the header of every loop;
  *   explicit  at every call of the guest library's `check_migrate` import
  *             (always on: the program asked for it).
@@ -113,19 +116,20 @@ export function makePlan(m: binaryen.Module, points: Set<PointKind>): Plan {
     facts.set(name, f);
   }
 
+  const table = tableFunctions(m);
+  const recursive = onCycles(facts, table);
   const entryPoints = new Set<string>();
   const loopPoints = new Set<string>();
   const instrumented = new Set<string>();
   for (const f of facts.values()) {
     if (f.unsupported) continue;
     const system = isRuntime(f.name);
-    if (points.has("entry") && !system && (f.calls.size > 0 || f.indirectSigs.size > 0)) entryPoints.add(f.name);
+    if (points.has("entry") && !system && recursive.has(f.name)) entryPoints.add(f.name);
     if (points.has("loops") && !system && f.hasLoop) loopPoints.add(f.name);
     if (entryPoints.has(f.name) || loopPoints.has(f.name) || (points.has("explicit") && f.hasExplicit)) instrumented.add(f.name);
   }
 
   // Propagate "can reach a migration point" to callers until nothing changes.
-  const table = tableFunctions(m);
   const instrumentedSigs = new Set<string>();
   for (let changed = true; changed; ) {
     changed = false;
@@ -141,4 +145,37 @@ export function makePlan(m: binaryen.Module, points: Set<PointKind>): Plan {
     }
   }
   return { explicitImport, instrumented, entryPoints, loopPoints, instrumentedSigs, facts };
+}
+
+/**
+ * The functions that can call themselves again: on a cycle of the call
+ * graph, where a call_indirect may reach every table function of its
+ * signature, and a function whose walk stopped early may call anything.
+ */
+function onCycles(facts: Map<string, FunctionFacts>, table: Map<string, string>): Set<string> {
+  const bySig = new Map<string, string[]>();
+  for (const [name, sig] of table) bySig.set(sig, [...(bySig.get(sig) ?? []), name]);
+  const all = [...facts.keys()];
+  const callees = (f: FunctionFacts): string[] => {
+    if (f.unknownCalls) return all;
+    const out = [...f.calls].filter((c) => facts.has(c));
+    for (const s of f.indirectSigs) out.push(...(bySig.get(s) ?? []).filter((n) => facts.has(n)));
+    return out;
+  };
+  const out = new Set<string>();
+  for (const start of facts.keys()) {
+    const seen = new Set<string>();
+    const stack = callees(facts.get(start)!);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (n === start) {
+        out.add(start);
+        break;
+      }
+      if (seen.has(n)) continue;
+      seen.add(n);
+      stack.push(...callees(facts.get(n)!));
+    }
+  }
+  return out;
 }
