@@ -36,6 +36,7 @@ import {
 import { ControlWord } from "./control-word.js";
 import { type Frame, ImageError, type ProcessImage, type Value, capturePages, PAGE_SIZE } from "./image.js";
 import { guestImports, type GuestHost } from "./guest.js";
+import { FrameLayout } from "./frame-layout.js";
 import type { Program } from "./program.js";
 
 /** A syscall a thread made (see toolchain/abi.ts SYS_*): it stops, the kernel performs it, it resumes with the result. */
@@ -394,14 +395,13 @@ export class Process {
       rewind_frame: () => {
         const f = this.rewindQueue.pop();
         if (!f) throw new ProcessError("rewind: more frames were asked for than the image holds");
-        // a v128 travels as two i64 lanes, low first
-        this.restoring = f.values.flatMap((v) => (Array.isArray(v) ? v : [v])).reverse();
+        this.restoring = this.layout().whole(f.site, f.values).reverse();
         this.resumed();
         return f.site;
       },
     };
     const next = (): Value => {
-      if (!this.restoring.length) throw new ProcessError("rewind: a frame has fewer values than its site");
+      if (!this.restoring.length) throw new ProcessError("rewind: a frame has fewer values than its function restores");
       const v = this.restoring.pop()!;
       this.resumed();
       return v;
@@ -409,19 +409,16 @@ export class Process {
     rt.restore_i = rt.restore_I = rt.restore_f = rt.restore_F = next;
     for (const imp of WebAssembly.Module.imports(this.program.module)) {
       if (imp.module !== RT_MODULE || !imp.name.startsWith("save_")) continue;
-      const sig = imp.name.slice(5);
       rt[imp.name] = (site: number, ...raw: (number | bigint)[]) => {
-        const values: Value[] = [];
-        for (let i = 0, r = 0; i < sig.length; i++) {
-          if (sig[i] === "v") {
-            values.push([raw[r] as bigint, raw[r + 1] as bigint]);
-            r += 2;
-          } else values.push(raw[r++]!);
-        }
-        this.captured.push({ site, values });
+        this.captured.push({ site, values: this.layout().live(site, raw) });
       };
     }
     return rt;
+  }
+
+  private layout(): FrameLayout {
+    if (!this.program.sites) throw new ProcessError(`${this.program.name} has no popcorn.sites section — compile it with \`popcorn compile\``);
+    return FrameLayout.of(this.program.sites);
   }
 
   private global(name: string): WebAssembly.Global {

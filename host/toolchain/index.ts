@@ -17,7 +17,7 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
   return (await import("./compile.js")).compile(file, opts);
 }
 export { decodeSites, encodeSites, customSection, hex, SitesFormatError, SITES_VERSION } from "./sites.js";
-export type { Site, SiteKind, SiteTable, LiveValue } from "./sites.js";
+export type { Site, SiteKind, SiteTable, SiteFunction, LiveValue } from "./sites.js";
 export { packageRoot, guestLibDir } from "./paths.js";
 export { wasmModule, isWasm, memoryImport, type MemoryLimits } from "./wasmbin.js";
 export {

@@ -8,16 +8,22 @@
  *
  * Layout (MessagePack, one array):
  *
- *   [ version: 1,
+ *   [ version: 2,
  *     moduleHash: bin(32),        sha-256 of the module without popcorn.* sections
- *     functions: [ [name, firstSite, siteCount], ... ],
- *     sites: [ [id, kind, functionIndex, values: [[type, name], ...]], ... ] ]
+ *     functions: [ [name, firstSite, siteCount, frame: [type, ...]], ... ],
+ *     sites: [ [id, kind, functionIndex, values: [[type, name, slot], ...]], ... ] ]
  *
  *   kind  0 entry | 1 loop | 2 call | 3 explicit
  *   type  "i32" | "i64" | "f32" | "f64" | "v128"
  *   name  the local's name from the name section, or "$<index>" (a temporary
  *         the pass made for a value held on the operand stack across a call
  *         is named "$<index>:stack")
+ *
+ *   frame the values an instrumented function's code saves and restores, the
+ *         same at each of its sites: every local live at any of them (so
+ *         that one save and one restore serve them all); `slot` is the
+ *         place of a site's value in its function's frame. What is not
+ *         live at the site the host drops on save and restores as zero.
  *
  * Sites are numbered densely from 0, function by function, in the order the
  * pass visits them, so the sites of one function form one range.
@@ -26,14 +32,17 @@ import { decode, encode } from "@msgpack/msgpack";
 import type { ValueType } from "./abi.js";
 import { wasmModule } from "./wasmbin.js";
 
-export const SITES_VERSION = 1;
+export const SITES_VERSION = 2;
 
 export type SiteKind = "entry" | "loop" | "call" | "explicit";
 const KINDS: SiteKind[] = ["entry", "loop", "call", "explicit"];
+const VALUE_TYPES: ValueType[] = ["i32", "i64", "f32", "f64", "v128"];
 
 export interface LiveValue {
   type: ValueType;
   name: string;
+  /** its place in its function's frame (see the layout above); set by the pass */
+  slot?: number;
 }
 
 export interface Site {
@@ -46,8 +55,16 @@ export interface Site {
 export interface SiteTable {
   version: number;
   moduleHash: Uint8Array;
-  functions: { name: string; firstSite: number; siteCount: number }[];
+  functions: SiteFunction[];
   sites: Site[];
+}
+
+export interface SiteFunction {
+  name: string;
+  firstSite: number;
+  siteCount: number;
+  /** the types of the values its code saves and restores at every site; set by the pass */
+  frame?: ValueType[];
 }
 
 export function encodeSites(t: SiteTable): Uint8Array {
@@ -55,8 +72,8 @@ export function encodeSites(t: SiteTable): Uint8Array {
   return encode([
     t.version,
     t.moduleHash,
-    t.functions.map((f) => [f.name, f.firstSite, f.siteCount]),
-    t.sites.map((s) => [s.id, KINDS.indexOf(s.kind), funcIndex.get(s.func), s.values.map((v) => [v.type, v.name])]),
+    t.functions.map((f) => [f.name, f.firstSite, f.siteCount, f.frame ?? []]),
+    t.sites.map((s) => [s.id, KINDS.indexOf(s.kind), funcIndex.get(s.func), s.values.map((v) => [v.type, v.name, v.slot ?? -1])]),
   ]);
 }
 
@@ -82,7 +99,8 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
   if (!Array.isArray(funcs) || !Array.isArray(sites)) throw bad("functions or sites is not an array");
   const functions = funcs.map((f: unknown) => {
     if (!Array.isArray(f) || typeof f[0] !== "string") throw bad("bad function record");
-    return { name: f[0] as string, firstSite: Number(f[1]), siteCount: Number(f[2]) };
+    if (!Array.isArray(f[3]) || !f[3].every((t: unknown) => VALUE_TYPES.includes(t as ValueType))) throw bad(`function ${f[0]} has a bad frame`);
+    return { name: f[0] as string, firstSite: Number(f[1]), siteCount: Number(f[2]), frame: f[3] as ValueType[] };
   });
   const table: Site[] = sites.map((s: unknown, i: number) => {
     if (!Array.isArray(s) || s[0] !== i) throw bad(`site record ${i} out of order`);
@@ -94,8 +112,11 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
       kind,
       func: fn.name,
       values: (s[3] as unknown[]).map((v) => {
-        const [type, name] = v as [ValueType, string];
-        return { type, name };
+        const [type, name, slot] = v as [ValueType, string, number];
+        if (!Number.isInteger(slot) || slot >= fn.frame!.length || (slot >= 0 && fn.frame![slot] !== type)) {
+          throw bad(`site ${i}: value ${name} has no ${type} slot ${slot} in the frame of ${fn.name}`);
+        }
+        return slot < 0 ? { type, name } : { type, name, slot };
       }),
     };
   });

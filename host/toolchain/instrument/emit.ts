@@ -4,36 +4,41 @@
  *
  * The fast path adds, per migration point, one load of the control word and
  * a branch; per call site, one global read and a branch. Everything else is
- * behind those branches, and the code that saves a frame sits after the
- * body, one block per site, so that no loop holds a call or a store on its
+ * behind those branches, and the code that saves the frame sits after the
+ * body, once for all sites, so that no loop holds a call or a store on its
  * slow path (a call there, even one never taken, keeps V8 from unrolling the
  * loop and makes it spill the loop's values around it):
  *
- *   block $unwind_s ... block $unwind_c
+ *   block $save
  *     point (site s):
  *       if (load ctrl) {
  *         if (ctrl & REWIND) { REW }                    ;; resuming: see below
- *         else REQUEST                                  ;; see request()
+ *         else { rsite = s; REQUEST }                   ;; see request()
  *       }
  *     call site c:
  *       x = call f(...)
- *       br_if $unwind_c (unwinding)
+ *       if (unwinding) { rsite = c; br $save }
  *     ...
- *   end  unwinding = 1; save_<sig>(c, live...); return 0
- *   end  unwinding = 1; save_<sig>(s, live...); return 0
+ *   end
+ *   unwinding = 1; save_<sig>(rsite, frame...); return 0
  *
- * REQUEST asks the host's point() whether to stop here (it counts the request
- * down) and branches to $unwind_s if so. A point outside loops does that in place; a point in a loop
- * sets rsite and branches out of its outermost loop to a handler, which
- * either unwinds or re-enters the loop through the rewind dispatch below
- * (loopNest).
-
+ * The frame is every local live at any site of the function (sites.ts): one
+ * save and one restore serve all sites, and the host keeps of it the site's
+ * live values (their slots), restoring the rest as zero — locals dead at the
+ * site, so no path from it reads them before writing them.
+ *
+ * REQUEST asks the host's point() whether to stop here (it counts the
+ * request down) and branches to $save if so. A point outside loops does that
+ * in place; a point in a loop branches out of its outermost loop to a
+ * handler, which either unwinds or re-enters the loop through the rewind
+ * dispatch below (loopNest).
+ *
  * Resuming. The host sets REWIND and calls the outermost function again. Its
  * first list begins with a dispatch (merged into the entry point's REW when
  * it has one, else behind a guard of its own):
  *
  *     rsite = rewind_frame()                    ;; prologue: which site
- *     switch (rsite) { case s: l1 = restore_i(); l2 = restore_F(); ... }
+ *     l1 = restore_i(); l2 = restore_F(); ...   ;; the frame
  *     br_table (rsite - first) -> label before the item holding the site
  *
  * Every list is laid out as nested blocks opening at its start, one per
@@ -73,8 +78,8 @@ export interface FunctionFrame {
   m: binaryen.Module;
   results: number;
   localTypes: ValueType[];
-  siteValues: Map<number, number[]>;
-  firstSite: number;
+  /** the locals the function saves and restores at every site (sites.ts: its frame), in order */
+  frame: number[];
   rsite: number;
   rt: RuntimeImports;
   newLabel(hint: string): string;
@@ -112,21 +117,22 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const endRewind = () => m.drop(m.i32.atomic.rmw.and(0, ctrlPtr(), m.i32.const(~CTRL_REWIND)));
   const ret = () => (f.results === B.none ? m.return() : m.return(zero(m, f.results)));
 
-  const saveFrame = (site: number): Ref => {
-    const locals = f.siteValues.get(site)!;
-    const types = locals.map((l) => f.localTypes[l]!);
-    const args: Ref[] = [m.i32.const(site)];
-    locals.forEach((l, i) => {
-      const t = types[i]!;
+  // One save and one restore serve every site of the function: they pass its
+  // frame, every local live at any site (sites.ts), and rsite says which site.
+  const frameTypes = f.frame.map((l) => f.localTypes[l]!);
+  const saveFrame = (): Ref => {
+    const args: Ref[] = [m.local.get(f.rsite, B.i32)];
+    f.frame.forEach((l, i) => {
+      const t = frameTypes[i]!;
       const get = () => m.local.get(l, binaryenType(t));
       if (t === "v128") args.push(m.i64x2.extract_lane(get(), 0), m.i64x2.extract_lane(get(), 1));
       else args.push(get());
     });
-    return m.call(f.rt.save(types), args, B.none);
+    return m.call(f.rt.save(frameTypes), args, B.none);
   };
 
-  const restoreFrame = (site: number): Ref[] =>
-    f.siteValues.get(site)!.map((l) => {
+  const restoreFrame = (): Ref[] =>
+    f.frame.map((l) => {
       const t = f.localTypes[l]!;
       if (t !== "v128") return m.local.set(l, m.call(f.rt.restore(t), [], binaryenType(t)));
       const lane = () => m.call(f.rt.restore("i64"), [], B.i64);
@@ -134,37 +140,13 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
       return m.local.set(l, v);
     });
 
-  /** switch (index) { case i: cases[i] } over nested blocks; an index out of range traps. */
-  const switchOn = (index: Ref, cases: Ref[][]): Ref => {
-    const out = f.newLabel("sw_out");
-    const labels = cases.map(() => f.newLabel("sw_case"));
-    const bad = f.newLabel("sw_bad");
-    let acc = m.block(labels[0]!, [m.block(bad, [m.switch(labels, bad, index)]), m.unreachable()]);
-    cases.forEach((body, i) => {
-      const next = labels[i + 1];
-      const tail = [...body, m.br(out)];
-      acc = next ? m.block(next, [acc, ...tail]) : m.block(out, [acc, ...tail]);
-    });
-    return acc;
-  };
+  const prologue = (): Ref[] => [m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)), ...restoreFrame()];
 
-  const prologue = (sites: number[]): Ref[] => [
-    m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)),
-    switchOn(
-      m.i32.sub(m.local.get(f.rsite, B.i32), m.i32.const(f.firstSite)),
-      sites.map((s) => restoreFrame(s)),
-    ),
-  ];
-
-  // Every site unwinds by a branch to a block of its own around the whole
-  // body, whose end saves the frame and returns (see tail below): no loop
-  // holds a call on its fast path, so the engine may still unroll it.
-  const unwindLabels = new Map<number, string>();
-  const unwindLabel = (site: number): string => {
-    let l = unwindLabels.get(site);
-    if (!l) unwindLabels.set(site, (l = f.newLabel(`unwind${site}_`)));
-    return l;
-  };
+  // Every site unwinds by a branch to one block around the whole body, whose
+  // end saves the frame and returns (see the tail below): no loop holds a
+  // call on its fast path, so the engine may still unroll it.
+  const saveLabel = f.newLabel("save");
+  const unwind = (site: number): Ref[] => [m.local.set(f.rsite, m.i32.const(site)), m.br(saveLabel)];
 
   /**
    * A point found the request bit set (the site in rsite): the host's
@@ -174,24 +156,19 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
    * outermost loop (see loopNest), so no loop holds a call on its slow path
    * (measured: matmul ×1.36 with the count in the loop, ×1.2 without).
    */
-  const request = (sites: number[], goOn: Ref): Ref => {
-    const lo = Math.min(...sites);
-    const names: string[] = [];
-    for (let s = lo; s <= Math.max(...sites); s++) names.push(unwindLabel(sites.includes(s) ? s : sites[0]!));
-    const unwind = sites.length === 1 ? m.br(unwindLabel(sites[0]!)) : m.switch(names, names[0]!, m.i32.sub(m.local.get(f.rsite, B.i32), m.i32.const(lo)));
-    return m.block(null, [m.if(m.call(f.rt.point(), [], B.i32), unwind), goOn]);
-  };
+  const request = (goOn: Ref): Ref => m.block(null, [m.if(m.call(f.rt.point(), [], B.i32), m.br(saveLabel)), goOn]);
 
-  /** the request label of the outermost loop being emitted, if any */
-  let loopRequest: { label: string; points: number[] } | undefined;
+  /** the request label of the outermost loop being emitted, if any, and whether a point of it uses it */
+  let loopRequest: { label: string; used: boolean } | undefined;
 
   const point = (site: number, rew: Ref[] | undefined): Ref => {
+    const here = m.local.set(f.rsite, m.i32.const(site));
     let asked: Ref;
     if (loopRequest) {
-      loopRequest.points.push(site);
-      asked = m.block(null, [m.local.set(f.rsite, m.i32.const(site)), m.br(loopRequest.label)]);
+      loopRequest.used = true;
+      asked = m.block(null, [here, m.br(loopRequest.label)]);
     } else {
-      asked = request([site], m.nop());
+      asked = m.block(null, [here, request(m.nop())]);
     }
     return m.if(ctrl(), m.if(rewinding(), m.block(null, rew ?? [endRewind()]), asked));
   };
@@ -213,15 +190,15 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const loopNest = (name: string, body: Item[]): Ref => {
     const outer = loopRequest;
     if (outer) return m.loop(name, list(body, []));
-    loopRequest = { label: f.newLabel("request"), points: [] };
+    loopRequest = { label: f.newLabel("request"), used: false };
     const inner = m.loop(name, list(body, []));
-    const { label, points } = loopRequest;
+    const { label, used } = loopRequest;
     loopRequest = undefined;
-    if (!points.length) return inner;
+    if (!used) return inner;
     const done = f.newLabel("done");
     const resume = f.newLabel("resume");
     const goOn = m.block(null, [m.drop(m.i32.atomic.rmw.or(0, ctrlPtr(), m.i32.const(CTRL_REWIND))), m.br(resume)]);
-    return m.block(done, [m.loop(resume, m.block(null, [m.block(label, [inner, m.br(done)]), request(points, goOn)]))]);
+    return m.block(done, [m.loop(resume, m.block(null, [m.block(label, [inner, m.br(done)]), request(goOn)]))]);
   };
 
   const sitesOf = (it: Item, acc: number[] = []): number[] => {
@@ -265,7 +242,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
           acc.push(it.e);
           break;
         case "call":
-          acc.push(it.e, m.br(unwindLabel(it.site), m.global.get(UNWINDING_GLOBAL, B.i32)));
+          acc.push(it.e, m.if(m.global.get(UNWINDING_GLOBAL, B.i32), m.block(null, unwind(it.site))));
           break;
         case "point": {
           let rew: Ref[] | undefined;
@@ -284,12 +261,8 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
     return m.block(null, acc, B.auto);
   };
 
-  const allSites = body.flatMap((it) => sitesOf(it)).sort((a, b) => a - b);
-  const main = list(body, prologue(allSites));
+  const main = list(body, prologue());
   const bodyType = B.getExpressionType(main);
-  let acc: Ref = bodyType === B.none || bodyType === B.unreachable ? m.block(null, [main, ret()]) : m.return(main);
-  for (const [site, label] of unwindLabels) {
-    acc = m.block(null, [m.block(label, [acc]), m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(site), ret()]);
-  }
-  return acc;
+  const whole = bodyType === B.none || bodyType === B.unreachable ? m.block(null, [main, ret()]) : m.return(main);
+  return m.block(null, [m.block(saveLabel, [whole]), m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(), ret()]);
 }

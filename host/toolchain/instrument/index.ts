@@ -58,7 +58,7 @@
  */
 import binaryen from "binaryen";
 import { CTRL_PTR_GLOBAL, NOCAPTURE_GLOBAL, UNWINDING_GLOBAL, ctrlAddress, type ValueType } from "../abi.js";
-import type { LiveValue, Site, SiteKind } from "../sites.js";
+import type { LiveValue, Site, SiteFunction, SiteKind } from "../sites.js";
 import { emitFunctionBody, RuntimeImports } from "./emit.js";
 import { CallIndirect, Fn, type Ref, UnsupportedError, valueType } from "./exprs.js";
 import { type Item, toList } from "./ir.js";
@@ -79,7 +79,7 @@ export interface InstrumentOptions {
 
 export interface InstrumentResult {
   sites: Site[];
-  functions: { name: string; firstSite: number; siteCount: number }[];
+  functions: SiteFunction[];
   refused: { func: string; reason: string }[];
   totalFunctions: number;
 }
@@ -115,7 +115,7 @@ export function instrument(m: binaryen.Module, opts: InstrumentOptions): Instrum
     if (!plan.instrumented.has(name)) continue;
     try {
       const first = sites.length;
-      instrumentFunction(m, name, {
+      const frame = instrumentFunction(m, name, {
         plan,
         points: opts.points,
         rt,
@@ -126,7 +126,7 @@ export function instrument(m: binaryen.Module, opts: InstrumentOptions): Instrum
         },
         sites,
       });
-      functions.push({ name, firstSite: first, siteCount: sites.length - first });
+      functions.push({ name, firstSite: first, siteCount: sites.length - first, frame });
     } catch (e) {
       if (e instanceof UnsupportedError) throw new InstrumentError(`function ${name}: ${e.message}`);
       throw e;
@@ -149,7 +149,8 @@ interface FunctionContext {
   sites: Site[];
 }
 
-function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContext): void {
+/** Instruments one function; the types of its frame (see sites.ts). */
+function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContext): ValueType[] {
   m.runPassesOnFunction(name, ["flatten"]);
   const fn = m.getFunction(name);
   const info = B.getFunctionInfo(fn);
@@ -178,9 +179,12 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
   }, body);
 
   const live = siteLiveness(body);
+  // the frame: every local live at any site, in index order
+  const frame = [...new Set([...live.values()].flat())].sort((a, b) => a - b);
+  const slot = new Map(frame.map((l, i) => [l, i]));
   for (let s = firstSite; s < cx.sites.length; s++) {
     const locals = live.get(s) ?? [];
-    cx.sites[s]!.values = locals.map((l): LiveValue => ({ type: localTypes[l]!, name: names[l]! }));
+    cx.sites[s]!.values = locals.map((l): LiveValue => ({ type: localTypes[l]!, name: names[l]!, slot: slot.get(l)! }));
   }
 
   const rsite = localTypes.length;
@@ -189,8 +193,7 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
       m,
       results: info.results,
       localTypes,
-      siteValues: new Map([...live].map(([s, locals]) => [s, locals])),
-      firstSite,
+      frame,
       rsite,
       rt: cx.rt,
       newLabel: cx.newLabel,
@@ -203,6 +206,7 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
     if (!n.startsWith("$")) Fn.setLocalName(rebuilt, i, n);
   });
   Fn.setLocalName(rebuilt, rsite, "popcorn$rsite");
+  return frame.map((l) => localTypes[l]!);
 }
 
 /**

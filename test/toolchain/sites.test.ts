@@ -1,0 +1,69 @@
+// The popcorn.sites section (version 2): each function's frame, and each
+// value's slot in it; and how the host maps a site's live values to the frame
+// its function's code saves and restores.
+import { encode } from "@msgpack/msgpack";
+import { describe, expect, it } from "vitest";
+import { FrameLayout } from "../../host/kernel/frame-layout.js";
+import { ImageError } from "../../host/kernel/index.js";
+import { decodeSites, encodeSites, SitesFormatError, SITES_VERSION, type SiteTable } from "../../host/toolchain/index.js";
+
+const table = (): SiteTable => ({
+  version: SITES_VERSION,
+  moduleHash: new Uint8Array(32).fill(7),
+  functions: [
+    { name: "f", firstSite: 0, siteCount: 2, frame: ["i32", "i64", "v128", "f64"] },
+    { name: "g", firstSite: 2, siteCount: 1, frame: [] },
+  ],
+  sites: [
+    { id: 0, kind: "entry", func: "f", values: [{ type: "i32", name: "n", slot: 0 }] },
+    {
+      id: 1,
+      kind: "call",
+      func: "f",
+      values: [
+        { type: "v128", name: "$3", slot: 2 },
+        { type: "f64", name: "x", slot: 3 },
+      ],
+    },
+    { id: 2, kind: "loop", func: "g", values: [] },
+  ],
+});
+
+describe("popcorn.sites", () => {
+  it("round-trips frames and slots", () => {
+    expect(decodeSites(encodeSites(table()))).toEqual(table());
+  });
+
+  it("refuses a value whose slot is not of its type in its function's frame, by site and function", () => {
+    const t = table();
+    t.sites[1]!.values[1]!.slot = 1; // an f64 in the i64 slot
+    expect(() => decodeSites(encodeSites(t), "x.wasm")).toThrow(SitesFormatError);
+    expect(() => decodeSites(encodeSites(t), "x.wasm")).toThrow(/x\.wasm: popcorn\.sites section is malformed \(site 1: value x has no f64 slot 1 in the frame of f\)/);
+  });
+
+  it("refuses a section of version 1 with the way out", () => {
+    const v1 = encode([1, new Uint8Array(32), [["f", 0, 1]], [[0, 0, 0, [["i32", "n"]]]]]);
+    expect(() => decodeSites(v1, "old.wasm")).toThrow(/old\.wasm: popcorn\.sites version 1, this popcorn reads version 2 — recompile with this popcorn/);
+  });
+});
+
+describe("FrameLayout", () => {
+  const layout = FrameLayout.of(decodeSites(encodeSites(table())));
+
+  it("keeps a site's live values of the whole frame a save passes (a v128 as two lanes)", () => {
+    expect(layout.live(0, [5, 9n, 1n, 2n, 0.5])).toEqual([5]);
+    expect(layout.live(1, [5, 9n, 1n, 2n, 0.5])).toEqual([[1n, 2n], 0.5]);
+    expect(layout.live(2, [])).toEqual([]);
+  });
+
+  it("restores the whole frame: live values in their slots, zero of its type in the others", () => {
+    expect(layout.whole(0, [5])).toEqual([5, 0n, 0n, 0n, 0]);
+    expect(layout.whole(1, [[1n, 2n], -0.5])).toEqual([0, 0n, 1n, 2n, -0.5]);
+  });
+
+  it("names a frame that does not fit its site", () => {
+    expect(() => layout.whole(1, [0.5])).toThrow(ImageError);
+    expect(() => layout.whole(1, [0.5])).toThrow(/the frame of site 1 has 1 values, its site 2/);
+    expect(() => layout.live(9, [])).toThrow(/frame of site 9: the program has sites 0\.\.2/);
+  });
+});
