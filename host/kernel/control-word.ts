@@ -45,15 +45,6 @@ export class ControlWord {
     Atomics.or(this.words, this.i, CTRL_REQUEST | (countdown <= 1 ? CTRL_URGENT : 0));
   }
 
-  /**
-   * A migration point passed while a request is up (the guest's point()):
-   * counts it down; true if this is the point to stop at.
-   */
-  pass(): boolean {
-    const left = Atomics.sub(this.words, COUNTDOWN_OFFSET >>> 2, 1) - 1;
-    return left <= 0 || (Atomics.load(this.words, this.i) & CTRL_URGENT) !== 0;
-  }
-
   /** The kernel a stopped thread was asked to go to, or undefined if it was only asked to stop. */
   destination(): number | undefined {
     const d = Atomics.load(this.words, DEST_OFFSET >>> 2);

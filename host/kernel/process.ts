@@ -30,7 +30,6 @@ import {
   RT_MODULE,
   START_EXPORT,
   UNWINDING_GLOBAL,
-  NOCAPTURE_GLOBAL,
   hex,
 } from "../toolchain/index.js";
 import { ControlWord } from "./control-word.js";
@@ -390,8 +389,6 @@ export class Process {
 
   private runtimeImports(): Record<string, (...a: never[]) => unknown> {
     const rt: Record<string, (...a: never[]) => unknown> = {
-      // points under a function the pass refused do not count (abi.ts, NOCAPTURE_GLOBAL)
-      point: () => ((this.global(NOCAPTURE_GLOBAL).value as number) > 0 ? 0 : this.ctrl.pass() ? 1 : 0),
       rewind_frame: () => {
         const f = this.rewindQueue.pop();
         if (!f) throw new ProcessError("rewind: more frames were asked for than the image holds");

@@ -22,19 +22,21 @@
  *
  * Control word bits (written by the host, read at every migration point):
  *   CTRL_REQUEST  the host asks the thread to stop: every migration point
- *                 calls point(), which decrements the countdown, and the
- *                 one that takes it to zero unwinds (the host sets 1 to stop
- *                 at the next point, N to stop at the N-th). Points under a
- *                 refused function do not count (see NOCAPTURE_GLOBAL).
+ *                 decrements the countdown, and the one that takes it to zero
+ *                 unwinds (the host sets 1 to stop at the next point, N to
+ *                 stop at the N-th). Points under a refused function do not
+ *                 count (see NOCAPTURE_GLOBAL).
  *   CTRL_REWIND   set by the host while a thread is being rewound; the point
  *                 the thread stopped at clears it (atomically) and goes on.
  *   CTRL_URGENT   with CTRL_REQUEST: stop at the next point whatever the
- *                 countdown says (a signal, a migration asked for now).
+ *                 countdown says (a signal, a migration asked for now). The
+ *                 guest decrements the countdown without atomics, so a host
+ *                 write of the countdown can be lost to it; this bit cannot.
  *
- * No loop holds a call, even on its slow path: a call inside a loop, even
- * one never taken, makes V8 spill the loop's values around it on the fast
- * path (measured: count ran 3x slower with a call there). A point in a loop
- * calls point() from outside its outermost loop (instrument/emit.ts).
+ * The slow path of a point makes no call that it returns from: a call, even
+ * one never taken, makes V8 keep values live across it in memory on the fast
+ * path (measured: count ran 3x slower with a call in its loop, fib 10 %
+ * slower with one at its entry); see instrument/emit.ts.
  */
 
 export const RESERVED_BASE = 1024;
@@ -68,9 +70,6 @@ export const CHECK_MIGRATE = "check_migrate";
  *   save_<sig>(site, v...)        record one frame (innermost first); <sig> has
  *                                 one letter per value: i=i32 I=i64 f=f32 F=f64
  *                                 (a v128 travels as two I)
- *   point() -> i32                a point found CTRL_REQUEST set: 1 if it is the
- *                                 one to stop at (the countdown reached zero, or
- *                                 the request is urgent), else 0
  *   rewind_frame() -> i32         next frame to restore (outermost first): its site
  *   restore_<t>() -> t            next value of that frame, t in i I f F
  */

@@ -33,7 +33,7 @@
  *   func f(n) -> i32                    func f(n) -> i32
  *                                         block $unwind2 (block $unwind1 (block $unwind0
  *                                         IF (LOAD CTRL) { rewind: restore, dispatch
- *                                                          | point()? br $unwind0 }
+ *                                                          | --countdown == 0? br $save }
  *     loop $l                             loop $l
  *                                           IF (LOAD CTRL) { rewind: dispatch
  *                                                            | br to the loop's request handler }
