@@ -28,10 +28,21 @@
  * site, so no path from it reads them before writing them.
  *
  * REQUEST counts the request down and branches to $save when this is the
- * point to stop at. A point outside loops does that
- * in place; a point in a loop branches out of its outermost loop to a
- * handler, which either unwinds or re-enters the loop through the rewind
- * dispatch below (loopNest).
+ * point to stop at. In a function whose points are all outside loops it
+ * does that in place. In a function with a point in a loop, every point
+ * branches to one handler after the body instead, so no loop holds a store
+ * on its slow path and the function holds the countdown once; a request
+ * that does not stop there goes back to right after its point through the
+ * rewind dispatch below, locals kept:
+ *
+ *   loop $resume
+ *     block $save
+ *       block $request  ...body...  end
+ *       countdown; br_if $save (stop here)
+ *       ctrl |= REWIND; resuming = 1; br $resume    ;; the prologue skips its restore
+ *     end
+ *     unwinding = 1; save_<sig>(rsite, frame...); return 0
+ *   end
  *
  * Resuming. The host sets REWIND and calls the outermost function again. Its
  * first list begins with a dispatch (merged into the entry point's REW when
@@ -84,6 +95,8 @@ export interface FunctionFrame {
   /** the locals the function saves and restores at every site (sites.ts: its frame), in order */
   frame: number[];
   rsite: number;
+  /** an i32 local: set while the function resumes itself after a request it let pass */
+  resuming: number;
   rt: RuntimeImports;
   newLabel(hint: string): string;
 }
@@ -142,7 +155,18 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
       return m.local.set(l, v);
     });
 
-  const prologue = (): Ref[] => [m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)), ...restoreFrame()];
+  // A function with a point in a loop hands its points' requests to one
+  // handler after the body (see request), which may send the thread back to
+  // where it was through the rewind dispatch: `resuming` then skips the
+  // prologue's restore, the locals being as they are.
+  const inLoop = (items: Item[], depth: number): boolean =>
+    items.some((it) => (it.k === "point" && depth > 0) || (it.k === "loop" && inLoop(it.body, depth + 1)));
+  const shared = inLoop(body, 0);
+  const requestLabel = f.newLabel("request");
+  const resumeLabel = f.newLabel("resume");
+  const restore = [m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)), ...restoreFrame()];
+  const prologue = (): Ref[] =>
+    shared ? [m.if(m.local.get(f.resuming, B.i32), m.local.set(f.resuming, m.i32.const(0)), m.block(null, restore))] : restore;
 
   // Every site unwinds by a branch to one block around the whole body, whose
   // end saves the frame and returns (see the tail below): no loop holds a
@@ -153,11 +177,10 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   /**
    * A point found the request bit set (the site in rsite). Points under a
    * refused function do not count; the point that takes the countdown to
-   * zero, or any point of an urgent request, unwinds, any other goes on.
-   * Outside loops this is inline; a point in a loop branches to one handler
-   * after its outermost loop (see loopNest), so no loop holds a store on its
-   * slow path (measured: matmul ×1.36 with the countdown in the loop, ×1.2
-   * without). It makes no call: a call that returns, even on a path never
+   * zero, or any point of an urgent request, unwinds, any other goes on
+   * (see the header: inline, or once per function after the body —
+   * measured: matmul ×1.36 with the countdown in its loop, ×1.2 without).
+   * It makes no call: a call that returns, even on a path never
    * taken, makes V8 keep the function's live values in memory from their
    * definition on (measured: fib ×1.28 → ×1.40 with a host call here).
    */
@@ -177,47 +200,10 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
     ]);
   };
 
-  /** the request label of the outermost loop being emitted, if any, and whether a point of it uses it */
-  let loopRequest: { label: string; used: boolean } | undefined;
-
   const point = (site: number, rew: Ref[] | undefined): Ref => {
     const here = m.local.set(f.rsite, m.i32.const(site));
-    let asked: Ref;
-    if (loopRequest) {
-      loopRequest.used = true;
-      asked = m.block(null, [here, m.br(loopRequest.label)]);
-    } else {
-      asked = m.block(null, [here, request(m.nop())]);
-    }
+    const asked = shared ? m.block(null, [here, m.br(requestLabel)]) : m.block(null, [here, request(m.nop())]);
     return m.if(ctrl(), m.if(rewinding(), m.block(null, rew ?? [endRewind()]), asked));
-  };
-
-  /**
-   * An outermost loop whose points hand their requests out:
-   *
-   *   block $done
-   *     loop $resume
-   *       block $request
-   *         loop $L ... (rsite = s; br $request) ... end
-   *         br $done
-   *       end
-   *       <request>                   ;; unwinds, or:
-   *       ctrl |= REWIND; br $resume  ;; re-enter $L: its dispatch goes back to
-   *     end                           ;; right after point rsite, locals kept
-   *   end
-   */
-  const loopNest = (name: string, body: Item[]): Ref => {
-    const outer = loopRequest;
-    if (outer) return m.loop(name, list(body, []));
-    loopRequest = { label: f.newLabel("request"), used: false };
-    const inner = m.loop(name, list(body, []));
-    const { label, used } = loopRequest;
-    loopRequest = undefined;
-    if (!used) return inner;
-    const done = f.newLabel("done");
-    const resume = f.newLabel("resume");
-    const goOn = m.block(null, [m.drop(m.i32.atomic.rmw.or(0, ctrlPtr(), m.i32.const(CTRL_REWIND))), m.br(resume)]);
-    return m.block(done, [m.loop(resume, m.block(null, [m.block(label, [inner, m.br(done)]), request(goOn)]))]);
   };
 
   const sitesOf = (it: Item, acc: number[] = []): number[] => {
@@ -273,7 +259,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
           break;
         }
         case "loop":
-          acc.push(loopNest(it.name, it.body));
+          acc.push(m.loop(it.name, list(it.body, [])));
           break;
       }
     });
@@ -282,6 +268,11 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
 
   const main = list(body, prologue());
   const bodyType = B.getExpressionType(main);
-  const whole = bodyType === B.none || bodyType === B.unreachable ? m.block(null, [main, ret()]) : m.return(main);
-  return m.block(null, [m.block(saveLabel, [whole]), m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(), ret()]);
+  let whole = bodyType === B.none || bodyType === B.unreachable ? m.block(null, [main, ret()]) : m.return(main);
+  if (shared) {
+    const goOn = m.block(null, [m.drop(m.i32.atomic.rmw.or(0, ctrlPtr(), m.i32.const(CTRL_REWIND))), m.local.set(f.resuming, m.i32.const(1)), m.br(resumeLabel)]);
+    whole = m.block(null, [m.block(requestLabel, [whole]), request(goOn)]);
+  }
+  const tail = m.block(null, [m.block(saveLabel, [whole]), m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(), ret()]);
+  return shared ? m.loop(resumeLabel, tail) : tail;
 }

@@ -36,7 +36,7 @@
  *                                                          | --countdown == 0? br $save }
  *     loop $l                             loop $l
  *                                           IF (LOAD CTRL) { rewind: dispatch
- *                                                            | br to the loop's request handler }
+ *                                                            | br to the function's request handler }
  *       s = s + g(i)                        t = s                    ;; operand stack -> local
  *                                           r = call g(i)
  *                                           BR_IF $unwind2 (UNWINDING)
@@ -195,17 +195,19 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
       localTypes,
       frame,
       rsite,
+      resuming: rsite + 1,
       rt: cx.rt,
       newLabel: cx.newLabel,
     },
     body,
   );
   m.removeFunction(name);
-  const rebuilt = m.addFunction(name, info.params, info.results, [...info.vars, B.i32], newBody);
+  const rebuilt = m.addFunction(name, info.params, info.results, [...info.vars, B.i32, B.i32], newBody);
   names.forEach((n, i) => {
     if (!n.startsWith("$")) Fn.setLocalName(rebuilt, i, n);
   });
   Fn.setLocalName(rebuilt, rsite, "popcorn$rsite");
+  Fn.setLocalName(rebuilt, rsite + 1, "popcorn$resuming");
   return frame.map((l) => localTypes[l]!);
 }
 
