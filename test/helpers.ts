@@ -10,7 +10,7 @@ export const ROOT = packageRoot();
 
 /** Every example with arguments small enough for a test; strings needs the GC runtime. */
 export const EXAMPLES: { name: string; args: string[]; runtime?: Runtime }[] = [
-  { name: "hello", args: ["2"] },
+  { name: "hello", args: ["5"] },
   { name: "count", args: ["3000"] },
   { name: "fib", args: ["12", "300"] },
   { name: "matmul", args: ["6"] },

@@ -43,7 +43,7 @@ export interface FibTrace {
 
 export async function fibTrace(opts: FibTraceOptions = {}): Promise<FibTrace> {
   const args = opts.args ?? ["5", "3"];
-  const gaps = opts.gaps ?? [5, 10, 9, 6];
+  const gaps = opts.gaps ?? [5, 9, 9, 5];
   const c = await compileExample("fib");
   const sites = decodeSites(customSection(c.wasm, SITES_SECTION)!, "fib.wasm");
   const sms = loadStackmaps(c.wasm, sites, "fib.wasm");

@@ -13,6 +13,8 @@
  *             (always on: the program asked for it).
  * The language runtime (`~lib/rt/`, `~lib/memory`, `~lib/util/memory`) gets
  * no entry or loop points: allocation and collection are not preemptible.
+ * Nor does number formatting (`~lib/util/number`): its loops run once per
+ * digit of a number, so they end in bounded time.
  *
  * A function is instrumented when it can reach a migration point: it has
  * one, or it calls an instrumented function directly, or through
@@ -53,7 +55,7 @@ export function sigKey(params: number, results: number): string {
   return `${params}|${results}`;
 }
 
-const RUNTIME = /^~lib\/(rt\/|memory|util\/memory)/;
+const RUNTIME = /^~lib\/(rt\/|memory|util\/memory|util\/number)/;
 
 export function isRuntime(name: string): boolean {
   return RUNTIME.test(name);
