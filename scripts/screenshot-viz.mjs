@@ -8,7 +8,7 @@
 //
 // Without a trace it makes one: compiles assembly/examples/fib.ts, runs it on
 // an x86-64 and an aarch64 kernel with four migrations (`popcorn run
-// --kernels x86-64,aarch64 --migrate-at 8,14,5,16 --trace …`), the third of
+// --kernels x86-64,aarch64 --migrate-at 5,9,9,5 --trace …`), the third of
 // which moves fib's recursion from x86-64 to aarch64. --view picks the
 // migration and frame shown (the page's URL hash). The picture is the whole
 // page (its height follows the stack).
@@ -53,7 +53,7 @@ if (!trace) {
   mkdirSync(join(ROOT, "build"), { recursive: true });
   trace = join(ROOT, "build/fib.trace.json");
   popcorn("compile", "assembly/examples/fib.ts", "-o", "build/fib.wasm");
-  popcorn("run", "build/fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-at", "8,14,5,16", "--trace", trace, "--", "5", "3");
+  popcorn("run", "build/fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-at", "5,9,9,5", "--trace", trace, "--", "5", "3");
 }
 const page = trace.replace(/\.json$/i, "") + ".html";
 popcorn("viz", trace, "-o", page);
