@@ -29,7 +29,8 @@
  * Arrival, on the destination core (its control thread has merged the
  * pages): decode, lift the native image to portable frames with this ISA's
  * stackmap, and rewind. Each phase is timed (µs) and reported with the
- * migration.
+ * migration, in one "arrived" report that also says the thread runs (no
+ * "running" before it: the control thread wakes once per arrival).
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
@@ -240,12 +241,15 @@ export class Core {
       release(); // everything kept has been copied out
       const resumeStart = now();
       p = this.instance(program, meta, job.slot, memory);
+      const runningMeta = { ...meta }; // as "running" would say it: before execute() follows the schedule
       p.onResumed = () => {
         p.onResumed = undefined;
         const resumedAt = now();
         phases.resume = (resumedAt - resumeStart) * 1000;
         this.post({
           t: "arrived",
+          meta: runningMeta,
+          ctrlAddress: p.instrumented ? p.ctrlAddress : 0,
           pid: meta.pid,
           tid: meta.tid,
           epoch: msg.epoch,
@@ -263,12 +267,24 @@ export class Core {
       this.post({ t: "refuse", pid: msg.pid, tid: msg.tid, from: msg.from, reason: (e as Error).message });
       return;
     }
-    this.execute(p, meta);
+    this.execute(p, meta, true);
   }
 
-  /** Runs a thread until it exits, parks (syscall, yield) or leaves this core. */
-  private execute(p: Process, meta: ProcessMeta): void {
-    this.post({ t: "running", meta, ctrlAddress: p.instrumented ? p.ctrlAddress : 0 });
+  /**
+   * Runs a thread until it exits, parks (syscall, yield) or leaves this core.
+   * `arriving`: it is resumed from a migration, and its "arrived" report
+   * (p.onResumed) says that it runs — or, if the run ends before it is
+   * resumed, "running" goes first, so the control thread sees the usual order.
+   */
+  private execute(p: Process, meta: ProcessMeta, arriving = false): void {
+    const running = { t: "running" as const, meta, ctrlAddress: p.instrumented ? p.ctrlAddress : 0 };
+    if (!arriving) this.post(running);
+    else running.meta = { ...meta };
+    const ranBeforeResumed = () => {
+      if (!arriving || !p.onResumed) return;
+      p.onResumed = undefined;
+      this.post(running);
+    };
     this.followSchedule(p, meta);
     let out: Outcome | undefined;
     try {
@@ -296,8 +312,10 @@ export class Core {
       });
       if (status !== undefined) out = { t: "exit", status };
     } catch (e) {
+      ranBeforeResumed();
       return this.exit(meta, e);
     }
+    ranBeforeResumed();
     if (!out) return;
     if (out.t === "exit") {
       this.instances.delete(key(meta.pid, meta.tid));

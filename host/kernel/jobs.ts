@@ -91,9 +91,15 @@ export type CoreReport =
     }
   /** a departure's stacks and transformation, when the kernels trace (its destination adds the rest) */
   | { t: "trace"; trace: PartialTrace }
-  /** a migrated thread runs again here */
+  /**
+   * a migrated thread runs again here; it says what "running" says too (an
+   * arrival posts this instead: one message, one wake-up of the control
+   * thread on the next migration's path)
+   */
   | {
       t: "arrived";
+      meta: ProcessMeta;
+      ctrlAddress: number;
       pid: number;
       tid: number;
       /** migrations the thread had made before this one */

@@ -12,6 +12,9 @@
  *      │                      └──core: exit──▶ gone
  *      └── a spawn, a start, or a migrate message from a peer (the "arrive" job)
  *
+ * (An arriving thread's core says "arrived" instead of "running": the same
+ * step, with the migration's record; the migrate-ack goes first.)
+ *
  * The run queue holds every runnable thread with the job that runs it; a
  * free core takes the next. While threads wait, the running ones are asked
  * to yield (SIG_YIELD in their control word) when their time slice is
@@ -189,7 +192,8 @@ export class Kernel {
   private readonly speeds: number[] = [];
   private slicer: ReturnType<typeof setInterval> | undefined;
   private balancer: ReturnType<typeof setInterval> | undefined;
-  private readonly log: string[] = [];
+  /** dmesg: lines, or functions that write them when the log is read */
+  private readonly log: (string | (() => string))[] = [];
   private readonly isa: string;
 
   /** the clients attached to this kernel (the `popcorn run` of embedded mode; TCP clients in cluster mode) */
@@ -219,13 +223,29 @@ export class Kernel {
     for (const k of transport.peers) this.tellSpeed(k);
   }
 
-  /** Adds a line to this kernel's log (dmesg). */
-  dmesg(line: string): void {
-    const t = ((now() - this.cfg.bootAt) / 1000).toFixed(6).padStart(12);
-    const entry = `[${t}] kernel ${this.cfg.id} (${this.isa}): ${line}`;
-    this.log.push(entry);
-    this.cfg.onLog?.(entry);
+  /**
+   * Adds a line to this kernel's log (dmesg). A line given as a function is
+   * written when the log is read (at once if onLog wants every line): a
+   * migration's lines were made on the next migration's path otherwise.
+   */
+  dmesg(line: string | (() => string)): void {
+    const at = now();
+    const entry = () => `[${((at - this.cfg.bootAt) / 1000).toFixed(6).padStart(12)}] kernel ${this.cfg.id} (${this.isa}): ${typeof line === "string" ? line : line()}`;
+    if (this.cfg.onLog) {
+      const text = entry();
+      this.log.push(text);
+      this.cfg.onLog(text);
+    } else this.log.push(entry);
     if (this.log.length > 20000) this.log.splice(0, 10000);
+  }
+
+  /** The log's lines, each written once. */
+  private logLines(): string[] {
+    for (let i = 0; i < this.log.length; i++) {
+      const e = this.log[i]!;
+      if (typeof e !== "string") this.log[i] = e();
+    }
+    return this.log as string[];
   }
 
   // ---- clients (the `popcorn run` of embedded mode; run/ps/kill over TCP in cluster mode) ----
@@ -274,7 +294,7 @@ export class Kernel {
         link.watches = true;
         return;
       case "dmesg":
-        return reply(m.req, [...this.log]);
+        return reply(m.req, [...this.logLines()]);
       case "ping":
         return void this.pingSeries(m.to, m.size, m.count).then((r) => reply(m.req, r));
       case "shutdown":
@@ -453,6 +473,28 @@ export class Kernel {
     throw new SyncError(`pid ${proc.pid} has ${MAX_THREAD_SLOTS} threads on kernel ${this.cfg.id}, the most a kernel can hold of one process`);
   }
 
+  /** A core runs the thread now ("running", or an arrival's "arrived"): its control word takes signals. */
+  private running(core: number, meta: ProcessMeta, ctrlAddress: number): void {
+    const k = key(meta.pid, meta.tid);
+    const t = this.threads.get(k);
+    const zombie = this.zombies.get(k);
+    if (zombie) {
+      // its process ended while a core was starting it
+      this.zombies.delete(k);
+      return new ControlWord(zombie.buffer, ctrlAddress).request({ signo: 9 });
+    }
+    if (!t) return;
+    t.meta = meta;
+    t.state = "running";
+    t.core = core;
+    t.ctrlAddress = ctrlAddress;
+    t.where = undefined;
+    t.ahead = undefined; // a departure that failed on the core: the thread runs on here (the memory sent ahead is harmless)
+    const queued = t.queued.splice(0);
+    if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: meta.pid, signo: t.stopping, hops: 0 });
+    for (const s of queued) this.signal(s);
+  }
+
   /** The thread is gone from this kernel: its slot is free. */
   private drop(t: Thread): void {
     for (const j of [t.job, t.waiting]) if (j?.t === "arrive") releaseMessage(j.raw);
@@ -583,27 +625,8 @@ export class Kernel {
       case "up":
         if (++this.coresUp === this.cores.length) this.coresReady();
         return;
-      case "running": {
-        const k = key(r.meta.pid, r.meta.tid);
-        const t = this.threads.get(k);
-        const zombie = this.zombies.get(k);
-        if (zombie) {
-          // its process ended while a core was starting it
-          this.zombies.delete(k);
-          return new ControlWord(zombie.buffer, r.ctrlAddress).request({ signo: 9 });
-        }
-        if (!t) return;
-        t.meta = r.meta;
-        t.state = "running";
-        t.core = core;
-        t.ctrlAddress = r.ctrlAddress;
-        t.where = undefined;
-        t.ahead = undefined; // a departure that failed on the core: the thread runs on here (the memory sent ahead is harmless)
-        const queued = t.queued.splice(0);
-        if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: r.meta.pid, signo: t.stopping, hops: 0 });
-        for (const s of queued) this.signal(s);
-        return;
-      }
+      case "running":
+        return this.running(core, r.meta, r.ctrlAddress);
       case "stopped": {
         const t = this.threads.get(key(r.meta.pid, r.meta.tid));
         const proc = this.procs.get(r.meta.pid);
@@ -627,6 +650,9 @@ export class Kernel {
         return this.sysAtOrigin(proc, r.meta.tid, r.call);
       }
       case "arrived": {
+        // the source keeps the thread until this ack: it goes first, the bookkeeping after it
+        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, tid: r.tid, ok: true });
+        this.running(core, r.meta, r.ctrlAddress);
         const t = this.threads.get(key(r.pid, r.tid));
         const proc = this.procs.get(r.pid);
         if (t) {
@@ -639,11 +665,11 @@ export class Kernel {
           proc.moving.delete(r.tid);
           proc.sync?.moved(r.tid, this.cfg.id);
         }
-        this.sendTo(r.from, { t: "migrate-ack", pid: r.pid, tid: r.tid, ok: true });
-        const { t: _, ...record } = r;
+        const { t: _, meta: _meta, ctrlAddress: _ctrl, ...record } = r;
         this.toWatchers({ t: "migrated", record: { ...record, to: this.cfg.id } });
         this.dmesg(
-          `pid ${name(r.pid, r.tid)} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
+          () =>
+            `pid ${name(r.pid, r.tid)} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
             `stack ${r.stackBytes} B, memory ${r.memoryBytes} B, message ${r.messageBytes} B; ` +
             `${r.totalUs.toFixed(0)} µs from request to running (${phaseText(r.phases)})`,
         );
@@ -685,7 +711,8 @@ export class Kernel {
         t.stats.migrationsOut++;
         t.stats.bytesOut += size;
         this.dmesg(
-          `pid ${name(r.meta.pid, r.meta.tid)} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, ` +
+          () =>
+            `pid ${name(r.meta.pid, r.meta.tid)} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, ` +
             `memory ${memoryBytes} B, message ${size} B (${phaseText(r.phases)})`,
         );
         return;
@@ -1138,7 +1165,7 @@ export class Kernel {
         const replica = proc.replica;
         if (!replica) return this.dmesg(`pages for pid ${msg.pid} dropped: its program is not here`);
         const t0 = now();
-        const merged = replica.merge(msg.pages);
+        const merged = replica.merge(msg.pages, this.quiet(msg.pid));
         const bytes = pageBytes(msg.pages);
         proc.memIn += bytes;
         proc.arrivalPages = { bytes, collectUs: msg.us, mergeUs: (now() - t0) * 1000, stale: merged.stale > 0 };
@@ -1174,13 +1201,23 @@ export class Kernel {
         const replica = proc.replica;
         if (!replica) return this.processFailed(msg.pid, `thread ${msg.tid}: a syscall result for a process with no memory here`);
         proc.memIn += pageBytes(msg.pages);
-        const merged = replica.merge(msg.pages);
+        const merged = replica.merge(msg.pages, this.quiet(msg.pid));
         if (msg.spawn) this.spawnHere(proc, msg.tid, msg.spawn);
         // pages a release of this kernel touched after home collected them were left out: acquire again
         if (merged.stale) return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: msg.result, b: 0, c: 0 });
         return this.resumeParked(proc, msg.tid, msg.result);
       }
     }
+  }
+
+  /**
+   * No thread of process `pid` runs on a core of this kernel, nor is being
+   * started on one: nothing writes its memory until this thread posts a job,
+   * so a merge may take whole pages (a quiet merge, memory/replica.ts).
+   */
+  private quiet(pid: number): boolean {
+    for (const t of this.threads.values()) if (t.meta.pid === pid && (t.state === "running" || t.state === "starting")) return false;
+    return true;
   }
 
   /** On a kernel that is not the origin: the thread's syscall goes to the origin, after this kernel's release. */

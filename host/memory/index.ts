@@ -7,6 +7,8 @@ export {
   MAX_WASM_PAGES,
   pageBytes,
   diffBytes,
+  diffRuns,
+  diffOf,
   type PageSet,
   type PageRun,
   type Diff,

@@ -21,7 +21,15 @@ export const PAGE_WORDS = 4096 / 4;
 const BYTE_MASKS = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
   ? [0xff, 0xff00, 0xff0000, 0xff000000 | 0]
   : [0xff000000 | 0, 0xff0000, 0xff00, 0xff];
-const [M0, M1, M2, M3] = BYTE_MASKS as [number, number, number, number];
+
+/**
+ * Whether every byte of the 32-bit word x is non-zero (every byte of the
+ * word differs), without a branch per byte: x - 0x01010101 borrows into the
+ * top bit of a byte exactly where that byte (or a lower one) is zero.
+ */
+function allBytes(x: number): boolean {
+  return (((x - 0x01010101) | 0) & ~x & 0x80808080) === 0;
+}
 
 /**
  * Byte ranges collected in address order, as [start, end) pairs in `list`;
@@ -58,34 +66,48 @@ export class Spans {
       const x0 = a[ai + i]! ^ b[bi + i]!;
       const x1 = a[ai + i + 1]! ^ b[bi + i + 1]!;
       if ((x0 | x1) === 0) continue;
-      if (
-        addr + 4 * i === e &&
-        (x0 & M0) !== 0 && (x0 & M1) !== 0 && (x0 & M2) !== 0 && (x0 & M3) !== 0 &&
-        (x1 & M0) !== 0 && (x1 & M1) !== 0 && (x1 & M2) !== 0 && (x1 & M3) !== 0
-      ) {
+      if (addr + 4 * i === e && allBytes(x0) && allBytes(x1)) {
         // both words, right after the open range: the common case of a rewritten stretch
         e += 8;
         continue;
       }
-      for (let w = 0; w < 2; w++) {
-        const x = w === 0 ? x0 : x1;
-        if (x === 0) continue;
-        const at = addr + 4 * (i + w);
-        if ((x & M0) !== 0 && (x & M1) !== 0 && (x & M2) !== 0 && (x & M3) !== 0) {
-          if (at !== e) {
+      // each word: all of its bytes (one range step), or byte by byte
+      const at0 = addr + 4 * i;
+      if (x0 !== 0) {
+        if (allBytes(x0)) {
+          if (at0 !== e) {
             if (e > s) list.push(s, e);
-            s = at;
+            s = at0;
           }
-          e = at + 4;
-          continue;
+          e = at0 + 4;
+        } else {
+          for (let j = 0; j < 4; j++) {
+            if ((x0 & BYTE_MASKS[j]!) === 0) continue;
+            if (at0 + j !== e) {
+              if (e > s) list.push(s, e);
+              s = at0 + j;
+            }
+            e = at0 + j + 1;
+          }
         }
-        for (let j = 0; j < 4; j++) {
-          if ((x & BYTE_MASKS[j]!) === 0) continue;
-          if (at + j !== e) {
+      }
+      const at1 = at0 + 4;
+      if (x1 !== 0) {
+        if (allBytes(x1)) {
+          if (at1 !== e) {
             if (e > s) list.push(s, e);
-            s = at + j;
+            s = at1;
           }
-          e = at + j + 1;
+          e = at1 + 4;
+        } else {
+          for (let j = 0; j < 4; j++) {
+            if ((x1 & BYTE_MASKS[j]!) === 0) continue;
+            if (at1 + j !== e) {
+              if (e > s) list.push(s, e);
+              s = at1 + j;
+            }
+            e = at1 + j + 1;
+          }
         }
       }
     }

@@ -41,9 +41,11 @@
  * release of 64 KiB can hold 8192 of them — as [addr, bin] pairs in the
  * header that took milliseconds to encode and decode. In the header a diff
  * is {wasmPages, release, index, data}: `data` is one blob holding every
- * run's bytes back to back, `index` a blob of u32 LE triples (address,
- * offset in data, length), one per run. Decoded, the runs are views of
- * `data` again.
+ * run's bytes (a few bytes of padding between runs may be in it, which no
+ * run refers to), `index` a blob of u32 LE triples (address, offset in
+ * data, length), one per run. That is the Diff of memory/replica.ts as it
+ * is in memory: each goes in and comes out with one copy at most (the index
+ * is a view of the received buffer when it lands 4-byte aligned).
  *
  * A migrate message carries no memory: the pages or the diff go just before
  * it on the same link, made by the sending kernel's control thread, which
@@ -70,7 +72,7 @@
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
 import { protectNegativeZero, withNegativeZero } from "./negzero.js";
-import type { Diff, DiffRun, PageSet } from "../memory/index.js";
+import type { Diff, PageSet } from "../memory/index.js";
 import type { NativeImage } from "../transform/index.js";
 
 /** Which thread of which process a message brings to a kernel. */
@@ -245,9 +247,6 @@ export type KernelMessage =
 
 export class MessageError extends Error {}
 
-/** a diff's runs up to this long are copied into a message byte by byte */
-const SHORT_RUN = 16;
-
 /** Byte strings at least this long travel after the header. */
 export const BLOB_MIN = 512;
 const BLOB_EXT = 0x42;
@@ -295,62 +294,52 @@ interface PackedDiff {
   data: BlobRange | Uint8Array;
 }
 
+/** The platform stores u32 little-endian (every platform Wasm runs on; checked anyway): a diff's index is its own wire form. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
- * Places a diff in the blob area: an index of (address, offset, length)
- * triples and one blob of the runs' bytes back to back, written straight
- * into the message (a run of a few bytes byte by byte: a copy call per run
- * would cost more than its bytes).
+ * Places a diff in the blob area: its index of u32 (address, offset,
+ * length) triples, little-endian, and its data, each copied once (see Diff
+ * in memory/replica.ts: no object per run on either side).
  */
 function packDiff(d: Diff, ctx: EncodeContext): PackedDiff {
-  const runs = d.runs;
-  const n = runs.length;
-  const index = new Uint8Array(12 * n);
-  const iv = new DataView(index.buffer);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const [addr, b] = runs[i]!;
-    iv.setUint32(12 * i, addr, true);
-    iv.setUint32(12 * i + 4, total, true);
-    iv.setUint32(12 * i + 8, b.length, true);
-    total += b.length;
+  const { index, data } = d;
+  let indexBytes = new Uint8Array(index.buffer, index.byteOffset, index.byteLength);
+  if (!LITTLE_ENDIAN) {
+    indexBytes = new Uint8Array(index.byteLength);
+    const v = new DataView(indexBytes.buffer);
+    for (let i = 0; i < index.length; i++) v.setUint32(4 * i, index[i]!, true);
   }
   const indexAt = ctx.size;
-  ctx.blobs.push(index);
-  ctx.size += index.length;
+  ctx.blobs.push(indexBytes);
+  ctx.size += indexBytes.length;
   const dataAt = ctx.size;
-  ctx.blobs.push({
-    length: total,
-    writeTo(out: Uint8Array, at: number) {
-      for (let i = 0; i < n; i++) {
-        const b = runs[i]![1];
-        const len = b.length;
-        if (len > SHORT_RUN) out.set(b, at);
-        else for (let k = 0; k < len; k++) out[at + k] = b[k]!;
-        at += len;
-      }
-    },
-  });
-  ctx.size += total;
-  return { wasmPages: d.wasmPages, release: d.release, index: new BlobRange(indexAt, index.length), data: new BlobRange(dataAt, total) };
+  ctx.blobs.push(data);
+  ctx.size += data.length;
+  return { wasmPages: d.wasmPages, release: d.release, index: new BlobRange(indexAt, indexBytes.length), data: new BlobRange(dataAt, data.length) };
 }
 
-/** A packed diff back as runs: views of its data blob. */
+/** A packed diff back: its index as u32s (a view of the received buffer when aligned, else a copy), its data a view. */
 function unpackDiff(p: unknown): Diff {
   const d = p as Partial<PackedDiff> | null;
   const { index, data } = d ?? {};
   if (!(index instanceof Uint8Array) || !(data instanceof Uint8Array) || index.length % 12 !== 0) {
     throw new MessageError("its diff is not packed as {wasmPages, release, index, data} (a sender older than the packed diff?)");
   }
-  const iv = new DataView(index.buffer, index.byteOffset, index.length);
-  const runs: DiffRun[] = new Array(index.length / 12);
-  for (let i = 0; i < runs.length; i++) {
-    const addr = iv.getUint32(12 * i, true);
-    const at = iv.getUint32(12 * i + 4, true);
-    const len = iv.getUint32(12 * i + 8, true);
-    if (at + len > data.length) throw new MessageError(`run ${i} of its diff points outside the diff's bytes (${at}+${len} of ${data.length})`);
-    runs[i] = [addr, new Uint8Array(data.buffer, data.byteOffset + at, len)];
+  let words: Uint32Array;
+  if (LITTLE_ENDIAN && index.byteOffset % 4 === 0) words = new Uint32Array(index.buffer, index.byteOffset, index.length / 4);
+  else if (LITTLE_ENDIAN) words = new Uint32Array(index.slice().buffer);
+  else {
+    words = new Uint32Array(index.length / 4);
+    const iv = new DataView(index.buffer, index.byteOffset, index.length);
+    for (let i = 0; i < words.length; i++) words[i] = iv.getUint32(4 * i, true);
   }
-  return { wasmPages: d!.wasmPages!, release: d!.release!, runs };
+  for (let j = 0; j < words.length; j += 3) {
+    const at = words[j + 1]!;
+    const len = words[j + 2]!;
+    if (at + len > data.length) throw new MessageError(`run ${j / 3} of its diff points outside the diff's bytes (${at}+${len} of ${data.length})`);
+  }
+  return { wasmPages: d!.wasmPages!, release: d!.release!, index: words, data };
 }
 
 /** Messages that carry a diff (packed on the wire). */

@@ -5,6 +5,7 @@ import { encode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BLOB_MIN, MessageError, decodeMessage, encodeMessage, type KernelMessage, type MigrateMessage, type PagesMessage } from "../../host/msg/index.js";
+import { diffOf, diffRuns } from "../../host/memory/index.js";
 
 // byte strings compare by content, with one memcmp (element by element, big page runs make the property slow)
 expect.addEqualityTesters([
@@ -84,12 +85,12 @@ const EVERY_TYPE: [label: string, KernelMessage][] = [
   ["pages: two runs", pagesMsg()],
   ["pages: none at all", pagesMsg({ pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } })],
   ["spawn, with a -0.0 global", { t: "spawn", pid: 7, tid: 3, origin: 0, name: "count.wasm", args: ["4"], program: "ab".repeat(32), entry: { fn: 1, arg: 2 }, globals: [["g", -0], ["i", 5n]], stackTop: 70000 }],
-  ["release", { t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]] } }],
+  ["release", { t: "release", pid: 7, diff: diffOf(2, 1, [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]]) }],
   ["migrate-ack ok", { t: "migrate-ack", pid: 7, tid: 0, ok: true }],
   ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, tid: 2, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
-  ["sys with a diff", { t: "sys", pid: 7, tid: 2, op: 3, a: 9000, b: 0, c: 0, from: 1, diff: { wasmPages: 2, release: 1, runs: [[9000, bytes(4, 3)]] } }],
+  ["sys with a diff", { t: "sys", pid: 7, tid: 2, op: 3, a: 9000, b: 0, c: 0, from: 1, diff: diffOf(2, 1, [[9000, bytes(4, 3)]]) }],
   ["sys-done with pages and a spawn", { t: "sys-done", pid: 7, tid: 0, result: 4, pages: { wasmPages: 2, clock: 9, released: 1, runs: [[3, bytes(4096, 6)]] }, spawn: { tid: 4, fn: 2, arg: 1, stackTop: 70000 } }],
-  ["thread-exit", { t: "thread-exit", pid: 7, tid: 4, diff: { wasmPages: 2, release: 1, runs: [] } }],
+  ["thread-exit", { t: "thread-exit", pid: 7, tid: 4, diff: diffOf(2, 1, []) }],
   ["output on stdout", { t: "output", pid: 7, stream: 1, line: "count(3000) = 42" }],
   ["output on stderr, a long non-ASCII line", { t: "output", pid: 7, stream: 2, line: "x".repeat(300) + " ✓" }],
   ["exit", { t: "exit", pid: 7, status: 0 }],
@@ -284,7 +285,7 @@ describe("a diff travels packed", () => {
       buf.set(bytes(5, i), i * 8);
       runs.push([70_000 + i * 8, buf.subarray(i * 8, i * 8 + 5)]);
     }
-    return { t: "release" as const, pid: 7, diff: { wasmPages: 4, release: 9, runs } };
+    return { t: "release" as const, pid: 7, diff: diffOf(4, 9, runs) };
   }
   const headerLength = (raw: Uint8Array) => new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
 
@@ -298,10 +299,17 @@ describe("a diff travels packed", () => {
     expect(decodeMessage(inSharedMemory(raw), "kernel 1")).toEqual(m);
   });
 
-  it("its runs decode as views of the received buffer", () => {
-    const raw = encodeMessage(wordRelease(3));
-    const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
-    for (const [, b] of back.diff.runs) expect(b.buffer).toBe(raw.buffer);
+  it("its data decodes as a view of the received buffer, its index too when it lands 4-byte aligned (else a copy)", () => {
+    const m = wordRelease(3);
+    for (let shift = 0; shift < 4; shift++) {
+      const raw = encodeMessage(m, (n) => new Uint8Array(n + shift).subarray(shift));
+      const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
+      expect(back.diff.data.buffer).toBe(raw.buffer);
+      for (const [, b] of diffRuns(back.diff)) expect(b.buffer).toBe(raw.buffer);
+      expect(back.diff.index).toBeInstanceOf(Uint32Array);
+      expect(back.diff.index.buffer === raw.buffer).toBe((raw.byteOffset + 4 + headerLength(raw)) % 4 === 0);
+      expect(diffRuns(back.diff)).toEqual(diffRuns(m.diff));
+    }
   });
 
   it("a sys and a thread-exit carry their diff the same way", () => {
@@ -317,7 +325,7 @@ describe("a diff travels packed", () => {
   });
 
   it("a run that points outside the diff's bytes is a MessageError that names the sender and the run", () => {
-    const raw = encodeMessage({ t: "release", pid: 7, diff: { wasmPages: 2, release: 1, runs: [[8200, bytes(3)], [9000, bytes(4)]] } });
+    const raw = encodeMessage({ t: "release", pid: 7, diff: diffOf(2, 1, [[8200, bytes(3)], [9000, bytes(4)]]) });
     // the index is the first blob: run 1's length (its third u32) grows past the 7 bytes of data
     new DataView(raw.buffer, raw.byteOffset + 4 + headerLength(raw)).setUint32(12 + 8, 5, true);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(MessageError);
