@@ -149,3 +149,21 @@ export function asyncifyWasm(plain: Uint8Array, where: string, opts: AsyncifyOpt
     B.setPassArgument("asyncify-imports", saved.imports);
   }
 }
+
+/**
+ * The program linked and nothing else (no migration points): what the link
+ * step alone does to its speed and size, so that the overhead benchmark can
+ * tell the pass's cost from the link's (passive data, imported shared memory,
+ * exported globals can make code faster or slower by themselves).
+ */
+export function linkedWasm(plain: Uint8Array, where: string): Uint8Array {
+  const m = B.readBinary(plain);
+  try {
+    m.setFeatures(TARGET_FEATURES);
+    link(m, plain, where);
+    if (!m.validate()) throw new AsyncifyError(`${where}: the linked module does not validate`);
+    return m.emitBinary();
+  } finally {
+    m.dispose();
+  }
+}

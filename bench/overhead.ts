@@ -6,6 +6,9 @@
  * For each example program's compute kernel (hello has none), four builds:
  *
  *   plain          asc's output, uninstrumented
+ *   linked         plain through popcorn's link step only: the instrumented
+ *                  build carries the link too, and it can change speed by
+ *                  itself (`instr/linked` is the pass's own cost)
  *   instrumented   `popcorn compile` (link + popcorn's pass)
  *   asyncify       link + a call of popcorn.check_migrate at every migration
  *                  point of the pass + binaryen's asyncify pass, -O3
@@ -36,7 +39,7 @@ import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { type Program, loadProgram, Process } from "../host/kernel/index.js";
 import { type Runtime, compile, packageRoot } from "../host/toolchain/index.js";
-import { asyncifyWasm } from "./asyncify.js";
+import { asyncifyWasm, linkedWasm } from "./asyncify.js";
 import { geomean, median, relativeMad, round } from "./stats.js";
 
 export interface OverheadOptions {
@@ -56,8 +59,8 @@ export interface OverheadOptions {
   warmup?: number;
 }
 
-export type Variant = "plain" | "instrumented" | "asyncify" | "asyncifyGuarded";
-export const VARIANTS: readonly Variant[] = ["plain", "instrumented", "asyncify", "asyncifyGuarded"];
+export type Variant = "plain" | "linked" | "instrumented" | "asyncify" | "asyncifyGuarded";
+export const VARIANTS: readonly Variant[] = ["plain", "linked", "instrumented", "asyncify", "asyncifyGuarded"];
 
 export interface ProgramOverhead {
   program: string;
@@ -69,6 +72,10 @@ export interface ProgramOverhead {
   noise: Record<Variant, number>;
   /** instrumented / plain, median over median */
   instrumented: number;
+  /** linked / plain: the link step alone */
+  linked: number;
+  /** instrumented / linked: the pass alone */
+  overLinked: number;
   asyncify: number;
   asyncifyGuarded: number;
   /** bytes without custom sections */
@@ -93,6 +100,10 @@ export interface OverheadReport {
   node: string;
   /** geometric mean over programs of instrumented/plain time */
   geomean: number;
+  /** geometric mean of linked/plain time: the link step's own effect */
+  linkedGeomean: number;
+  /** geometric mean of instrumented/linked time: the pass's own cost */
+  overLinkedGeomean: number;
   asyncifyGeomean: number;
   asyncifyGuardedGeomean: number;
   /** geometric mean of instrumented/plain size (without custom sections) */
@@ -173,6 +184,7 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
     const built = await compile(file, { runtime: bp.runtime });
     const t1 = performance.now();
     const asy = asyncifyWasm(built.plain, file);
+    const linked = linkedWasm(built.plain, file);
     const asyG = asyncifyWasm(built.plain, file, { guard: true });
     log(
       `overhead: ${bp.name}: built in ${((t1 - t0) / 1000).toFixed(1)} s (asc + popcorn's pass), ` +
@@ -180,6 +192,7 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
     );
     const wasm: Record<Variant, Uint8Array> = {
       plain: built.plain,
+      linked,
       instrumented: built.wasm,
       asyncify: asy.wasm,
       asyncifyGuarded: asyG.wasm,
@@ -201,7 +214,7 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
     };
     for (let i = 0; i < warmup; i++) for (const v of VARIANTS) check(v, runOnce(loaded[v], args));
 
-    const times: Record<Variant, number[]> = { plain: [], instrumented: [], asyncify: [], asyncifyGuarded: [] };
+    const times: Record<Variant, number[]> = { plain: [], linked: [], instrumented: [], asyncify: [], asyncifyGuarded: [] };
     for (let r = 0; r < reps; r++) {
       for (let k = 0; k < VARIANTS.length; k++) {
         const v = VARIANTS[(r + k) % VARIANTS.length]!;
@@ -221,6 +234,8 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
       ms,
       noise: mapVariants((v) => relativeMad(times[v])),
       instrumented: ms.instrumented / ms.plain,
+      linked: ms.linked / ms.plain,
+      overLinked: ms.instrumented / ms.linked,
       asyncify: ms.asyncify / ms.plain,
       asyncifyGuarded: ms.asyncifyGuarded / ms.plain,
       bytes,
@@ -256,6 +271,8 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
     reps,
     node: process.version,
     geomean: geomean(programs.map((p) => p.instrumented)),
+    linkedGeomean: geomean(programs.map((p) => p.linked)),
+    overLinkedGeomean: geomean(programs.map((p) => p.overLinked)),
     asyncifyGeomean: geomean(programs.map((p) => p.asyncify)),
     asyncifyGuardedGeomean: geomean(programs.map((p) => p.asyncifyGuarded)),
     sizeRatio: geomean(programs.map((p) => p.sizeRatio)),
@@ -272,7 +289,7 @@ export async function benchOverhead(opts: OverheadOptions = {}): Promise<Overhea
 }
 
 function mapVariants(f: (v: Variant) => number): Record<Variant, number> {
-  return { plain: f("plain"), instrumented: f("instrumented"), asyncify: f("asyncify"), asyncifyGuarded: f("asyncifyGuarded") };
+  return { plain: f("plain"), linked: f("linked"), instrumented: f("instrumented"), asyncify: f("asyncify"), asyncifyGuarded: f("asyncifyGuarded") };
 }
 
 /** Ratios to 3 decimals, times to 0.01 ms: JSON that reads well and diffs well. */
@@ -281,6 +298,8 @@ function roundReport(r: OverheadReport): OverheadReport {
   return {
     ...r,
     geomean: round(r.geomean),
+    linkedGeomean: round(r.linkedGeomean),
+    overLinkedGeomean: round(r.overLinkedGeomean),
     asyncifyGeomean: round(r.asyncifyGeomean),
     asyncifyGuardedGeomean: round(r.asyncifyGuardedGeomean),
     sizeRatio: round(r.sizeRatio),
@@ -294,6 +313,8 @@ function roundReport(r: OverheadReport): OverheadReport {
       ms: v(p.ms, 2),
       noise: v(p.noise, 3),
       instrumented: round(p.instrumented),
+      linked: round(p.linked),
+      overLinked: round(p.overLinked),
       asyncify: round(p.asyncify),
       asyncifyGuarded: round(p.asyncifyGuarded),
       sizeRatio: round(p.sizeRatio),
@@ -307,11 +328,13 @@ function roundReport(r: OverheadReport): OverheadReport {
 /** The report as a text table (what `popcorn bench overhead` prints without --json). */
 export function formatOverhead(r: OverheadReport): string {
   const x = (n: number) => `×${n.toFixed(2)}`;
-  const header = ["program", "plain ms", "instrumented", "asyncify", "asyncify+guard", "size instr", "size asyncify", "noise"];
+  const header = ["program", "plain ms", "instrumented", "linked", "instr/linked", "asyncify", "asyncify+guard", "size instr", "size asyncify", "noise"];
   const rows = r.programs.map((p) => [
     p.program,
     p.ms.plain.toFixed(1),
     x(p.instrumented),
+    x(p.linked),
+    x(p.overLinked),
     x(p.asyncify),
     x(p.asyncifyGuarded),
     x(p.sizeRatio),
@@ -322,6 +345,8 @@ export function formatOverhead(r: OverheadReport): string {
     "geomean",
     "",
     x(r.geomean),
+    x(r.linkedGeomean),
+    x(r.overLinkedGeomean),
     x(r.asyncifyGeomean),
     x(r.asyncifyGuardedGeomean),
     x(r.sizeRatio),
@@ -332,7 +357,7 @@ export function formatOverhead(r: OverheadReport): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   return [
-    `migration-point overhead, no migration (time: median of ${r.reps} runs after ${r.warmup} warm-up runs, ratio to plain)`,
+    `migration-point overhead, no migration (time: median of ${r.reps} runs after ${r.warmup} warm-up runs, ratio to plain; instr/linked: to the linked build)`,
     line(header),
     rule,
     ...rows.slice(0, -1).map(line),
@@ -340,7 +365,7 @@ export function formatOverhead(r: OverheadReport): string {
     line(rows[rows.length - 1]!),
     `worst: ${r.worst.program} ×${r.worst.ratio.toFixed(2)}; code section alone: instrumented ×${r.codeSizeRatio.toFixed(2)}, ` +
       `asyncify ×${r.asyncifyCodeSizeRatio.toFixed(2)}; size = module without custom sections; ` +
-      `noise = largest median absolute deviation of the four builds`,
+      `noise = largest median absolute deviation of the builds`,
   ].join("\n");
 }
 
