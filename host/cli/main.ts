@@ -12,7 +12,7 @@
  *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f [--qemu]   (cluster mode)
  *   popcorn setup arm64                                 (qemu + arm64 Node for aarch64@qemu kernels)
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
- *   popcorn bench overhead|migrate|count [--json] [--quick]
+ *   popcorn bench overhead|capture|migrate|count [--json] [--quick]
  *   popcorn demo
  *
  * Exit status: a program's own status for `run`; 1 when the program traps or
@@ -231,6 +231,15 @@ export async function main(argv: string[]): Promise<number> {
     .option("--quick", "small sizes, few repetitions (a smoke test)")
     .action(async (o) => {
       process.exitCode = await benchCommand("overhead", o);
+    });
+
+  bench
+    .command("capture")
+    .description("capture + restore of a deep stack (1,000 and 5,000 frames of fib's deep recursion) into a fresh instance, one kernel")
+    .option("--json", "print one JSON object")
+    .option("--quick", "one small depth, few rounds (a smoke test)")
+    .action(async (o) => {
+      process.exitCode = await benchCommand("capture", o);
     });
 
   bench
