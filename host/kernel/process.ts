@@ -116,6 +116,8 @@ export class Process {
   private mem: WebAssembly.Memory | undefined;
   private control: ControlWord | undefined;
   private captured: Frame[] = [];
+  /** the first parts of a frame being saved in parts (see instrument/emit.ts) */
+  private savedParts: (number | bigint)[] = [];
   private rewindQueue: Frame[] = [];
   private restoring: Value[] = [];
   private resuming = false;
@@ -406,9 +408,14 @@ export class Process {
     rt.restore_i = rt.restore_I = rt.restore_f = rt.restore_F = next;
     for (const imp of WebAssembly.Module.imports(this.program.module)) {
       if (imp.module !== RT_MODULE || !imp.name.startsWith("save_")) continue;
-      rt[imp.name] = (site: number, ...raw: (number | bigint)[]) => {
-        this.captured.push({ site, values: this.layout().live(site, raw) });
-      };
+      // a frame too large for one call comes in parts: save_more_<sig> first, then save_<sig> with its site
+      if (imp.name.startsWith("save_more_")) rt[imp.name] = (...raw: (number | bigint)[]) => void this.savedParts.push(...raw);
+      else {
+        rt[imp.name] = (site: number, ...raw: (number | bigint)[]) => {
+          const all = this.savedParts.length ? [...this.savedParts.splice(0), ...raw] : raw;
+          this.captured.push({ site, values: this.layout().live(site, all) });
+        };
+      }
     }
     return rt;
   }

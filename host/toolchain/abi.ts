@@ -20,7 +20,9 @@
  *   1024 + 64*t + 24  |   40 | reserved for the runtime
  *   RESERVED_END      |      | the program's static data starts here
  *
- * Control word bits (written by the host, read at every migration point):
+ * Control word bits (written by the host, read at every migration point; a
+ * point takes its slow path on any non-zero word, and a word without REWIND
+ * is a request — the host sets URGENT only with REQUEST):
  *   CTRL_REQUEST  the host asks the thread to stop: every migration point
  *                 decrements the countdown, and the one that takes it to zero
  *                 unwinds (the host sets 1 to stop at the next point, N to
@@ -70,6 +72,8 @@ export const CHECK_MIGRATE = "check_migrate";
  *   save_<sig>(site, v...)        record one frame (innermost first); <sig> has
  *                                 one letter per value: i=i32 I=i64 f=f32 F=f64
  *                                 (a v128 travels as two I)
+ *   save_more_<sig>(v...)         the first values of a frame too large for one
+ *                                 call; its save_<sig> follows with the rest
  *   rewind_frame() -> i32         next frame to restore (outermost first): its site
  *   restore_<t>() -> t            next value of that frame, t in i I f F
  */

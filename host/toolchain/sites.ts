@@ -113,13 +113,17 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
       func: fn.name,
       values: (s[3] as unknown[]).map((v) => {
         const [type, name, slot] = v as [ValueType, string, number];
-        if (!Number.isInteger(slot) || slot >= fn.frame!.length || (slot >= 0 && fn.frame![slot] !== type)) {
+        if (!Number.isInteger(slot) || slot < -1 || slot >= fn.frame!.length || (slot >= 0 && fn.frame![slot] !== type)) {
           throw bad(`site ${i}: value ${name} has no ${type} slot ${slot} in the frame of ${fn.name}`);
         }
         return slot < 0 ? { type, name } : { type, name, slot };
       }),
     };
   });
+  for (const site of table) {
+    const slots = site.values.flatMap((v) => (v.slot === undefined ? [] : [v.slot]));
+    if (new Set(slots).size !== slots.length) throw bad(`site ${site.id} has two values in one slot of the frame of ${site.func}`);
+  }
   return { version, moduleHash: hash, functions, sites: table };
 }
 

@@ -224,4 +224,27 @@ describe("instrumentation pass", () => {
     expect(plain.status).toBe(1);
     for (const k of [1, 2, 3]) expect(run(m.wasm, { checkpointEvery: k }).status).toBe(1);
   });
+
+  it("saves a frame of more values than one call may pass (1,201 here: V8 takes 1,000 parameters), in parts", () => {
+    // 600 locals live across the first call, 600 others and the sum across the second: each site holds
+    // at most 601 values, the function's frame all 1,201
+    const n = 1200;
+    const locals = Array.from({ length: n }, (_, i) => `(local $l${i} i32)`).join(" ");
+    const set = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `(local.set $l${from + k} (i32.const ${from + k + 1}))`).join(" ");
+    const sum = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `(local.set $acc (i32.add (local.get $acc) (local.get $l${from + k})))`).join(" ");
+    const m = fromWat(`(module ${PRELUDE}
+      (func $tick (param $n i32) (result i32) (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n))) (local.get $n))
+      (func $main (result i32) (local $acc i32) ${locals}
+        ${set(0, 600)} (drop (call $tick (i32.const 3))) ${sum(0, 600)}
+        ${set(600, n)} (drop (call $tick (i32.const 3))) ${sum(600, n)}
+        (i32.and (local.get $acc) (i32.const 255))))`);
+    expect(Math.max(...m.sites.map((s) => s.values.length))).toBeLessThanOrEqual(601);
+    const plain = run(m.plain);
+    expect(plain.status).toBe(((n * (n + 1)) / 2) & 255);
+    for (const k of [1, 2, 5]) {
+      const r = run(m.wasm, { checkpointEvery: k });
+      expect(r.status, `k = ${k}`).toBe(plain.status);
+      expect(r.captures).toBeGreaterThan(0);
+    }
+  });
 });

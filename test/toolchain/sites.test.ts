@@ -41,6 +41,18 @@ describe("popcorn.sites", () => {
     expect(() => decodeSites(encodeSites(t), "x.wasm")).toThrow(/x\.wasm: popcorn\.sites section is malformed \(site 1: value x has no f64 slot 1 in the frame of f\)/);
   });
 
+  it("refuses a negative slot and two values in one slot", () => {
+    const neg = table();
+    neg.sites[0]!.values[0]!.slot = -2;
+    expect(() => decodeSites(encodeSites(neg), "x.wasm")).toThrow(/site 0: value n has no i32 slot -2 in the frame of f/);
+    const twice = table();
+    twice.sites[1]!.values = [
+      { type: "f64", name: "x", slot: 3 },
+      { type: "f64", name: "y", slot: 3 },
+    ];
+    expect(() => decodeSites(encodeSites(twice), "x.wasm")).toThrow(/site 1 has two values in one slot of the frame of f/);
+  });
+
   it("refuses a section of version 1 with the way out", () => {
     const v1 = encode([1, new Uint8Array(32), [["f", 0, 1]], [[0, 0, 0, [["i32", "n"]]]]]);
     expect(() => decodeSites(v1, "old.wasm")).toThrow(/old\.wasm: popcorn\.sites version 1, this popcorn reads version 2 — recompile with this popcorn/);

@@ -39,7 +39,7 @@
  *     block $save
  *       block $request  ...body...  end
  *       countdown; br_if $save (stop here)
- *       ctrl |= REWIND; resuming = 1; br $resume    ;; the prologue skips its restore
+ *       ctrl |= REWIND; reentering = 1; br $resume  ;; the prologue skips its restore
  *     end
  *     unwinding = 1; save_<sig>(rsite, frame...); return 0
  *   end
@@ -50,7 +50,7 @@
  *
  *     rsite = rewind_frame()                    ;; prologue: which site
  *     l1 = restore_i(); l2 = restore_F(); ...   ;; the frame
- *     br_table (rsite - first) -> label before the item holding the site
+ *     br_table (rsite - the list's first site) -> label before the item holding it
  *
  * Every list is laid out as nested blocks opening at its start, one per
  * label, so the br_table can land before any of its items:
@@ -88,6 +88,9 @@ import type { Item } from "./ir.js";
 
 const B = binaryen;
 
+/** Values per save call at most (a v128 counts two): well under V8's limit of 1,000 parameters. */
+const SAVE_PART = 500;
+
 export interface FunctionFrame {
   m: binaryen.Module;
   results: number;
@@ -95,8 +98,8 @@ export interface FunctionFrame {
   /** the locals the function saves and restores at every site (sites.ts: its frame), in order */
   frame: number[];
   rsite: number;
-  /** an i32 local: set while the function resumes itself after a request it let pass */
-  resuming: number;
+  /** an i32 local: set while the function re-enters itself after a request it let pass */
+  reentering: number;
   rt: RuntimeImports;
   newLabel(hint: string): string;
 }
@@ -117,10 +120,11 @@ export class RuntimeImports {
 
   rewindFrame(): string { return this.use("rewind_frame", [], B.i32); }
   restore(t: Exclude<ValueType, "v128">): string { return this.use(`restore_${TYPE_LETTER[t]}`, [], binaryenType(t)); }
-  save(types: ValueType[]): string {
-    const params = [B.i32];
+  /** save_<sig>(site, values...), or with `more` save_more_<sig>(values...): a part of a frame that has more values than one call may pass */
+  save(types: ValueType[], more = false): string {
+    const params = more ? [] : [B.i32];
     for (const t of types) params.push(...(t === "v128" ? [B.i64, B.i64] : [binaryenType(t)]));
-    return this.use(`save_${types.map((t) => TYPE_LETTER[t]).join("")}`, params, B.none);
+    return this.use(`save_${more ? "more_" : ""}${types.map((t) => TYPE_LETTER[t]).join("")}`, params, B.none);
   }
 }
 
@@ -135,15 +139,25 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   // One save and one restore serve every site of the function: they pass its
   // frame, every local live at any site (sites.ts), and rsite says which site.
   const frameTypes = f.frame.map((l) => f.localTypes[l]!);
+  // A frame of more values than a call may pass (V8 takes up to 1,000
+  // parameters) goes in parts: save_more_<sig> calls first, save_<sig> with
+  // the site and the last part (the host joins them).
   const saveFrame = (): Ref => {
-    const args: Ref[] = [m.local.get(f.rsite, B.i32)];
+    const parts: { types: ValueType[]; args: Ref[] }[] = [{ types: [], args: [] }];
     f.frame.forEach((l, i) => {
       const t = frameTypes[i]!;
+      let part = parts[parts.length - 1]!;
+      if (part.args.length >= SAVE_PART) parts.push((part = { types: [], args: [] }));
       const get = () => m.local.get(l, binaryenType(t));
-      if (t === "v128") args.push(m.i64x2.extract_lane(get(), 0), m.i64x2.extract_lane(get(), 1));
-      else args.push(get());
+      part.types.push(t);
+      if (t === "v128") part.args.push(m.i64x2.extract_lane(get(), 0), m.i64x2.extract_lane(get(), 1));
+      else part.args.push(get());
     });
-    return m.call(f.rt.save(frameTypes), args, B.none);
+    const last = parts.pop()!;
+    return m.block(null, [
+      ...parts.map((p) => m.call(f.rt.save(p.types, true), p.args, B.none)),
+      m.call(f.rt.save(last.types), [m.local.get(f.rsite, B.i32), ...last.args], B.none),
+    ]);
   };
 
   const restoreFrame = (): Ref[] =>
@@ -157,7 +171,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
 
   // A function with a point in a loop hands its points' requests to one
   // handler after the body (see request), which may send the thread back to
-  // where it was through the rewind dispatch: `resuming` then skips the
+  // where it was through the rewind dispatch: `reentering` then skips the
   // prologue's restore, the locals being as they are.
   const inLoop = (items: Item[], depth: number): boolean =>
     items.some((it) => (it.k === "point" && depth > 0) || (it.k === "loop" && inLoop(it.body, depth + 1)));
@@ -166,7 +180,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const resumeLabel = f.newLabel("resume");
   const restore = [m.local.set(f.rsite, m.call(f.rt.rewindFrame(), [], B.i32)), ...restoreFrame()];
   const prologue = (): Ref[] =>
-    shared ? [m.if(m.local.get(f.resuming, B.i32), m.local.set(f.resuming, m.i32.const(0)), m.block(null, restore))] : restore;
+    shared ? [m.if(m.local.get(f.reentering, B.i32), m.local.set(f.reentering, m.i32.const(0)), m.block(null, restore))] : restore;
 
   // Every site unwinds by a branch to one block around the whole body, whose
   // end saves the frame and returns (see the tail below): no loop holds a
@@ -270,7 +284,7 @@ export function emitFunctionBody(f: FunctionFrame, body: Item[]): Ref {
   const bodyType = B.getExpressionType(main);
   let whole = bodyType === B.none || bodyType === B.unreachable ? m.block(null, [main, ret()]) : m.return(main);
   if (shared) {
-    const goOn = m.block(null, [m.drop(m.i32.atomic.rmw.or(0, ctrlPtr(), m.i32.const(CTRL_REWIND))), m.local.set(f.resuming, m.i32.const(1)), m.br(resumeLabel)]);
+    const goOn = m.block(null, [m.drop(m.i32.atomic.rmw.or(0, ctrlPtr(), m.i32.const(CTRL_REWIND))), m.local.set(f.reentering, m.i32.const(1)), m.br(resumeLabel)]);
     whole = m.block(null, [m.block(requestLabel, [whole]), request(goOn)]);
   }
   const tail = m.block(null, [m.block(saveLabel, [whole]), m.global.set(UNWINDING_GLOBAL, m.i32.const(1)), saveFrame(), ret()]);

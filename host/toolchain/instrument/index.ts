@@ -31,20 +31,24 @@
  *   before                              after (fast path in capitals)
  *   ----------------------------------  -----------------------------------------------
  *   func f(n) -> i32                    func f(n) -> i32
- *                                         block $unwind2 (block $unwind1 (block $unwind0
- *                                         IF (LOAD CTRL) { rewind: restore, dispatch
- *                                                          | --countdown == 0? br $save }
+ *                                         loop $resume (block $save (block $request
+ *                                         IF (LOAD CTRL) { rewind: restore the frame, dispatch
+ *                                                          | rsite = 0; br $request }
  *     loop $l                             loop $l
  *                                           IF (LOAD CTRL) { rewind: dispatch
- *                                                            | br to the function's request handler }
+ *                                                            | rsite = 1; br $request }
  *       s = s + g(i)                        t = s                    ;; operand stack -> local
  *                                           r = call g(i)
- *                                           BR_IF $unwind2 (UNWINDING)
+ *                                           IF (UNWINDING) { rsite = 2; br $save }
  *                                           s = t + r
  *       br_if $l (...)                      br_if $l (...)
- *                                         ...) save(0, n); return 0)  ;; one per site
- *                                         ...) save(2, t, i, n); return 0)
-
+ *                                         ...) --countdown == 0? br $save  ;; else resume after
+ *                                              the point rsite: REWIND, br $resume
+ *                                         ) save(rsite, frame: t, i, n, s); return 0)
+ *
+ * (A function whose points are all outside loops counts down in place, and
+ * has no $request or $resume: emit.ts.)
+ *
  * Site ids are dense and global: function after function, in module order,
  * each function's sites in the order the pass meets them. The host learns
  * them from the `popcorn.sites` section (sites.ts); `abi.ts` has the imports
@@ -195,7 +199,7 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
       localTypes,
       frame,
       rsite,
-      resuming: rsite + 1,
+      reentering: rsite + 1,
       rt: cx.rt,
       newLabel: cx.newLabel,
     },
@@ -207,7 +211,7 @@ function instrumentFunction(m: binaryen.Module, name: string, cx: FunctionContex
     if (!n.startsWith("$")) Fn.setLocalName(rebuilt, i, n);
   });
   Fn.setLocalName(rebuilt, rsite, "popcorn$rsite");
-  Fn.setLocalName(rebuilt, rsite + 1, "popcorn$resuming");
+  Fn.setLocalName(rebuilt, rsite + 1, "popcorn$reentering");
   return frame.map((l) => localTypes[l]!);
 }
 
