@@ -107,7 +107,8 @@ interface Proc {
   /** control-word slots in use on this kernel */
   slots: Set<number>;
   /** the memory that came ahead of the thread that arrives next: the origin's pages here, or on the origin a kernel's release */
-  arrivalPages?: { bytes: number; collectUs: number; mergeUs: number; stale: boolean };
+  /** by tid: the memory that came ahead of a thread on its way here (several may be on the way at once) */
+  arrivalPages: Map<number, { bytes: number; collectUs: number; mergeUs: number; stale: boolean }>;
   /** bytes of memory (pages and diffs) that came in and went out */
   memIn: number;
   memOut: number;
@@ -444,7 +445,7 @@ export class Kernel {
   private proc(meta: ProcessMeta): Proc {
     let p = this.procs.get(meta.pid);
     if (!p) {
-      p = { pid: meta.pid, origin: meta.origin, name: meta.name, program: meta.program, moving: new Map(), slots: new Set(), memIn: 0, memOut: 0 };
+      p = { pid: meta.pid, origin: meta.origin, name: meta.name, program: meta.program, moving: new Map(), slots: new Set(), memIn: 0, memOut: 0, arrivalPages: new Map() };
       this.procs.set(meta.pid, p);
     }
     return p;
@@ -669,9 +670,9 @@ export class Kernel {
         this.toWatchers({ t: "migrated", record: { ...record, to: this.cfg.id } });
         this.dmesg(
           () =>
-            `pid ${name(r.pid, r.tid)} migrated in from kernel ${r.from} (${this.cfg.isas[r.from]}): ${r.frames} frames, ` +
-            `stack ${r.stackBytes} B, memory ${r.memoryBytes} B, message ${r.messageBytes} B; ` +
-            `${r.totalUs.toFixed(0)} µs from request to running (${phaseText(r.phases)})`,
+            `pid ${name(record.pid, record.tid)} migrated in from kernel ${record.from} (${this.cfg.isas[record.from]}): ${record.frames} frames, ` +
+            `stack ${record.stackBytes} B, memory ${record.memoryBytes} B, message ${record.messageBytes} B; ` +
+            `${record.totalUs.toFixed(0)} µs from request to running (${phaseText(record.phases)})`,
         );
         return;
       }
@@ -680,7 +681,7 @@ export class Kernel {
         const t = this.threads.get(key(r.pid, r.tid));
         const proc = this.procs.get(r.pid);
         if (!t || !proc) return;
-        t.ahead = { to: r.to, memoryBytes: this.sendAhead(proc, r.to) };
+        t.ahead = { to: r.to, memoryBytes: this.sendAhead(proc, r.to, r.tid) };
         return;
       }
       case "depart": {
@@ -695,7 +696,7 @@ export class Kernel {
         // the memory went ahead at "leaving" (which the core posts first), on the same link
         const ahead = t.ahead?.to === r.to ? t.ahead : undefined;
         t.ahead = undefined;
-        const memoryBytes = ahead ? ahead.memoryBytes : this.sendAhead(proc, r.to);
+        const memoryBytes = ahead ? ahead.memoryBytes : this.sendAhead(proc, r.to, r.meta.tid);
         if (memoryBytes === undefined) {
           releaseMessage(r.bytes);
           return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
@@ -711,9 +712,10 @@ export class Kernel {
         t.stats.migrationsOut++;
         t.stats.bytesOut += size;
         this.dmesg(
-          () =>
-            `pid ${name(r.meta.pid, r.meta.tid)} migrating to kernel ${r.to} (${this.cfg.isas[r.to]}): ${r.frames} frames, ` +
-            `memory ${memoryBytes} B, message ${size} B (${phaseText(r.phases)})`,
+          // the line keeps only what it shows, not the report (its frames and message bytes)
+          ((who, to, frames, phases) => () =>
+            `pid ${who} migrating to kernel ${to} (${this.cfg.isas[to]}): ${frames} frames, ` +
+            `memory ${memoryBytes} B, message ${size} B (${phaseText(phases)})`)(name(r.meta.pid, r.meta.tid), r.to, r.frames, r.phases),
         );
         return;
       }
@@ -951,7 +953,7 @@ export class Kernel {
       if (!prog || !this.sendTo(at, { t: "program", hash: proc.program, name: prog.name, bytes: prog.bytes })) return false;
       this.peerHas.add(`${at}:${proc.program}`);
     }
-    if (this.sendPages(proc, at) === undefined) return false;
+    if (this.sendPages(proc, at, s.tid) === undefined) return false;
     const entry = { fn: s.fn, arg: s.arg };
     return this.sendTo(at, { t: "spawn", ...threadIdentity({ ...p.meta, tid: s.tid, entry }), entry, globals: p.parked.globals, stackTop: s.stackTop });
   }
@@ -1094,8 +1096,8 @@ export class Kernel {
    * were left out, it acquires again first.
    */
   private comeIn(proc: Proc, t: Thread, job: CoreJob): void {
-    const got = proc.arrivalPages;
-    proc.arrivalPages = undefined;
+    const got = proc.arrivalPages.get(t.meta.tid);
+    proc.arrivalPages.delete(t.meta.tid);
     if (got && job.t === "arrive") {
       job.memoryBytes = got.bytes;
       job.dirtyUs = got.collectUs;
@@ -1168,7 +1170,7 @@ export class Kernel {
         const merged = replica.merge(msg.pages, this.quiet(msg.pid));
         const bytes = pageBytes(msg.pages);
         proc.memIn += bytes;
-        proc.arrivalPages = { bytes, collectUs: msg.us, mergeUs: (now() - t0) * 1000, stale: merged.stale > 0 };
+        proc.arrivalPages.set(msg.tid, { bytes, collectUs: msg.us, mergeUs: (now() - t0) * 1000, stale: merged.stale > 0 });
         return;
       }
       case "spawn": {
@@ -1186,7 +1188,7 @@ export class Kernel {
         const t0 = now();
         this.applyRelease(proc, msg.diff, from);
         // it goes ahead of a thread that migrates here: its bytes and time are that migration's
-        proc.arrivalPages = { bytes: diffBytes(msg.diff), collectUs: 0, mergeUs: (now() - t0) * 1000, stale: false };
+        proc.arrivalPages.set(msg.tid, { bytes: diffBytes(msg.diff), collectUs: 0, mergeUs: (now() - t0) * 1000, stale: false });
         return;
       }
       case "thread-exit": {
@@ -1237,26 +1239,26 @@ export class Kernel {
    * checked that `to` is then the origin). The memory's bytes, undefined if
    * it could not be sent.
    */
-  private sendAhead(proc: Proc, to: number): number | undefined {
+  private sendAhead(proc: Proc, to: number, tid: number): number | undefined {
     if (!this.peerHas.has(`${to}:${proc.program}`)) {
       const p = this.programs.get(proc.program);
       if (p && this.sendTo(to, { t: "program", hash: proc.program, name: p.name, bytes: p.bytes })) this.peerHas.add(`${to}:${proc.program}`);
     }
-    return proc.origin === this.cfg.id ? this.sendPages(proc, to) : this.release(proc);
+    return proc.origin === this.cfg.id ? this.sendPages(proc, to, tid) : this.release(proc, tid);
   }
 
   /** On a kernel that is not the origin: this kernel's release, ahead of a thread migrating to the origin; its bytes, undefined if it could not be sent. */
-  private release(proc: Proc): number | undefined {
+  private release(proc: Proc, tid: number): number | undefined {
     const replica = proc.replica;
     if (!replica) return undefined;
     const diff = replica.diff();
     const n = diffBytes(diff);
     proc.memOut += n;
-    return this.sendBig(proc.origin, { t: "release", pid: proc.pid, diff }) ? n : undefined;
+    return this.sendBig(proc.origin, { t: "release", pid: proc.pid, tid, diff }) ? n : undefined;
   }
 
   /** On the origin: the pages kernel `to` lacks, ahead of a thread migrating there; their bytes, undefined if they could not be sent. */
-  private sendPages(proc: Proc, to: number): number | undefined {
+  private sendPages(proc: Proc, to: number, tid: number): number | undefined {
     const replica = proc.replica;
     if (!replica) return undefined;
     const t0 = now();
@@ -1264,7 +1266,7 @@ export class Kernel {
     const us = (now() - t0) * 1000;
     const n = pageBytes(pages);
     proc.memOut += n;
-    const ok = this.sendBig(to, { t: "pages", pid: proc.pid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
+    const ok = this.sendBig(to, { t: "pages", pid: proc.pid, tid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
     if (!ok) replica.forget(to); // the link is down: the kernel will be a new one
     return ok ? n : undefined;
   }

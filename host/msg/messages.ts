@@ -47,10 +47,12 @@
  * is in memory: each goes in and comes out with one copy at most (the index
  * is a view of the received buffer when it lands 4-byte aligned).
  *
- * A migrate message carries no memory: the pages or the diff go just before
- * it on the same link, made by the sending kernel's control thread, which
- * makes all of that kernel's releases and collections one at a time — so
- * they reach the other side in the order they were made.
+ * A migrate message carries no memory: the pages or the diff go ahead of it
+ * on the same link (sent when its core reports the thread leaving; another
+ * thread's memory or migrate message may come between, so pages and release
+ * name the thread they go ahead of), made by the sending kernel's control
+ * thread, which makes all of that kernel's releases and collections one at a
+ * time — so they reach the other side in the order they were made.
  *   output       any → origin              pid, stream (1 stdout, 2 stderr), line
  *   exit         any → origin              pid, status, error?
  *   signal       any → any                 pid, tid?, signo, to?, hops — delivered where the
@@ -226,6 +228,8 @@ export interface SpeedMessage {
 export interface ReleaseMessage {
   t: "release";
   pid: number;
+  /** the thread it goes ahead of */
+  tid: number;
   diff: Diff;
 }
 
@@ -233,6 +237,8 @@ export interface ReleaseMessage {
 export interface PagesMessage {
   t: "pages";
   pid: number;
+  /** the thread they go ahead of (several threads of a process can be on their way at once) */
+  tid: number;
   origin: number;
   name: string;
   program: string;
@@ -251,11 +257,9 @@ export class MessageError extends Error {}
 export const BLOB_MIN = 512;
 const BLOB_EXT = 0x42;
 
-/** What goes into the blob area: bytes to copy, or something that writes its `length` bytes itself (a packed diff). */
-type Blob = Uint8Array | { length: number; writeTo(out: Uint8Array, at: number): void };
 
 interface EncodeContext {
-  blobs: Blob[];
+  blobs: Uint8Array[];
   size: number;
 }
 
@@ -369,8 +373,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   out.set(header, 4);
   let at = 4 + header.length;
   for (const b of ctx.blobs) {
-    if (b instanceof Uint8Array) out.set(b, at);
-    else b.writeTo(out, at);
+    out.set(b, at);
     at += b.length;
   }
   return out;

@@ -51,7 +51,7 @@ const view = (m: WebAssembly.Memory) => new Uint8Array(m.buffer);
 let wires = 0;
 function wire<T extends Diff | PageSet>(x: T): T {
   if (!("index" in x)) return decode(encode(x)) as T;
-  const bytes = encodeMessage({ t: "release", pid: 1, diff: x as Diff }, (n) => new Uint8Array(n + 3).subarray(wires++ % 4));
+  const bytes = encodeMessage({ t: "release", pid: 1, tid: 0, diff: x as Diff }, (n) => new Uint8Array(n + 3).subarray(wires++ % 4));
   return (decodeMessage(bytes, "the test") as ReleaseMessage).diff as T;
 }
 

@@ -22,6 +22,7 @@ function pagesMsg(over: Partial<PagesMessage> = {}): PagesMessage {
   return {
     t: "pages",
     pid: 4242,
+    tid: 3,
     origin: 0,
     name: "count.wasm",
     program: "ab".repeat(32),
@@ -85,7 +86,7 @@ const EVERY_TYPE: [label: string, KernelMessage][] = [
   ["pages: two runs", pagesMsg()],
   ["pages: none at all", pagesMsg({ pages: { wasmPages: 1, clock: 0, released: 0, runs: [] } })],
   ["spawn, with a -0.0 global", { t: "spawn", pid: 7, tid: 3, origin: 0, name: "count.wasm", args: ["4"], program: "ab".repeat(32), entry: { fn: 1, arg: 2 }, globals: [["g", -0], ["i", 5n]], stackTop: 70000 }],
-  ["release", { t: "release", pid: 7, diff: diffOf(2, 1, [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]]) }],
+  ["release", { t: "release", pid: 7, tid: 1, diff: diffOf(2, 1, [[8200, bytes(3, 1)], [70000, bytes(BLOB_MIN + 8, 2)]]) }],
   ["migrate-ack ok", { t: "migrate-ack", pid: 7, tid: 0, ok: true }],
   ["migrate-ack refused, with its reason", { t: "migrate-ack", pid: 7, tid: 2, ok: false, reason: "kernel 1: count.wasm has no stackmap for aarch64" }],
   ["sys with a diff", { t: "sys", pid: 7, tid: 2, op: 3, a: 9000, b: 0, c: 0, from: 1, diff: diffOf(2, 1, [[9000, bytes(4, 3)]]) }],
@@ -285,7 +286,7 @@ describe("a diff travels packed", () => {
       buf.set(bytes(5, i), i * 8);
       runs.push([70_000 + i * 8, buf.subarray(i * 8, i * 8 + 5)]);
     }
-    return { t: "release" as const, pid: 7, diff: diffOf(4, 9, runs) };
+    return { t: "release" as const, pid: 7, tid: 1, diff: diffOf(4, 9, runs) };
   }
   const headerLength = (raw: Uint8Array) => new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
 
@@ -325,7 +326,7 @@ describe("a diff travels packed", () => {
   });
 
   it("a run that points outside the diff's bytes is a MessageError that names the sender and the run", () => {
-    const raw = encodeMessage({ t: "release", pid: 7, diff: diffOf(2, 1, [[8200, bytes(3)], [9000, bytes(4)]]) });
+    const raw = encodeMessage({ t: "release", pid: 7, tid: 1, diff: diffOf(2, 1, [[8200, bytes(3)], [9000, bytes(4)]]) });
     // the index is the first blob: run 1's length (its third u32) grows past the 7 bytes of data
     new DataView(raw.buffer, raw.byteOffset + 4 + headerLength(raw)).setUint32(12 + 8, 5, true);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(MessageError);
