@@ -21,7 +21,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
-import { decodeImage, encodeImage, loadProgram, Process, type Program, type ThreadState } from "../host/kernel/index.js";
+import { decodeImage, encodeImage, loadProgram, Process, runProgram, type Program, type ThreadState } from "../host/kernel/index.js";
 import { compile, packageRoot } from "../host/toolchain/index.js";
 import { median, round } from "./stats.js";
 
@@ -91,9 +91,7 @@ export async function benchCapture(opts: CaptureOptions = {}): Promise<CaptureRe
   for (const depth of depths) {
     const args = ["1", String(depth)];
     const expected: string[] = [];
-    const plain = new Process(loadProgram(built.plain, "fib (plain)"), { args, kernel: KERNEL, stdout: (l) => expected.push(l), stderr: () => {} });
-    plain.boot();
-    plain.run();
+    runProgram(loadProgram(built.plain, "fib (plain)"), { args, stdout: (l) => expected.push(l), stderr: () => {} });
     const bottom = pointsToBottom(program, args);
     log(`capture: depth ${depth}: ${bottom.frames} frames at point ${bottom.points}; ${warmup} + ${reps} rounds`);
 
