@@ -72,7 +72,7 @@
  * Transports (local.ts, tcp.ts) carry these bytes unchanged; a kernel
  * never learns which transport a peer sits behind.
  */
-import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
+import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
 import { protectNegativeZero, withNegativeZero } from "./negzero.js";
 import type { Diff, PageSet } from "../memory/index.js";
 import type { NativeImage } from "../transform/index.js";
@@ -349,11 +349,16 @@ function unpackDiff(p: unknown): Diff {
 /** Messages that carry a diff (packed on the wire). */
 const WITH_DIFF = new Set(["release", "sys", "thread-exit"]);
 
-const decodeCodec = withNegativeZero(new ExtensionCodec<Uint8Array>());
+/** The blob area of the message being decoded (decoding is synchronous: one message at a time per thread). */
+interface DecodeContext {
+  blobs: Uint8Array;
+}
+
+const decodeCodec = withNegativeZero(new ExtensionCodec<DecodeContext>());
 decodeCodec.register({
   type: BLOB_EXT,
   encode: () => null,
-  decode: (ref: Uint8Array, _type: number, blobs: Uint8Array) => {
+  decode: (ref: Uint8Array, _type: number, { blobs }: DecodeContext) => {
     const view = new DataView(ref.buffer, ref.byteOffset, ref.byteLength);
     const at = view.getUint32(0, true);
     const len = view.getUint32(4, true);
@@ -362,12 +367,23 @@ decodeCodec.register({
   },
 });
 
+// One encoder and one decoder per thread, their contexts refilled per message: making them per
+// message (as msgpack's encode()/decode() do) allocated their buffers and key caches every time.
+// Both are synchronous and the codecs above never encode or decode a message of their own.
+const encodeContext: EncodeContext = { blobs: [], size: 0 };
+const encoder = new Encoder<EncodeContext>({ useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: encodeContext });
+const decodeContext: DecodeContext = { blobs: new Uint8Array(0) };
+const decoder = new Decoder<DecodeContext>({ useBigInt64: true, extensionCodec: decodeCodec, context: decodeContext });
+
 /** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
-  const ctx: EncodeContext = { blobs: [], size: 0 };
+  const ctx = encodeContext;
+  ctx.blobs = [];
+  ctx.size = 0;
   if (m.t === "migrate" || m.t === "spawn") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
   if ((m.t === "release" || m.t === "sys" || m.t === "thread-exit") && m.diff) m = { ...m, diff: packDiff(m.diff, ctx) as unknown as Diff };
-  const header = encode(m, { useBigInt64: true, ignoreUndefined: true, extensionCodec: encodeCodec, context: ctx });
+  // a view of the encoder's buffer, copied once into the message below
+  const header = encoder.encodeSharedRef(m);
   const out = alloc(4 + header.length + ctx.size);
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);
   out.set(header, 4);
@@ -376,6 +392,7 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
     out.set(b, at);
     at += b.length;
   }
+  ctx.blobs = []; // nothing of the message stays reachable from the encoder
   return out;
 }
 
@@ -388,7 +405,12 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
     const n = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (4 + n > bytes.length) throw new MessageError(`header of ${n} bytes in a message of ${bytes.length}`);
     // the header is copied out first: it may sit in shared memory, which TextDecoder refuses
-    m = decode(bytes.slice(4, 4 + n), { useBigInt64: true, extensionCodec: decodeCodec, context: bytes.subarray(4 + n) });
+    decodeContext.blobs = bytes.subarray(4 + n);
+    try {
+      m = decoder.decode(bytes.slice(4, 4 + n));
+    } finally {
+      decodeContext.blobs = new Uint8Array(0);
+    }
   } catch (e) {
     throw new MessageError(`message from ${from} is not valid MessagePack (${(e as Error).message})`);
   }
