@@ -40,12 +40,29 @@
  * often a few bytes (one word of eight written with a new value), and a
  * release of 64 KiB can hold 8192 of them — as [addr, bin] pairs in the
  * header that took milliseconds to encode and decode. In the header a diff
- * is {wasmPages, release, index, data}: `data` is one blob holding every
- * run's bytes (a few bytes of padding between runs may be in it, which no
- * run refers to), `index` a blob of u32 LE triples (address, offset in
- * data, length), one per run. That is the Diff of memory/replica.ts as it
- * is in memory: each goes in and comes out with one copy at most (the index
- * is a view of the received buffer when it lands 4-byte aligned).
+ * is {wasmPages, release, index, data, densePages?, denseMasks?,
+ * denseBytes?}, each of the last five a blob:
+ *
+ *   field       blob
+ *   ----------  -------------------------------------------------------------
+ *   index       u32 LE triples (address, offset in data, length), one per run
+ *   data        every run's bytes (a few bytes of padding between runs may be
+ *               in it, which no run refers to)
+ *   densePages  u32 LE page numbers of the pages that travel dense, ascending
+ *   denseBytes  4096 bytes a dense page: its snapshot
+ *   denseMasks  512 bytes a dense page: bit j & 7 of byte j >> 3 set when
+ *               byte j of the page changed
+ *
+ * The three dense fields are there together or not at all: a diff without
+ * dense pages leaves them out and costs what it did before they existed.
+ * index, densePages and denseBytes start at multiples of 8 in the blob area
+ * (zeros before them, which nothing refers to; the diff's blobs come first,
+ * so the index never needs any), so that they land aligned in the received
+ * buffer when the blob area does. That is the Diff of memory/replica.ts as
+ * it is in memory: each goes in and comes out with one copy at most (index
+ * and page numbers are views of the received buffer when they land 4-byte
+ * aligned, else copies; data, masks and page bytes are views, which
+ * applyDiff reads at any alignment).
  *
  * A migrate message carries no memory: the pages or the diff go ahead of it
  * on the same link (sent when its core reports the thread leaving; another
@@ -296,54 +313,111 @@ interface PackedDiff {
   release: number;
   index: BlobRange | Uint8Array;
   data: BlobRange | Uint8Array;
+  densePages?: BlobRange | Uint8Array;
+  denseBytes?: BlobRange | Uint8Array;
+  denseMasks?: BlobRange | Uint8Array;
 }
+
+/** A diff's dense page: its mask and its bytes (Diff in memory/replica.ts; msg does not load the memory layer). */
+const MASK_BYTES = 512;
+const PAGE_BYTES = 4096;
 
 /** The platform stores u32 little-endian (every platform Wasm runs on; checked anyway): a diff's index is its own wire form. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Places a diff in the blob area: its index of u32 (address, offset,
- * length) triples, little-endian, and its data, each copied once (see Diff
- * in memory/replica.ts: no object per run on either side).
+ * length) triples, little-endian, its data, and its dense pages if it has
+ * any, each copied once (see Diff in memory/replica.ts: no object per run
+ * on either side).
  */
 function packDiff(d: Diff, ctx: EncodeContext): PackedDiff {
-  const { index, data } = d;
-  let indexBytes = new Uint8Array(index.buffer, index.byteOffset, index.byteLength);
-  if (!LITTLE_ENDIAN) {
-    indexBytes = new Uint8Array(index.byteLength);
-    const v = new DataView(indexBytes.buffer);
-    for (let i = 0; i < index.length; i++) v.setUint32(4 * i, index[i]!, true);
-  }
-  const indexAt = ctx.size;
-  ctx.blobs.push(indexBytes);
-  ctx.size += indexBytes.length;
-  const dataAt = ctx.size;
-  ctx.blobs.push(data);
-  ctx.size += data.length;
-  return { wasmPages: d.wasmPages, release: d.release, index: new BlobRange(indexAt, indexBytes.length), data: new BlobRange(dataAt, data.length) };
+  const packed: PackedDiff = { wasmPages: d.wasmPages, release: d.release, index: placeBlob(u32Bytes(d.index), ctx, 8), data: placeBlob(d.data, ctx, 1) };
+  if (d.densePages.length === 0) return packed;
+  packed.densePages = placeBlob(u32Bytes(d.densePages), ctx, 8);
+  packed.denseBytes = placeBlob(d.denseBytes, ctx, 8);
+  packed.denseMasks = placeBlob(d.denseMasks, ctx, 1);
+  return packed;
 }
 
-/** A packed diff back: its index as u32s (a view of the received buffer when aligned, else a copy), its data a view. */
+/** u32s as their little-endian bytes: a view of them on a little-endian platform, else a copy. */
+function u32Bytes(words: Uint32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  const bytes = new Uint8Array(words.byteLength);
+  const v = new DataView(bytes.buffer);
+  for (let i = 0; i < words.length; i++) v.setUint32(4 * i, words[i]!, true);
+  return bytes;
+}
+
+/** Puts `bytes` into the blob area at the next multiple of `align` (padding of zeros before it); returns where. */
+function placeBlob(bytes: Uint8Array, ctx: EncodeContext, align: number): BlobRange {
+  const pad = -ctx.size & (align - 1);
+  if (pad > 0) {
+    ctx.blobs.push(new Uint8Array(pad));
+    ctx.size += pad;
+  }
+  const at = ctx.size;
+  ctx.blobs.push(bytes);
+  ctx.size += bytes.length;
+  return new BlobRange(at, bytes.length);
+}
+
+/** Little-endian u32s back: a view of the received buffer when aligned, else a copy. */
+function u32sOf(bytes: Uint8Array): Uint32Array {
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  if (LITTLE_ENDIAN) return new Uint32Array(bytes.slice().buffer);
+  const words = new Uint32Array(bytes.length / 4);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < words.length; i++) words[i] = v.getUint32(4 * i, true);
+  return words;
+}
+
+/**
+ * A packed diff back: its index and page numbers as u32s, its data, masks
+ * and page bytes views of the received buffer. Checks the form (runs inside
+ * the data, a mask and a page for each dense page, pages ascending);
+ * whether they fit the memory is applyDiff's to check.
+ */
 function unpackDiff(p: unknown): Diff {
   const d = p as Partial<PackedDiff> | null;
   const { index, data } = d ?? {};
   if (!(index instanceof Uint8Array) || !(data instanceof Uint8Array) || index.length % 12 !== 0) {
     throw new MessageError("its diff is not packed as {wasmPages, release, index, data} (a sender older than the packed diff?)");
   }
-  let words: Uint32Array;
-  if (LITTLE_ENDIAN && index.byteOffset % 4 === 0) words = new Uint32Array(index.buffer, index.byteOffset, index.length / 4);
-  else if (LITTLE_ENDIAN) words = new Uint32Array(index.slice().buffer);
-  else {
-    words = new Uint32Array(index.length / 4);
-    const iv = new DataView(index.buffer, index.byteOffset, index.length);
-    for (let i = 0; i < words.length; i++) words[i] = iv.getUint32(4 * i, true);
-  }
+  const words = u32sOf(index);
   for (let j = 0; j < words.length; j += 3) {
     const at = words[j + 1]!;
     const len = words[j + 2]!;
     if (at + len > data.length) throw new MessageError(`run ${j / 3} of its diff points outside the diff's bytes (${at}+${len} of ${data.length})`);
   }
-  return { wasmPages: d!.wasmPages!, release: d!.release!, index: words, data };
+  const diff: Diff = { wasmPages: d!.wasmPages!, release: d!.release!, index: words, data, densePages: NO_PAGES, denseMasks: NO_BYTES, denseBytes: NO_BYTES };
+  if (d!.densePages !== undefined || d!.denseMasks !== undefined || d!.denseBytes !== undefined) unpackDense(d!, diff);
+  return diff;
+}
+
+/** The dense part of a diff without one (empty: nothing can be written into them). */
+const NO_PAGES = new Uint32Array(0);
+const NO_BYTES = new Uint8Array(0);
+
+/** A packed diff's dense part back into `diff` (see unpackDiff). */
+function unpackDense(d: Partial<PackedDiff>, diff: Diff): void {
+  const { densePages, denseMasks, denseBytes } = d;
+  if (!(densePages instanceof Uint8Array) || !(denseMasks instanceof Uint8Array) || !(denseBytes instanceof Uint8Array) || densePages.length % 4 !== 0) {
+    throw new MessageError("its diff's dense part is not {densePages, denseMasks, denseBytes} of u32 page numbers and bytes");
+  }
+  const pages = u32sOf(densePages);
+  if (denseMasks.length !== pages.length * MASK_BYTES || denseBytes.length !== pages.length * PAGE_BYTES) {
+    throw new MessageError(
+      `its diff has ${pages.length} dense pages with ${denseMasks.length} bytes of masks and ${denseBytes.length} bytes of pages ` +
+        `(${MASK_BYTES} and ${PAGE_BYTES} a page)`,
+    );
+  }
+  for (let k = 1; k < pages.length; k++) {
+    if (pages[k]! <= pages[k - 1]!) throw new MessageError(`its diff has dense page ${pages[k]} after page ${pages[k - 1]}: dense pages must be ascending, each once`);
+  }
+  diff.densePages = pages;
+  diff.denseMasks = denseMasks;
+  diff.denseBytes = denseBytes;
 }
 
 /** Messages that carry a diff (packed on the wire). */

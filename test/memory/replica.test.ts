@@ -4,7 +4,9 @@
 // disjoint bytes (false sharing included) and synchronize through home end
 // with identical memory, under any order of releases and acquires that
 // FIFO links to home allow. Real threads check the snapshot rule and the
-// lock.
+// lock. Pages rewritten word by word travel dense (a mask and the page):
+// the same bytes arrive, home's other bytes stay, and a malformed dense
+// part is refused.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -449,6 +451,198 @@ describe("home", () => {
   });
 });
 
+/**
+ * Rewrites the 8-byte words of [from, to) the way a guest storing u64s whose top bytes stay
+ * equal does: bytes 0 … low-1 of each word get a new value (never the old one), the others stay.
+ */
+function rewriteWords(v: Uint8Array, from: number, to: number, round: number, low = 5): void {
+  for (let a = from; a < to; a += 8) for (let k = 0; k < low; k++) v[a + k] = (v[a + k]! + 1 + ((round + a + k) % 250)) & 0xff;
+}
+
+/** A diff's dense part, made by hand (the rest of it from diffOf). */
+function denseDiff(pages: number[], over: Partial<Diff> = {}, runs: [number, Uint8Array][] = [], release = 1, wasmPages = 1): Diff {
+  const masks = new Uint8Array(pages.length * 512).fill(0x0f);
+  const bytes = new Uint8Array(pages.length * PAGE_SIZE).fill(7);
+  return { ...diffOf(wasmPages, release, runs), densePages: Uint32Array.from(pages), denseMasks: masks, denseBytes: bytes, ...over };
+}
+
+describe("dense pages: a page rewritten word by word travels as a mask and its snapshot", () => {
+  it("picks the form per page: dense for many short runs, runs for a few bytes or one long run — home gets the same memory either way", () => {
+    const { hm, am, home, a } = threeKernels();
+    const v = view(am);
+    rewriteWords(v, FIRST * PAGE_SIZE, (FIRST + 4) * PAGE_SIZE, 1); // pages FIRST … FIRST+3: 512 runs of 5 bytes each
+    const p4 = (FIRST + 4) * PAGE_SIZE; // a few bytes, among them the first and the last of the page (next to dense pages)
+    for (const at of [p4, p4 + 100, p4 + 101, p4 + PAGE_SIZE - 1]) v[at] = 0xa5;
+    v.fill(0x3c, (FIRST + 6) * PAGE_SIZE, (FIRST + 8) * PAGE_SIZE); // two whole pages: one run
+    rewriteWords(v, (FIRST + 9) * PAGE_SIZE, (FIRST + 10) * PAGE_SIZE, 2, 1); // one byte of eight: 512 runs of 1 byte
+    const d = a.diff();
+    expect([...d.densePages]).toEqual([FIRST, FIRST + 1, FIRST + 2, FIRST + 3, FIRST + 9]);
+    expect(d.denseMasks.length).toBe(5 * 512);
+    expect(d.denseBytes.length).toBe(5 * PAGE_SIZE);
+    expect([...d.denseMasks.subarray(0, 4)]).toEqual([0x1f, 0x1f, 0x1f, 0x1f]);
+    expect(runsOf({ ...d, densePages: new Uint32Array(0), denseMasks: new Uint8Array(0), denseBytes: new Uint8Array(0) })).toEqual([
+      [p4, [0xa5]],
+      [p4 + 100, [0xa5, 0xa5]],
+      [p4 + PAGE_SIZE - 1, [0xa5]],
+      [(FIRST + 6) * PAGE_SIZE, new Array(2 * PAGE_SIZE).fill(0x3c)],
+    ]);
+    expect(diffBytes(d)).toBe(4 * 512 * 5 + 4 + 2 * PAGE_SIZE + 512);
+    // diffRuns gives both forms, in address order
+    const image = view(hm).slice();
+    applyTo(image, d);
+    expect(Buffer.from(image.subarray(RESERVED_END)).equals(programBytes(am))).toBe(true);
+    const runs = diffRuns(d);
+    expect(runs.map(([addr]) => addr)).toEqual([...runs.map(([addr]) => addr)].sort((x, y) => x - y));
+    expect(runs.length).toBe(4 * 512 + 3 + 1 + 512);
+    // through the wire (at each alignment of the message) into home
+    expect(home.applyDiff(wire(d), A)).toBe(4 + 1 + 2 + 1);
+    expect(programBytes(hm).equals(programBytes(am))).toBe(true);
+    expect(home.markDirty(), "home's twin took the dense pages: nothing left for markDirty").toBe(0);
+  });
+
+  it("keeps home's newer byte in a position the dense page did not change (false sharing), in memory and versions", () => {
+    const { hm, am, bm, home, a, b } = threeKernels();
+    const page = (FIRST + 3) * PAGE_SIZE;
+    // kernel A rewrites bytes 0 … 2 of every 8: bytes 3 … 7 it leaves alone, even those in a word it changes
+    const x = page + 3;
+    const y = page + 43; // home's own thread writes here, unreleased when A's diff arrives
+    view(bm)[x] = 0x77;
+    release(b, home, B);
+    expect(view(hm)[x]).toBe(0x77);
+    rewriteWords(view(am), page, page + PAGE_SIZE, 3, 3); // A has not acquired: its byte x is still the old one
+    view(hm)[y] = 0x99;
+    const d = release(a, home, A);
+    expect([...d.densePages]).toEqual([FIRST + 3]);
+    expect(view(hm)[x], "kernel B's released byte").toBe(0x77);
+    expect(view(hm)[y], "home's own write").toBe(0x99);
+    for (let at = page; at < page + PAGE_SIZE; at++) if (at % 8 < 3) expect(view(hm)[at]).toBe(view(am)[at]);
+    // the page has a new version: both kernels get it, home's write included
+    acquire(a, home, A);
+    acquire(b, home, B);
+    for (const m of [am, bm]) {
+      expect(view(m)[x]).toBe(0x77);
+      expect(view(m)[y]).toBe(0x99);
+      expect(programBytes(m).equals(programBytes(hm))).toBe(true);
+    }
+  });
+
+  it("dense pages alone make a release: numbered, in order, and empty after it", () => {
+    const { am, home, a } = threeKernels();
+    for (let round = 1; round <= 3; round++) {
+      rewriteWords(view(am), FIRST * PAGE_SIZE, (FIRST + 2) * PAGE_SIZE, round);
+      const d = release(a, home, A);
+      expect(d.release).toBe(round);
+      expect(d.index.length).toBe(0);
+      expect(d.densePages.length).toBe(2);
+    }
+    const none = a.diff();
+    expect(none.release).toBe(3);
+    expect(diffBytes(none)).toBe(0);
+    expect(none.densePages.length).toBe(0);
+    expect(home.applyDiff(wire(none), A)).toBe(0);
+  });
+
+  it("refuses a malformed dense part with a MemoryError naming the flaw, and writes nothing", () => {
+    const m = sharedMemory(1, 2);
+    const home = Replica.fresh(m, 2);
+    const last = WASM_PAGE / PAGE_SIZE - 1;
+    const refused: [Diff, RegExp][] = [
+      [denseDiff([FIRST - 1]), new RegExp(`dense page ${FIRST - 1}, in the reserved pages`)],
+      [denseDiff([0]), /dense page 0, in the reserved pages/],
+      [denseDiff([last + 1]), new RegExp(`dense page ${last + 1}, past the end of a 65536-byte memory`)],
+      [denseDiff([0xffffffff]), /dense page 4294967295, past the end/],
+      [denseDiff([5, 4]), /dense page 4 after page 5: dense pages must be ascending, each once/],
+      [denseDiff([5, 5]), /dense page 5 after page 5/],
+      [denseDiff([5], { denseMasks: new Uint8Array(511) }), /1 dense pages with 511 bytes of masks and 4096 bytes of pages \(512 and 4096 a page\)/],
+      [denseDiff([5], { denseBytes: new Uint8Array(4095) }), /1 dense pages with 512 bytes of masks and 4095 bytes of pages/],
+      [denseDiff([5, 6], { denseBytes: new Uint8Array(PAGE_SIZE) }), /2 dense pages with 1024 bytes of masks and 4096 bytes/],
+      [denseDiff([5], { densePages: [5] as unknown as Uint32Array }), /no dense part of u32 page numbers/],
+      [denseDiff([5], { denseMasks: undefined as unknown as Uint8Array }), /no dense part/],
+      [denseDiff([5, 7], {}, [[6 * PAGE_SIZE - 2, new Uint8Array(4)]]), /run 0 at 24574 in dense page 5: a page is sent as runs or dense, not both/],
+      [denseDiff([5, 7], {}, [[6 * PAGE_SIZE, new Uint8Array(5000)]]), /run 0 at 24576 in dense page 7/],
+      [denseDiff([7], {}, [[RESERVED_END, new Uint8Array(1)], [7 * PAGE_SIZE + 4095, new Uint8Array(1)]]), /run 1 at 32767 in dense page 7/],
+    ];
+    for (const [d, message] of refused) {
+      expect(() => home.applyDiff(d, A)).toThrow(MemoryError);
+      expect(() => home.applyDiff(d, A)).toThrow(message);
+    }
+    expect(view(m).every((x) => x === 0)).toBe(true);
+    expect(home.clock).toBe(0);
+    expect(diffBytes(denseDiff([5], { denseMasks: new Uint8Array(511).fill(3) })), "counted all the same, not thrown").toBe(2 * 511);
+    // well formed: runs right next to a dense page, and a dense page past the old end of a memory the diff grows
+    const ok = denseDiff([5, 17], {}, [[5 * PAGE_SIZE - 1, Uint8Array.of(1)], [6 * PAGE_SIZE, Uint8Array.of(2)]], 1, 2);
+    expect(home.applyDiff(ok, A)).toBe(4);
+    // mask 0x0f: the first 4 bytes of every 8 take the page's bytes (7), the others stay
+    expect([...view(m).subarray(5 * PAGE_SIZE - 1, 5 * PAGE_SIZE + 10)]).toEqual([1, 7, 7, 7, 7, 0, 0, 0, 0, 7, 7]);
+    expect(view(m)[6 * PAGE_SIZE]).toBe(2);
+    expect(view(m)[17 * PAGE_SIZE + 3]).toBe(7);
+  });
+
+  it("through the wire and into home, any writes give what a byte-by-byte comparison gives; home's other bytes stay (fast-check)", () => {
+    const PAGES = 6;
+    const write = fc.oneof(
+      // bytes here and there
+      fc.record({ t: fc.constant("bytes" as const), at: fc.nat(PAGES * PAGE_SIZE - 1), len: fc.integer({ min: 1, max: 40 }), value: fc.nat(255) }),
+      // words rewritten with some of their bytes kept: dense pages, or many runs
+      fc.record({ t: fc.constant("words" as const), at: fc.nat(PAGES * PAGE_SIZE - 1), len: fc.integer({ min: 8, max: 3 * PAGE_SIZE }), keep: fc.nat(255), word: fc.constantFrom(2, 4, 8) }),
+      // stretches written whole
+      fc.record({ t: fc.constant("fill" as const), at: fc.nat(PAGES * PAGE_SIZE - 1), len: fc.integer({ min: 1, max: 2 * PAGE_SIZE }), value: fc.nat(255) }),
+    );
+    type Write = typeof write extends fc.Arbitrary<infer W> ? W : never;
+    let denseSeen = 0;
+    let mixedSeen = 0;
+    const apply = (v: Uint8Array, w: Write, round: number) => {
+      const from = RESERVED_END + w.at;
+      const to = Math.min(from + w.len, RESERVED_END + PAGES * PAGE_SIZE);
+      for (let a = from; a < to; a++) {
+        if (w.t === "words") {
+          if (w.keep & (1 << (a % w.word))) continue;
+          v[a] = (v[a]! + 1 + ((a + round) & 0x7f)) & 0xff;
+        } else v[a] = w.t === "bytes" ? (w.value + a - from) & 0xff : w.value;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(fc.array(write, { maxLength: 6 }), { minLength: 1, maxLength: 3 }), fc.nat(255), (rounds, homeSeed) => {
+        const { hm, am, home, a } = threeKernels();
+        // a base both agree on
+        const base = view(am);
+        for (let i = RESERVED_END; i < RESERVED_END + PAGES * PAGE_SIZE; i++) base[i] = (i * 13) & 0xff;
+        release(a, home, A);
+        rounds.forEach((writes, round) => {
+          const twin = view(am).slice(); // what A's twin holds: A released everything so far
+          // home's own bytes, newer than A's twin: where A writes nothing they must stay
+          const h = view(hm);
+          for (let i = RESERVED_END + (homeSeed % 97); i < RESERVED_END + PAGES * PAGE_SIZE; i += 97) h[i] = (h[i]! + homeSeed + round + 1) & 0xff;
+          for (const w of writes) apply(view(am), w, round);
+          const expected = view(hm).slice();
+          const now = view(am);
+          let changed = 0;
+          for (let i = 0; i < now.length; i++) {
+            if (now[i] === twin[i]) continue;
+            expected[i] = now[i]!;
+            changed++;
+          }
+          const d = a.diff();
+          if (d.densePages.length > 0) denseSeen++;
+          if (d.densePages.length > 0 && d.index.length > 0) mixedSeen++;
+          expect(diffBytes(d)).toBe(changed);
+          const image = view(hm).slice();
+          applyTo(image, d);
+          expect(Buffer.from(image).equals(Buffer.from(expected)), "diffRuns").toBe(true);
+          home.applyDiff(wire(d), A);
+          if (!Buffer.from(view(hm)).equals(Buffer.from(expected))) {
+            const at = [...expected].findIndex((x, i) => view(hm)[i] !== x);
+            expect.fail(`round ${round}: home's byte ${at} is ${view(hm)[at]}, not ${expected[at]} (A's twin ${twin[at]}, A ${now[at]})`);
+          }
+        });
+      }),
+      { numRuns: 150 },
+    );
+    expect(denseSeen, "releases with dense pages").toBeGreaterThan(20);
+    expect(mixedSeen, "releases with runs and dense pages").toBeGreaterThan(10);
+  });
+});
+
 describe("parts: one replica on several threads of a kernel", () => {
   it("Replica.from(parts) is the same replica, not a copy: clock, synced kernels, twin and its growth", () => {
     const { hm, am, home, a } = threeKernels(1, 3);
@@ -573,6 +767,44 @@ describe("with real threads", () => {
     expect(lost, "the first byte home never got: a write fell between compare and twin update").toBe(-1);
   });
 
+  it("diff() while another thread rewrites pages word by word: dense pages hold every write too (the snapshot rule)", async () => {
+    const m = sharedMemory(1, 1);
+    const r = Replica.fresh(m, 1);
+    const home = Replica.fresh(sharedMemory(1, 1), 1);
+    const flags = new Int32Array(new SharedArrayBuffer(8)); // [started, finished]
+    // rounds of rewriting bytes 0 … 4 of every 8 in pages 2 … 9, each round new values: the pages travel
+    // dense, and a release snapshots them while the writer is in the middle of one
+    const { done } = inWorker<number>(
+      `async ({ data }) => {
+        const v = new Uint8Array(data.memory.buffer);
+        const flags = new Int32Array(data.flags);
+        Atomics.store(flags, 0, 1);
+        const t0 = performance.now();
+        let round = 0;
+        for (; performance.now() - t0 < 300; round++) {
+          for (let a = 8192; a < 10 * 4096; a += 8) for (let k = 0; k < 5; k++) v[a + k] = (round * 7 + a + k) & 0xff;
+        }
+        Atomics.store(flags, 1, 1);
+        return round;
+      }`,
+      { memory: m, flags: flags.buffer },
+    );
+    while (Atomics.load(flags, 0) === 0) await new Promise((res) => setTimeout(res, 1));
+    let dense = 0;
+    const take = () => {
+      const d = r.diff();
+      if (d.densePages.length > 0) dense++;
+      home.applyDiff(wire(d), A);
+    };
+    while (Atomics.load(flags, 1) === 0) take();
+    const rounds = await done;
+    take(); // the final release, the writer gone
+    expect(rounds, "rounds of rewriting").toBeGreaterThan(2);
+    expect(dense, "releases with dense pages").toBeGreaterThan(2);
+    const lost = programBytes(home.memory).equals(programBytes(m)) ? -1 : [...view(home.memory)].findIndex((x, i) => x !== view(m)[i]);
+    expect(lost, "the first byte home never got: a write fell between snapshot and twin update").toBe(-1);
+  });
+
   it("merge() while another thread writes its own bytes of the same pages: no local write is lost", async () => {
     const m = sharedMemory(1, 1);
     const r = Replica.fresh(m, 1);
@@ -626,7 +858,7 @@ describe("with real threads", () => {
         for (let n = 0; n < data.rounds; n++) {
           for (let k = 0; k < 8; k++) { const a = 8192 + 2 * ((n * 8 + k) * 97 % 28672) + 1; v[a] = (v[a] + 1) & 0xff; }
           const d = r.diff();
-          if (d.index.length) diffs.push({ release: d.release, index: d.index, data: d.data });
+          if (d.index.length || d.densePages.length) diffs.push(d);
         }
         return diffs;
       }`,
@@ -642,7 +874,7 @@ describe("with real threads", () => {
         v[a] = (v[a]! + 1) & 0xff;
       }
       const d = r.diff();
-      if (d.index.length) mine.push(d);
+      if (d.index.length || d.densePages.length) mine.push(d);
     }
     const theirs = await done;
     const all = [...mine, ...theirs].sort((x, y) => x.release - y.release);
@@ -685,6 +917,7 @@ describe("with real threads", () => {
  */
 type Step =
   | { t: "write"; k: number; at: number; len: number; value: number }
+  | { t: "words"; k: number; at: number; len: number; keep: number }
   | { t: "ctrl"; k: number; at: number; value: number }
   | { t: "grow"; k: number }
   | { t: "release"; k: number }
@@ -696,6 +929,8 @@ const anyKernel = fc.integer({ min: 0, max: 2 });
 const remoteKernel = fc.integer({ min: A, max: B });
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ t: fc.constant("write" as const), k: anyKernel, at: fc.nat(), len: fc.integer({ min: 1, max: 300 }), value: fc.integer({ min: 0, max: 255 }) }) },
+  // a stretch rewritten word by word, the bytes `keep` names left alone: dense pages
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("words" as const), k: anyKernel, at: fc.nat(), len: fc.integer({ min: 8, max: 3 * PAGE_SIZE }), keep: fc.nat(255) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("ctrl" as const), k: anyKernel, at: fc.integer({ min: 0, max: RESERVED_END - 1 }), value: fc.integer({ min: 0, max: 255 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("grow" as const), k: anyKernel }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant("release" as const), k: remoteKernel }) },
@@ -755,6 +990,18 @@ function runProgram(steps: Step[], slice: number): void {
         for (let a = from; a < Math.min(from + s.len, size); a++) {
           if (owner(a) !== s.k) continue;
           const value = (s.value + a) & 0xff;
+          v[a] = value;
+          reference[a] = value;
+          written[s.k]!.add(a);
+        }
+        break;
+      }
+      case "words": {
+        const from = RESERVED_END + (s.at % (size - RESERVED_END));
+        const v = view(m);
+        for (let a = from; a < Math.min(from + s.len, size); a++) {
+          if (owner(a) !== s.k || s.keep & (1 << (a & 7))) continue;
+          const value = (reference[a]! + 1 + (a & 7)) & 0xff;
           v[a] = value;
           reference[a] = value;
           written[s.k]!.add(a);

@@ -1,10 +1,12 @@
 // Which bytes of a page differ (host/memory/spans.ts): the word-wise
 // comparison under diff() and merge() gives exactly the byte ranges a
 // byte-by-byte comparison gives — changed bytes only, touching ranges
-// joined (also across pages), never a gap.
+// joined (also across pages), never a gap. The change mask under diff()
+// has a bit for exactly the changed bytes, counts them and their runs, and
+// gives the same ranges.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PAGE_WORDS, Spans } from "../../host/memory/spans.js";
+import { changedBytes, changedRuns, MASK_BYTES, MASK_WORDS, PAGE_WORDS, pageMask, Spans } from "../../host/memory/spans.js";
 
 const PAGE = PAGE_WORDS * 4;
 
@@ -62,5 +64,80 @@ describe("Spans.addChanged", () => {
     const spans = new Spans();
     spans.addChanged(new Int32Array(b.buffer), 0, new Int32Array(a.buffer), 0, 0);
     expect(spans.done()).toEqual([0, 4, 8, 9, 10, 12, 19, 20, 24, 32]);
+  });
+});
+
+/** A page pair's change mask by pageMask, and what it counted. */
+function maskOf([a, b]: [Uint8Array, Uint8Array]) {
+  const mask = new Int32Array(MASK_WORDS + 8).fill(0x5a5a5a5a); // words around it that must stay as they are
+  const change = pageMask(new Int32Array(b.buffer), 0, new Int32Array(a.buffer), 0, mask, 4);
+  return { mask, change, bits: new Uint8Array(mask.buffer, 16, MASK_BYTES) };
+}
+
+/** The reference mask: bit i & 7 of byte i >> 3 set where a and b differ at byte i. */
+function byteMask([a, b]: [Uint8Array, Uint8Array]): Uint8Array {
+  const out = new Uint8Array(MASK_BYTES);
+  for (let i = 0; i < PAGE; i++) if (a[i] !== b[i]) out[i >> 3]! |= 1 << (i & 7);
+  return out;
+}
+
+/** Pages rewritten word by word with some bytes of each word left as they were (the dense case), or whole. */
+const densePair = fc.tuple(fc.constantFrom(4, 8), fc.integer({ min: 1, max: 255 }), fc.nat(7), fc.nat(255)).map(([word, keep, shift, seed]) => {
+  const a = new Uint8Array(PAGE).map((_, i) => (i * 7 + seed) & 0xff);
+  const b = a.slice();
+  // byte k of each word changes unless bit k of `keep`, turned by `shift`, says it stays
+  for (let i = 0; i < PAGE; i++) if (!(((keep << shift) | (keep >> (8 - shift))) & (1 << (i % word)))) b[i] = (b[i]! + 1 + (i & 3)) & 0xff;
+  return [a, b] as [Uint8Array, Uint8Array];
+});
+
+describe("pageMask and Spans.addMask", () => {
+  it("the mask has a bit for exactly the changed bytes, in address order, and counts them and the runs that start in the page", () => {
+    fc.assert(
+      fc.property(fc.oneof(pagePair, densePair), (pair) => {
+        const { mask, change, bits } = maskOf(pair);
+        expect(bits).toEqual(byteMask(pair));
+        expect([...mask.subarray(0, 4), ...mask.subarray(4 + MASK_WORDS)]).toEqual(new Array(8).fill(0x5a5a5a5a));
+        const ranges = byteRanges([pair]);
+        let bytes = 0;
+        for (let i = 0; i < ranges.length; i += 2) bytes += ranges[i + 1]! - ranges[i]!;
+        expect(changedBytes(change)).toBe(bytes);
+        expect(changedRuns(change)).toBe(ranges.length / 2);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("addMask gives the ranges addChanged gives, over consecutive pages (touching ranges joined across them)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(pagePair, densePair), { minLength: 1, maxLength: 3 }), (pages) => {
+        const spans = new Spans();
+        pages.forEach((pair, p) => spans.addMask(maskOf(pair).mask, 4, p * PAGE));
+        expect(spans.done()).toEqual(byteRanges(pages));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("edge cases: the top byte of a word, 0x80 and 0x01 differences, runs across mask words and pages, a whole page", () => {
+    const a = new Uint8Array(PAGE);
+    const b = a.slice();
+    b.set([0, 0, 0, 0x80], 0); // the top byte only
+    b.set([1, 0x80, 0, 1], 4); // bytes 0, 1 and 3
+    b.fill(0xff, 28, 36); // across mask words 0 and 1 (bytes 31 | 32)
+    b.fill(7, 60, 64); // the last byte of mask word 1 …
+    b.fill(7, PAGE - 1, PAGE); // … and the last byte of the page
+    const { change, mask } = maskOf([a, b]);
+    expect(changedBytes(change)).toBe(1 + 3 + 8 + 4 + 1);
+    expect(changedRuns(change)).toBe(5);
+    const spans = new Spans();
+    spans.addMask(mask, 4, 0);
+    const c = new Uint8Array(PAGE).fill(9); // the next page changed whole: one run with the last byte of this one
+    spans.addMask(maskOf([a, c]).mask, 4, PAGE);
+    // bytes 3 | 4 5 of two words are one run; byte 6 is not changed
+    expect(spans.done()).toEqual([3, 6, 7, 8, 28, 36, 60, 64, PAGE - 1, 2 * PAGE]);
+    const whole = maskOf([a, c]);
+    expect(changedBytes(whole.change)).toBe(PAGE);
+    expect(changedRuns(whole.change)).toBe(1);
+    expect(changedBytes(maskOf([a, a]).change)).toBe(0);
   });
 });

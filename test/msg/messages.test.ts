@@ -1,11 +1,11 @@
 // The wire form of kernel messages (host/msg/messages.ts): every type comes
 // back as it went, big byte strings travel after the header and decode as
 // views of the received bytes, and malformed input is refused by name.
-import { encode } from "@msgpack/msgpack";
+import { decode, encode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BLOB_MIN, MessageError, decodeMessage, encodeMessage, type KernelMessage, type MigrateMessage, type PagesMessage } from "../../host/msg/index.js";
-import { diffOf, diffRuns } from "../../host/memory/index.js";
+import { diffOf, diffRuns, type Diff } from "../../host/memory/index.js";
 
 // byte strings compare by content, with one memcmp (element by element, big page runs make the property slow)
 expect.addEqualityTesters([
@@ -331,6 +331,75 @@ describe("a diff travels packed", () => {
     new DataView(raw.buffer, raw.byteOffset + 4 + headerLength(raw)).setUint32(12 + 8, 5, true);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(MessageError);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(/^message from kernel 3 \(release\): run 1 of its diff points outside the diff's bytes \(3\+5 of 7\)/);
+  });
+
+  /** A release with runs (3 and 5 bytes) and dense pages: each a mask and a page, made by hand. */
+  function denseRelease(pages = [9, 12], over: Partial<Diff> = {}) {
+    const masks = new Uint8Array(512 * pages.length).map((_, i) => (i * 37) & 0xff);
+    const diff: Diff = { ...diffOf(4, 9, [[8200, bytes(3, 1)], [70_000, bytes(5, 2)]]), densePages: Uint32Array.from(pages), denseMasks: masks, denseBytes: bytes(4096 * pages.length, 3), ...over };
+    return { t: "release" as const, pid: 7, tid: 1, diff };
+  }
+  /** The diff as the header holds it (blob references left as extension objects). */
+  const headerDiff = (raw: Uint8Array) => (decode(raw.subarray(4, 4 + headerLength(raw))) as { diff: Record<string, unknown> }).diff;
+
+  it("dense pages travel as blobs of page numbers, page bytes and masks — views of the received buffer — and come back as they went", () => {
+    const m = denseRelease();
+    for (let shift = 0; shift < 4; shift++) {
+      const raw = encodeMessage(m, (n) => new Uint8Array(n + shift).subarray(shift));
+      // index (2 runs) and data (8 bytes), then the page numbers at the next multiple of 8, then pages and masks
+      expect(raw.length).toBe(4 + headerLength(raw) + 24 + 8 + 8 + 2 * 4096 + 2 * 512);
+      expect(Object.keys(headerDiff(raw)).sort()).toEqual(["data", "denseBytes", "denseMasks", "densePages", "index", "release", "wasmPages"]);
+      const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
+      expect(back).toEqual(m);
+      expect(back.diff.densePages).toBeInstanceOf(Uint32Array);
+      expect(back.diff.densePages.buffer === raw.buffer).toBe((raw.byteOffset + 4 + headerLength(raw)) % 4 === 0);
+      expect(back.diff.denseBytes.buffer).toBe(raw.buffer);
+      expect(back.diff.denseMasks.buffer).toBe(raw.buffer);
+    }
+    expect(decodeMessage(inSharedMemory(encodeMessage(m)), "kernel 1")).toEqual(m);
+  });
+
+  it("a diff without dense pages leaves them out: the header holds what it held before they existed, and the message is no longer", () => {
+    const m = { t: "release" as const, pid: 7, tid: 1, diff: diffOf(4, 9, [[8200, bytes(3, 1)], [70_000, bytes(5, 2)]]) };
+    const raw = encodeMessage(m);
+    expect(Object.keys(headerDiff(raw)).sort()).toEqual(["data", "index", "release", "wasmPages"]);
+    expect(raw.length).toBe(4 + headerLength(raw) + 24 + 8);
+    const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
+    expect(back).toEqual(m);
+    expect([back.diff.densePages.length, back.diff.denseMasks.length, back.diff.denseBytes.length]).toEqual([0, 0, 0]);
+  });
+
+  it("a malformed dense part is a MessageError that names the sender and the flaw", () => {
+    const refused: [Diff | Record<string, unknown>, RegExp][] = [
+      [denseRelease([9, 9]).diff, /dense page 9 after page 9: dense pages must be ascending, each once/],
+      [denseRelease([12, 9]).diff, /dense page 9 after page 12/],
+      [denseRelease([9], { denseMasks: new Uint8Array(513) }).diff, /1 dense pages with 513 bytes of masks and 4096 bytes of pages \(512 and 4096 a page\)/],
+      [denseRelease([9], { denseBytes: new Uint8Array(4096 * 2) }).diff, /1 dense pages with 512 bytes of masks and 8192 bytes of pages/],
+      [denseRelease([9, 10], { denseMasks: new Uint8Array(0), denseBytes: new Uint8Array(0) }).diff, /2 dense pages with 0 bytes of masks and 0 bytes/],
+    ];
+    // dense fields the sender's encoder would never write: given in the header as MessagePack
+    const { index, data } = denseRelease().diff;
+    const packed = { wasmPages: 4, release: 9, index: new Uint8Array(index.buffer), data };
+    const raw = (diff: Record<string, unknown>) => frame(encode({ t: "release", pid: 7, tid: 1, diff }));
+    const inHeader: [Uint8Array, RegExp][] = [
+      [raw({ ...packed, densePages: Uint8Array.of(9, 0, 0, 0) }), /its diff's dense part is not \{densePages, denseMasks, denseBytes\}/],
+      [raw({ ...packed, densePages: Uint8Array.of(9, 0, 0), denseMasks: new Uint8Array(512), denseBytes: new Uint8Array(4096) }), /dense part is not/],
+      [raw({ ...packed, densePages: [9], denseMasks: new Uint8Array(512), denseBytes: new Uint8Array(4096) }), /dense part is not/],
+      [raw({ ...packed, densePages: Uint8Array.of(9, 0, 0, 0), denseMasks: "masks", denseBytes: new Uint8Array(4096) }), /dense part is not/],
+      [raw({ ...packed, denseBytes: new Uint8Array(0) }), /dense part is not/],
+    ];
+    const cases: [Uint8Array, RegExp][] = [...refused.map(([diff, re]): [Uint8Array, RegExp] => [encodeMessage({ t: "release", pid: 7, tid: 1, diff: diff as Diff }), re]), ...inHeader];
+    for (const [bytes, re] of cases) {
+      let thrown: unknown;
+      try {
+        decodeMessage(bytes, "kernel 3");
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(MessageError);
+      expect((thrown as Error).message).toMatch(/^message from kernel 3 \(release\): /);
+      expect((thrown as Error).message).toMatch(re);
+    }
   });
 
   it("a diff sent as runs in the header (an older sender) is refused by name", () => {
