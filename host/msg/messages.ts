@@ -8,8 +8,16 @@
  *   0      | 4    | n, the header's length (u32 little-endian)
  *   4      | n    | header: MessagePack (BigInt as int64, -0.0 as extension 0x2d) of an object whose
  *          |      | `t` field names its type
- *   4 + n  | …    | blobs: the bytes of every byte string of BLOB_MIN bytes
+ *   4 + n  | 0–7  | zeros, up to b = the next multiple of 8 (none when there are no blobs)
+ *   b      | …    | blobs: the bytes of every byte string of BLOB_MIN bytes
  *          |      | or more (memory pages, stacks, programs), back to back
+ *
+ * The blob area starts at a multiple of 8 of the message, and the buffers
+ * messages are made in and received into start at one too (a ring's record,
+ * a fresh buffer): a blob placed at a multiple of 8 in the area lands at one
+ * in memory. V8 copies an unaligned blob into shared memory byte by byte
+ * (a dense release of 74 KB: 28 µs into the ring, 11.5 µs into a plain
+ * buffer), and reads the u32s of a diff's index in place only when aligned.
  *
  * In the header, such a byte string is MessagePack extension BLOB_EXT with
  * an 8-byte payload: its offset in the blob area and its length (u32 LE
@@ -449,6 +457,9 @@ const encoder = new Encoder<EncodeContext>({ useBigInt64: true, ignoreUndefined:
 const decodeContext: DecodeContext = { blobs: new Uint8Array(0) };
 const decoder = new Decoder<DecodeContext>({ useBigInt64: true, extensionCodec: decodeCodec, context: decodeContext });
 
+/** Where the blob area of a message whose header ends at `end` starts: the next multiple of 8. */
+const blobArea = (end: number) => (end + 7) & ~7;
+
 /** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const ctx = encodeContext;
@@ -458,10 +469,12 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
   if ((m.t === "release" || m.t === "sys" || m.t === "thread-exit") && m.diff) m = { ...m, diff: packDiff(m.diff, ctx) as unknown as Diff };
   // a view of the encoder's buffer, copied once into the message below
   const header = encoder.encodeSharedRef(m);
-  const out = alloc(4 + header.length + ctx.size);
+  const end = 4 + header.length;
+  let at = ctx.size > 0 ? blobArea(end) : end;
+  const out = alloc(at + ctx.size);
   new DataView(out.buffer, out.byteOffset, 4).setUint32(0, header.length, true);
   out.set(header, 4);
-  let at = 4 + header.length;
+  out.fill(0, end, at); // a ring's buffer holds an older message's bytes
   for (const b of ctx.blobs) {
     out.set(b, at);
     at += b.length;
@@ -479,7 +492,7 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
     const n = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (4 + n > bytes.length) throw new MessageError(`header of ${n} bytes in a message of ${bytes.length}`);
     // the header is copied out first: it may sit in shared memory, which TextDecoder refuses
-    decodeContext.blobs = bytes.subarray(4 + n);
+    decodeContext.blobs = bytes.subarray(Math.min(blobArea(4 + n), bytes.length));
     try {
       m = decoder.decode(bytes.slice(4, 4 + n));
     } finally {

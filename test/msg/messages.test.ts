@@ -233,16 +233,31 @@ describe("round trip", () => {
 });
 
 describe("wire layout", () => {
-  it("starts with the header's length (u32 LE), then a MessagePack header, then every blob back to back", () => {
+  it("starts with the header's length (u32 LE), then a MessagePack header, then every blob back to back from the next multiple of 8", () => {
     const m = migrate({ image: { ...migrate().image, regs: bytes(16) } });
     const p = pagesMsg();
     const raw = encodeMessage({ ...m, pages: p.pages } as KernelMessage); // a migrate with pages riding along: blobs of both
     const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+    const at = (4 + n + 7) & ~7;
     const blobs = [m.programBytes!, m.image.stack, ...runsOf(p).map(([, b]) => b)];
-    expect(raw.length).toBe(4 + n + blobs.reduce((s, b) => s + b.length, 0));
-    const tail = Buffer.from(raw.subarray(4 + n));
+    expect(raw.length).toBe(at + blobs.reduce((s, b) => s + b.length, 0));
+    expect([...raw.subarray(4 + n, at)].every((b) => b === 0), "zeros up to the blob area").toBe(true);
+    const tail = Buffer.from(raw.subarray(at));
     expect(tail.equals(Buffer.concat(blobs))).toBe(true);
     expect(n, "the header holds no blob's bytes").toBeLessThan(1024);
+  });
+
+  it("pads to the blob area with zeros even in a ring's buffer that held another message, and not at all without blobs", () => {
+    const used = new Uint8Array(1 << 16).fill(0xee);
+    for (let len = 0; len < 8; len++) {
+      const m = migrate({ name: "x".repeat(len), image: { ...migrate().image, regs: bytes(16) } });
+      const raw = encodeMessage(m, (k) => used.subarray(0, k));
+      const n = new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+      expect([...raw.subarray(4 + n, (4 + n + 7) & ~7)].every((b) => b === 0)).toBe(true);
+      expect(decodeMessage(raw, "kernel 1")).toEqual(m);
+    }
+    const small = encodeMessage({ t: "migrate-ack", pid: 1, tid: 0, ok: true });
+    expect(small.length).toBe(4 + new DataView(small.buffer, small.byteOffset).getUint32(0, true));
   });
 
   it(`byte strings of ${BLOB_MIN} bytes or more decode as views of the received buffer, not copies`, () => {
@@ -289,13 +304,15 @@ describe("a diff travels packed", () => {
     return { t: "release" as const, pid: 7, tid: 1, diff: diffOf(4, 9, runs) };
   }
   const headerLength = (raw: Uint8Array) => new DataView(raw.buffer, raw.byteOffset).getUint32(0, true);
+  /** Where the blob area starts: the next multiple of 8 after the header. */
+  const blobArea = (raw: Uint8Array) => (4 + headerLength(raw) + 7) & ~7;
 
   it("a release of 8192 runs of 5 bytes: a small header, an index of 12 bytes per run, the bytes once — and it comes back as it went", () => {
     // (as [addr, bin] pairs in the header it took milliseconds to encode: a migration's tail)
     const m = wordRelease();
     const raw = encodeMessage(m);
     expect(headerLength(raw)).toBeLessThan(256);
-    expect(raw.length).toBe(4 + headerLength(raw) + 12 * 8192 + 5 * 8192);
+    expect(raw.length).toBe(blobArea(raw) + 12 * 8192 + 5 * 8192);
     expect(decodeMessage(raw, "kernel 1")).toEqual(m);
     expect(decodeMessage(inSharedMemory(raw), "kernel 1")).toEqual(m);
   });
@@ -308,7 +325,7 @@ describe("a diff travels packed", () => {
       expect(back.diff.data.buffer).toBe(raw.buffer);
       for (const [, b] of diffRuns(back.diff)) expect(b.buffer).toBe(raw.buffer);
       expect(back.diff.index).toBeInstanceOf(Uint32Array);
-      expect(back.diff.index.buffer === raw.buffer).toBe((raw.byteOffset + 4 + headerLength(raw)) % 4 === 0);
+      expect(back.diff.index.buffer === raw.buffer).toBe((raw.byteOffset + blobArea(raw)) % 4 === 0);
       expect(diffRuns(back.diff)).toEqual(diffRuns(m.diff));
     }
   });
@@ -328,7 +345,7 @@ describe("a diff travels packed", () => {
   it("a run that points outside the diff's bytes is a MessageError that names the sender and the run", () => {
     const raw = encodeMessage({ t: "release", pid: 7, tid: 1, diff: diffOf(2, 1, [[8200, bytes(3)], [9000, bytes(4)]]) });
     // the index is the first blob: run 1's length (its third u32) grows past the 7 bytes of data
-    new DataView(raw.buffer, raw.byteOffset + 4 + headerLength(raw)).setUint32(12 + 8, 5, true);
+    new DataView(raw.buffer, raw.byteOffset + blobArea(raw)).setUint32(12 + 8, 5, true);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(MessageError);
     expect(() => decodeMessage(raw, "kernel 3")).toThrow(/^message from kernel 3 \(release\): run 1 of its diff points outside the diff's bytes \(3\+5 of 7\)/);
   });
@@ -347,12 +364,12 @@ describe("a diff travels packed", () => {
     for (let shift = 0; shift < 4; shift++) {
       const raw = encodeMessage(m, (n) => new Uint8Array(n + shift).subarray(shift));
       // index (2 runs) and data (8 bytes), then the page numbers at the next multiple of 8, then pages and masks
-      expect(raw.length).toBe(4 + headerLength(raw) + 24 + 8 + 8 + 2 * 4096 + 2 * 512);
+      expect(raw.length).toBe(blobArea(raw) + 24 + 8 + 8 + 2 * 4096 + 2 * 512);
       expect(Object.keys(headerDiff(raw)).sort()).toEqual(["data", "denseBytes", "denseMasks", "densePages", "index", "release", "wasmPages"]);
       const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
       expect(back).toEqual(m);
       expect(back.diff.densePages).toBeInstanceOf(Uint32Array);
-      expect(back.diff.densePages.buffer === raw.buffer).toBe((raw.byteOffset + 4 + headerLength(raw)) % 4 === 0);
+      expect(back.diff.densePages.buffer === raw.buffer).toBe((raw.byteOffset + blobArea(raw)) % 4 === 0);
       expect(back.diff.denseBytes.buffer).toBe(raw.buffer);
       expect(back.diff.denseMasks.buffer).toBe(raw.buffer);
     }
@@ -363,7 +380,7 @@ describe("a diff travels packed", () => {
     const m = { t: "release" as const, pid: 7, tid: 1, diff: diffOf(4, 9, [[8200, bytes(3, 1)], [70_000, bytes(5, 2)]]) };
     const raw = encodeMessage(m);
     expect(Object.keys(headerDiff(raw)).sort()).toEqual(["data", "index", "release", "wasmPages"]);
-    expect(raw.length).toBe(4 + headerLength(raw) + 24 + 8);
+    expect(raw.length).toBe(blobArea(raw) + 24 + 8);
     const back = decodeMessage(raw, "kernel 1") as Extract<KernelMessage, { t: "release" }>;
     expect(back).toEqual(m);
     expect([back.diff.densePages.length, back.diff.denseMasks.length, back.diff.denseBytes.length]).toEqual([0, 0, 0]);
