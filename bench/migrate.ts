@@ -10,8 +10,9 @@
  * (its log line, its acknowledgement). Every migration is timed by its destination kernel from the
  * request (the guest's migrate() call on the source) to the moment the thread
  * runs again on the destination (its last frame handed back), with the phases
- * in between: capture, lower, rewrite, dirty (find and collect the pages),
- * send (encode + transport), decode, pages (apply), lift, resume.
+ * in between: capture, ahead (the memory collected and sent; dirty: finding and
+ * collecting the pages, a part of it), lower, rewrite, send (encode, transport,
+ * decode), load, pages (applied, meanwhile), lift, resume (host/kernel/trace.ts).
  *
  * Method. All configurations share one pair of kernels. The first `warmup`
  * hops of every run are dropped (they carry the program, the first full copy

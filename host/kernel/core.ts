@@ -15,28 +15,21 @@
  * control thread's, made one at a time, in order.
  *
  * Departure, on the source core, once the thread has unwound to portable
- * frames:
- *
- *   leaving  tells the control thread, which sends the memory meanwhile:
- *            the kernel's release (a diff) or, on the origin, the pages B
- *            lacks — ahead of the message, on the same link (one thread
- *            orders them all); the thread no longer writes memory
- *   lower    frames → native image of this kernel's ISA   (its stackmap)
- *   rewrite  native image A → native image B              (both stackmaps)
- *   encode   one MigrateMessage, handed to the control thread as bytes
- *            (depart), which sends it after the memory
+ * frames: "leaving" with the frames; the control thread sends the memory
+ * ahead and makes the migrate message (departure.ts) — the thread no longer
+ * writes memory.
  *
  * Arrival, on the destination core (its control thread has merged the
- * pages): decode, lift the native image to portable frames with this ISA's
- * stackmap, and rewind. Each phase is timed (µs) and reported with the
+ * pages, and its transport has decoded the message): lift the native image
+ * to portable frames with this ISA's stackmap, and rewind. Each phase is
+ * timed (µs) and reported with the
  * migration, in one "arrived" report that also says the thread runs (no
  * "running" before it: the control thread wakes once per arrival).
  */
 import type { MessagePort } from "node:worker_threads";
 import { profile } from "../isa/index.js";
-import { dumpImage, traceFrames } from "./trace.js";
-import { decodeMessage, encodeMessage, isShared, MessageRing, releaseMessage, threadIdentity, type MigrateMessage } from "../msg/index.js";
-import { lift, lower, rewrite } from "../transform/index.js";
+import { releaseMessage } from "../msg/index.js";
+import { lift } from "../transform/index.js";
 import { now } from "./control-word.js";
 import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
@@ -47,8 +40,6 @@ export interface CoreConfig {
   core: number;
   /** the ISA of every kernel, by kernel id */
   isas: string[];
-  /** record every departure's stacks and transformation (popcorn run --trace) */
-  trace?: boolean;
 }
 
 /** Signals a process can be stopped with; 35 is Popcorn's migration signal. */
@@ -68,8 +59,6 @@ export class Core {
   private readonly memories = new Map<number, WebAssembly.Memory>();
   /** threads' instances on this core, by "pid.tid" */
   private readonly instances = new Map<string, Process>();
-  /** where this core encodes the migrations it sends (msg/ring.ts) */
-  private readonly ring = new MessageRing();
 
   constructor(
     private readonly cfg: CoreConfig,
@@ -197,9 +186,14 @@ export class Core {
     this.execute(p, meta);
   }
 
-  /** Takes in a migrated thread: `raw` is its migrate message, released here once read. */
+  /**
+   * Takes in a migrated thread: its migrate message, decoded by the
+   * transport on the control thread (a second decode here, of a message this
+   * core sees once per arrival, ran cold: 60 µs in place of 6 warm); `raw`
+   * is released here once the image is lifted.
+   */
   private arrive(job: Extract<CoreJob, { t: "arrive" }>): void {
-    const raw = job.raw;
+    const { raw, msg } = job;
     const t0 = now();
     let released = false;
     const release = () => {
@@ -207,15 +201,8 @@ export class Core {
       if (!released) releaseMessage(raw);
       released = true;
     };
-    let msg: MigrateMessage;
-    try {
-      msg = decodeMessage(raw, "the transport") as MigrateMessage;
-    } catch (e) {
-      release();
-      throw e;
-    }
     const meta = arrivingMeta(msg);
-    // send: from the end of the source's last timed phase to arrival here (encode + transport)
+    // send: from the end of the source's last timed phase to arrival here (encode, transport, decode, the hand-over to this core)
     const phases = { ...msg.phases };
     phases.send = (t0 - msg.requestedAt) * 1000 - Object.values(msg.phases).reduce((a, b) => a + b, 0);
     let p: Process;
@@ -228,10 +215,11 @@ export class Core {
       if (msg.image.isa !== isa) throw new ProcessError(`the image is for ${msg.image.isa}, this kernel is ${isa}`);
       const memory = this.memory(msg.pid, job.memory);
       if (!memory) throw new ProcessError(`kernel ${this.cfg.kernel} has no memory for pid ${msg.pid} (its program defines its own memory?)`);
+      // (program and memory are found, or on a first arrival the program compiled: "load")
       let t = now();
-      phases.decode = (t - t0) * 1000;
+      phases.load = (t - t0) * 1000;
       // the pages came just before (the control thread merged them): their collection on the origin, their merge here
-      // (both ran while the source core lowered, rewrote and encoded: "send" holds what of them was left on the path)
+      // (both ran on the source before it lowered, rewrote and encoded: "ahead" on the source holds them)
       if (job.dirtyUs !== undefined) phases.dirty = job.dirtyUs;
       phases.pages = job.pagesUs ?? 0;
       const memoryBytes = job.memoryBytes ?? 0;
@@ -333,9 +321,14 @@ export class Core {
     p.ctrl.request({ dest: (this.cfg.kernel + 1) % this.cfg.isas.length, countdown: at });
   }
 
+  /**
+   * The thread stopped to migrate: the checks that need nothing but this
+   * kernel's view, then "leaving" with its frames — the control thread sends
+   * the memory ahead and makes the migrate message (departure.ts). A check
+   * that fails resumes the thread here, at once.
+   */
   private depart(p: Process, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
-    const stoppedAt = now();
-    const phases: Record<string, number> = { capture: (stoppedAt - l.requestedAt) * 1000 };
+    const phases: Record<string, number> = { capture: (now() - l.requestedAt) * 1000 };
     const fromIsa = this.cfg.isas[this.cfg.kernel]!;
     const toIsa = this.cfg.isas[l.to];
     try {
@@ -346,64 +339,18 @@ export class Core {
           `a thread moves between two kernels that are not its process's origin (kernel ${meta.origin}): not supported yet — migrate it to kernel ${meta.origin} first`,
         );
       }
-      const sites = p.program.sites!;
-      const smA = p.program.stackmaps.get(fromIsa);
-      const smB = p.program.stackmaps.get(toIsa);
-      if (!smA || !smB) {
-        throw new ProcessError(`${p.program.name} has no stackmap for ${smA ? toIsa : fromIsa} — recompile it with this popcorn`);
+      const { stackmaps } = p.program;
+      if (!p.program.sites || !stackmaps.has(fromIsa) || !stackmaps.has(toIsa)) {
+        throw new ProcessError(`${p.program.name} has no stackmap for ${stackmaps.has(fromIsa) ? toIsa : fromIsa} — recompile it with this popcorn`);
       }
-      // the control thread sends the memory ahead now, while this core lowers, rewrites and encodes the thread
-      this.post({ t: "leaving", pid: meta.pid, tid: meta.tid, to: l.to });
-      let t = now();
-      const a = lower(l.state.frames, sites, smA, profile(fromIsa));
-      phases.lower = (now() - t) * 1000;
-      const source = this.cfg.trace ? dumpImage(a, profile(fromIsa)) : undefined; // before rewrite reuses a's buffers
-      t = now();
-      const { image, trace } = rewrite(a, smA, smB, profile(fromIsa), profile(toIsa), { trace: this.cfg.trace, sites });
-      phases.rewrite = (now() - t) * 1000;
-      t = now();
-      const msg: MigrateMessage = {
-        t: "migrate",
-        ...threadIdentity(meta),
-        epoch: meta.epoch,
-        schedule: meta.schedule,
-        image,
-        globals: l.state.globals,
-        requestedAt: l.requestedAt,
-        phases,
-        from: this.cfg.kernel,
-        frames: l.state.frames.length,
-      };
-      const bytes = encodeMessage(msg, (n) => this.ring.reserve(n) ?? new Uint8Array(n));
-      phases.encode = (now() - t) * 1000;
-      if (source && trace) {
-        this.post({
-          t: "trace",
-          trace: {
-            pid: meta.pid,
-            epoch: meta.epoch,
-            from: { kernel: this.cfg.kernel, isa: fromIsa },
-            to: { kernel: l.to, isa: toIsa },
-            phasesUs: { ...phases },
-            frames: traceFrames(l.state.frames, sites),
-            source,
-            destination: dumpImage(image, profile(toIsa)),
-            transform: trace,
-            memory: { bytes: 0, pages: 0, messageBytes: bytes.length }, // the destination's record has the memory
-          },
-        });
-      }
-      this.post(
-        { t: "depart", meta, to: l.to, bytes, state: l.state, phases, frames: l.state.frames.length },
-        isShared(bytes) ? [] : [bytes.buffer as ArrayBuffer],
-      );
     } catch (e) {
       const why = `migration of pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""} to kernel ${l.to} (${toIsa ?? "none"}) failed: ${(e as Error).message} — staying on kernel ${this.cfg.kernel}`;
       this.post({ t: "output", pid: meta.pid, stream: 2, line: `popcorn: ${why}` });
       this.log(why);
       p.resume(l.state);
-      this.execute(p, meta);
+      return this.execute(p, meta);
     }
+    this.post({ t: "leaving", meta, to: l.to, state: l.state, requestedAt: l.requestedAt, phases });
   }
 
   private exit(meta: ProcessMeta, e: unknown): void {

@@ -9,7 +9,7 @@ import type { SysCall, ThreadState } from "./process.js";
 import type { MigrationTrace } from "./trace.js";
 import { threadIdentity, type MigrateMessage, type ThreadIdentity } from "../msg/index.js";
 
-/** What the source core knows of a migration's trace. */
+/** What the source kernel knows of a migration's trace (departure.ts): its destination adds the rest. */
 export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs">;
 
 /** What the kernels know about a thread of a process, carried along as it moves. */
@@ -51,8 +51,13 @@ export type CoreJob =
   | ({ t: "spawn"; meta: ProcessMeta; globals: [string, number | bigint][]; stackTop: number; request?: Request } & Placed)
   /** run a parked thread again (after a syscall, a yield, a refused migration); `result`: its syscall's */
   | ({ t: "run"; meta: ProcessMeta; state: ThreadState; result: number; request?: Request; why?: string } & Placed)
-  /** take in a migrated thread: raw is its migrate message (the control thread has merged its pages: how many bytes, in how long) */
-  | ({ t: "arrive"; raw: Uint8Array; request?: Request; memoryBytes?: number; dirtyUs?: number; pagesUs?: number } & Placed)
+  /**
+   * take in a migrated thread: `msg` is its migrate message as the transport
+   * decoded it (its image's bytes are views of `raw`, the message's buffer,
+   * which the core releases once it has lifted them); the control thread has
+   * merged its pages: how many bytes, in how long
+   */
+  | ({ t: "arrive"; msg: MigrateMessage; raw: Uint8Array; request?: Request; memoryBytes?: number; dirtyUs?: number; pagesUs?: number } & Placed)
   /** the process is gone: forget its instances and replica */
   | { t: "reap"; pid: number }
   /** the ISA of every kernel changed (a peer joined in cluster mode) */
@@ -73,24 +78,12 @@ export type CoreReport =
   /** a thread stopped for a syscall or to yield its core; it is parked with the control thread */
   | { t: "stopped"; meta: ProcessMeta; state: ThreadState; call?: SysCall }
   /**
-   * the thread stopped to migrate to kernel `to` and this core is making its
-   * migrate message (depart follows, or "running" if that fails here): the
-   * control thread sends the memory ahead of it meanwhile
+   * the thread stopped to migrate to kernel `to`: its frames, for the control
+   * thread to send the memory ahead and make the migrate message
+   * (departure.ts), and to resume if the destination refuses it;
+   * `phases`: µs of the capture
    */
-  | { t: "leaving"; pid: number; tid: number; to: number }
-  /** the thread stopped to migrate: `bytes` is the encoded migrate message, `state` what to resume if it is refused */
-  | {
-      t: "depart";
-      meta: ProcessMeta;
-      to: number;
-      bytes: Uint8Array;
-      state: ThreadState;
-      frames: number;
-      /** µs per phase on this side: capture, lower, rewrite, encode */
-      phases: Record<string, number>;
-    }
-  /** a departure's stacks and transformation, when the kernels trace (its destination adds the rest) */
-  | { t: "trace"; trace: PartialTrace }
+  | { t: "leaving"; meta: ProcessMeta; to: number; state: ThreadState; requestedAt: number; phases: Record<string, number> }
   /**
    * a migrated thread runs again here; it says what "running" says too (an
    * arrival posts this instead: one message, one wake-up of the control

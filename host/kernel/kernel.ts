@@ -7,7 +7,7 @@
  *
  *   runnable ──dispatch──▶ starting ──core: running──▶ running ──core: stopped (syscall)──▶ blocked ──done──▶ runnable
  *      ▲                      │ └──core: stopped (slice over)──────────────────▶ runnable
- *      │                      ├──core: depart──▶ leaving ──ack ok──▶ away
+ *      │                      ├──core: leaving──▶ leaving ──ack ok──▶ away
  *      │                      │                     └──ack refused / peer down──▶ runnable
  *      │                      └──core: exit──▶ gone
  *      └── a spawn, a start, or a migrate message from a peer (the "arrive" job)
@@ -71,6 +71,8 @@ import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta, type Req
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
 import { pickMove, type KernelLoad } from "./balance.js";
+import { departure, DepartureError, type Departure, type ProgramMaps } from "./departure.js";
+import { programMaps } from "./program.js";
 
 export interface KernelConfig {
   id: number;
@@ -124,8 +126,6 @@ interface Thread {
   where?: number;
   /** while leaving: where to, and what to resume if the destination refuses */
   pending?: { to: number; state: ThreadState };
-  /** between its core's "leaving" and "depart": where its memory went ahead, and its bytes (undefined: it could not be sent) */
-  ahead?: { to: number; memoryBytes: number | undefined };
   /** while parked (runnable or blocked): its state */
   parked?: ThreadState;
   /** while runnable: the job that runs it */
@@ -134,7 +134,7 @@ interface Thread {
   waiting?: CoreJob;
   /** a stop to ask for as soon as it runs again */
   request?: Request;
-  /** a migration written to its control word while it ran, until it is taken (depart) or the thread parks */
+  /** a migration written to its control word while it ran, until it is taken (leaving) or the thread parks */
   requested?: Request;
   queued: SignalMessage[];
   /**
@@ -177,7 +177,7 @@ export class Kernel {
   private readonly zombies = new Map<string, WebAssembly.Memory>();
   /** peers that went down (cluster mode) and have not joined again: the balance policy leaves them out */
   private readonly down = new Set<number>();
-  private readonly programs = new Map<string, { name: string; bytes: Uint8Array }>();
+  private readonly programs = new Map<string, { name: string; bytes: Uint8Array; maps?: ProgramMaps | null }>();
   /** "<kernel>:<hash>" of programs a peer has been sent */
   private readonly peerHas = new Set<string>();
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
@@ -208,7 +208,7 @@ export class Kernel {
     this.isa = cfg.isas[cfg.id]!;
     for (let c = 0; c < cfg.cores; c++) {
       const worker = new Worker(cfg.workerFile, {
-        workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas, trace: cfg.trace },
+        workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas },
       });
       worker.on("message", (r: CoreReport) => this.fromCore(c, r));
       worker.on("error", (e) => this.coreCrashed(c, e));
@@ -490,7 +490,6 @@ export class Kernel {
     t.core = core;
     t.ctrlAddress = ctrlAddress;
     t.where = undefined;
-    t.ahead = undefined; // a departure that failed on the core: the thread runs on here (the memory sent ahead is harmless)
     const queued = t.queued.splice(0);
     if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: meta.pid, signo: t.stopping, hops: 0 });
     for (const s of queued) this.signal(s);
@@ -616,8 +615,6 @@ export class Kernel {
     switch (r.t) {
       case "log":
         return this.dmesg(r.line);
-      case "trace":
-        return this.toWatchers({ t: "trace", trace: r.trace });
       case "output":
         return this.output(r.pid, r.stream, r.line);
       case "free":
@@ -676,49 +673,8 @@ export class Kernel {
         );
         return;
       }
-      case "leaving": {
-        // the thread has stopped for good on its core, which makes its migrate message now: its memory goes ahead meanwhile
-        const t = this.threads.get(key(r.pid, r.tid));
-        const proc = this.procs.get(r.pid);
-        if (!t || !proc) return;
-        t.ahead = { to: r.to, memoryBytes: this.sendAhead(proc, r.to, r.tid) };
-        return;
-      }
-      case "depart": {
-        const size = r.bytes.length;
-        const t = this.threads.get(key(r.meta.pid, r.meta.tid));
-        const proc = this.procs.get(r.meta.pid);
-        if (!t || !proc) return releaseMessage(r.bytes);
-        t.requested = undefined;
-        t.meta = r.meta;
-        t.state = "leaving";
-        t.pending = { to: r.to, state: r.state };
-        // the memory went ahead at "leaving" (which the core posts first), on the same link
-        const ahead = t.ahead?.to === r.to ? t.ahead : undefined;
-        t.ahead = undefined;
-        const memoryBytes = ahead ? ahead.memoryBytes : this.sendAhead(proc, r.to, r.meta.tid);
-        if (memoryBytes === undefined) {
-          releaseMessage(r.bytes);
-          return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
-        }
-        try {
-          this.transport.sendEncoded(r.to, r.bytes);
-        } catch (err) {
-          releaseMessage(r.bytes);
-          return this.stayAfterAll(t, `could not reach kernel ${r.to}: ${(err as Error).message}`);
-        }
-        t.where = r.to;
-        if (t.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, tid: r.meta.tid, signo: t.stopping, hops: 1 });
-        t.stats.migrationsOut++;
-        t.stats.bytesOut += size;
-        this.dmesg(
-          // the line keeps only what it shows, not the report (its frames and message bytes)
-          ((who, to, frames, phases) => () =>
-            `pid ${who} migrating to kernel ${to} (${this.cfg.isas[to]}): ${frames} frames, ` +
-            `memory ${memoryBytes} B, message ${size} B (${phaseText(phases)})`)(name(r.meta.pid, r.meta.tid), r.to, r.frames, r.phases),
-        );
-        return;
-      }
+      case "leaving":
+        return this.leaving(r);
       case "refuse": {
         const t = this.threads.get(key(r.pid, r.tid));
         if (t) {
@@ -801,6 +757,62 @@ export class Kernel {
       this.cores[c]!.replicas.delete(pid);
       this.toCore(c, { t: "reap", pid });
     }
+  }
+
+  /**
+   * A thread stopped on its core to migrate: its memory goes ahead, then its
+   * migrate message (departure.ts), on the same link. It is "leaving" until
+   * the destination acknowledges; anything that fails here resumes it.
+   */
+  private leaving(r: Extract<CoreReport, { t: "leaving" }>): void {
+    const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+    const proc = this.procs.get(r.meta.pid);
+    if (!t || !proc) return;
+    t.requested = undefined;
+    t.meta = r.meta;
+    t.state = "leaving";
+    t.pending = { to: r.to, state: r.state };
+    const t0 = now();
+    const memoryBytes = this.sendAhead(proc, r.to, r.meta.tid);
+    if (memoryBytes === undefined) return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
+    r.phases.ahead = (now() - t0) * 1000;
+    let d: Departure;
+    try {
+      const maps = this.programMaps(proc.program);
+      if (!maps) throw new DepartureError(`its program ${proc.program.slice(0, 12)}… is not on this kernel`);
+      d = departure(maps, r, { kernel: this.cfg.id, isa: this.isa }, this.cfg.isas[r.to]!, {
+        trace: this.cfg.trace,
+        alloc: (n) => this.ring.reserve(n) ?? new Uint8Array(n),
+      });
+    } catch (err) {
+      return this.stayAfterAll(t, `could not be made: ${(err as Error).message}`);
+    }
+    try {
+      this.transport.sendEncoded(r.to, d.bytes);
+    } catch (err) {
+      releaseMessage(d.bytes);
+      return this.stayAfterAll(t, `could not reach kernel ${r.to}: ${(err as Error).message}`);
+    }
+    if (d.trace) this.toWatchers({ t: "trace", trace: d.trace });
+    const size = d.bytes.length;
+    t.where = r.to;
+    if (t.stopping) this.sendTo(r.to, { t: "signal", pid: r.meta.pid, tid: r.meta.tid, signo: t.stopping, hops: 1 });
+    t.stats.migrationsOut++;
+    t.stats.bytesOut += size;
+    this.dmesg(
+      // the line keeps only what it shows, not the report (its frames)
+      ((who, to, frames, phases) => () =>
+        `pid ${who} migrating to kernel ${to} (${this.cfg.isas[to]}): ${frames} frames, ` +
+        `memory ${memoryBytes} B, message ${size} B (${phaseText(phases)})`)(name(r.meta.pid, r.meta.tid), r.to, r.state.frames.length, r.phases),
+    );
+  }
+
+  /** A program's sites and stackmaps, read from its bytes once (undefined: not here, or plain). */
+  private programMaps(hash: string): ProgramMaps | undefined {
+    const p = this.programs.get(hash);
+    if (!p) return undefined;
+    if (p.maps === undefined) p.maps = programMaps(p.bytes, p.name) ?? null;
+    return p.maps ?? undefined;
   }
 
   /** A migration that did not happen (refused, or its destination unreachable): the thread resumes here. */
@@ -1084,7 +1096,7 @@ export class Kernel {
     }
     t.pending = undefined; // an arrival supersedes any departure still waiting for its ack
     this.ensureReplica(proc);
-    const job: CoreJob = { t: "arrive", raw, slot: t.slot };
+    const job: CoreJob = { t: "arrive", msg, raw, slot: t.slot };
     this.comeIn(proc, t, job);
   }
 

@@ -12,6 +12,7 @@ import {
   type MemoryLimits,
   wasmModule,
 } from "../toolchain/index.js";
+import type { ProgramMaps } from "./departure.js";
 
 export interface Program {
   name: string;
@@ -34,13 +35,19 @@ export function loadProgram(bytes: Uint8Array, name = "program"): Program {
   } catch (e) {
     throw new ProgramError(`${name}: invalid WebAssembly module (${(e as Error).message})`);
   }
-  const section = customSection(bytes, SITES_SECTION);
-  const sites = section ? decodeSites(section, name) : undefined;
   if (!WebAssembly.Module.exports(module).some((e) => e.name === "main" && e.kind === "function")) {
     throw new ProgramError(`${name}: exports no function \`main\` — a popcorn program's entry point is \`export function main(): i32\``);
   }
-  const stackmaps = sites ? loadStackmaps(bytes, sites, name) : new Map<string, Stackmap>();
-  return { name, module, sites, memory: memoryImport(bytes), stackmaps };
+  const maps = programMaps(bytes, name);
+  return { name, module, sites: maps?.sites, memory: memoryImport(bytes), stackmaps: maps?.stackmaps ?? new Map<string, Stackmap>() };
+}
+
+/** An instrumented program's sites and stackmaps, without compiling its module (a control thread's need); undefined for a plain one. */
+export function programMaps(bytes: Uint8Array, name = "program"): ProgramMaps | undefined {
+  const section = customSection(bytes, SITES_SECTION);
+  if (!section) return undefined;
+  const sites = decodeSites(section, name);
+  return { name, sites, stackmaps: loadStackmaps(bytes, sites, name) };
 }
 
 export function programHash(p: Program): string {

@@ -12,11 +12,16 @@
  *       seq          0, 1, 2, … within the file
  *       pid, epoch   the process, and the number of migrations it had made before this one
  *       from, to     { kernel, isa }
- *       phasesUs     µs per phase: capture (request → unwound), lower, rewrite,
- *                    dirty (pages found and collected), encode (source side),
- *                    send (encode + transport), decode, pages (applied), lift,
- *                    resume (rewind until the thread runs) — the destination's
- *                    figures arrive with its report; totalUs request → running
+ *       phasesUs     µs per phase: capture (request → unwound, on the source
+ *                    core), ahead (the memory collected and sent, by the source's
+ *                    control thread; dirty: the pages found and collected, a part
+ *                    of it), lower, rewrite, encode (the migrate message, by the
+ *                    source's control thread), send (transport, decode, the hand-over
+ *                    to the destination core), load (program and memory found),
+ *                    pages (merged on the destination, while the source lowered and
+ *                    rewrote), lift, resume (rewind until the thread runs) — the
+ *                    destination's figures arrive with its report; totalUs request
+ *                    → running
  *       frames[]     the portable frames, innermost first (depth 0 is the frame
  *                    that was running): { depth, site, kind, function,
  *                    values: [{ name, type, value }] } — value as text: an

@@ -19,7 +19,7 @@ const d = workerData as
       client: MessagePort;
       peers: Record<string, MessagePort>;
     }
-  | { role: "core"; kernel: number; core: number; isas: string[]; trace?: boolean };
+  | { role: "core"; kernel: number; core: number; isas: string[] };
 
 if (d.role === "kernel") {
   const transport = new LocalTransport(d.id, new Map(Object.entries(d.peers).map(([k, p]) => [Number(k), p])));
@@ -29,5 +29,5 @@ if (d.role === "kernel") {
   client.on("message", request);
   void kernel.ready.then(() => client.postMessage({ t: "ready", kernel: d.id }));
 } else {
-  new Core({ kernel: d.kernel, core: d.core, isas: d.isas, trace: d.trace }, parentPort!);
+  new Core({ kernel: d.kernel, core: d.core, isas: d.isas }, parentPort!);
 }

@@ -27,8 +27,8 @@ export const CLIENT_JS = String.raw`
   var DATA = JSON.parse(document.getElementById("popcorn-viz-data").textContent);
   var FRAME_COLORS = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#65a30d", "#9333ea", "#0d9488"];
   var PHASE_COLORS = {
-    capture: "#64748b", lower: "#2563eb", rewrite: "#7c3aed", dirty: "#0891b2", encode: "#0d9488",
-    send: "#d97706", decode: "#ca8a04", pages: "#059669", lift: "#db2777", resume: "#dc2626"
+    capture: "#64748b", ahead: "#0e7490", lower: "#2563eb", rewrite: "#7c3aed", dirty: "#0891b2", encode: "#0d9488",
+    send: "#d97706", decode: "#ca8a04", load: "#a16207", pages: "#059669", lift: "#db2777", resume: "#dc2626"
   };
   var SVGNS = "http://www.w3.org/2000/svg";
   var state = { m: 0, f: -1, v: -1 };

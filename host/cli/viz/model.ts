@@ -34,7 +34,7 @@ import type { TraceFrame, TraceFrameSide, TraceValue } from "../../transform/ind
 export const VIZ_MODEL_VERSION = 1;
 
 /** Phases in the order a migration goes through them (trace.ts); others follow in the trace's order. */
-export const PHASE_ORDER = ["capture", "lower", "rewrite", "dirty", "encode", "send", "decode", "pages", "lift", "resume"];
+export const PHASE_ORDER = ["capture", "ahead", "dirty", "lower", "rewrite", "encode", "send", "decode", "load", "pages", "lift", "resume"];
 
 export interface VizModel {
   version: number;
