@@ -67,7 +67,7 @@ export interface MigrationRecord {
   messageBytes: number;
   /** request on the source → the thread runs on the destination */
   totalUs: number;
-  /** capture, lower, rewrite, dirty, send (encode + transport), decode, pages, lift, resume */
+  /** µs per phase: capture, ahead, dirty, lower, rewrite, send, load, pages, lift, resume (see trace.ts) */
   phases: Record<string, number>;
 }
 

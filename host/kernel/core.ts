@@ -201,12 +201,13 @@ export class Core {
       if (!released) releaseMessage(raw);
       released = true;
     };
-    const meta = arrivingMeta(msg);
-    // send: from the end of the source's last timed phase to arrival here (encode, transport, decode, the hand-over to this core)
-    const phases = { ...msg.phases };
-    phases.send = (t0 - msg.requestedAt) * 1000 - Object.values(msg.phases).reduce((a, b) => a + b, 0);
+    let meta: ProcessMeta;
     let p: Process;
     try {
+      meta = arrivingMeta(msg);
+      // send: from the end of the source's last timed phase to arrival here (see trace.ts)
+      const phases = { ...msg.phases };
+      phases.send = (t0 - msg.requestedAt) * 1000 - Object.values(msg.phases).reduce((a, b) => a + b, 0);
       const program = this.program(msg, job.programBytes);
       const isa = this.cfg.isas[this.cfg.kernel]!;
       const sites = program.sites;
@@ -251,8 +252,9 @@ export class Core {
       p.resume({ frames, globals: msg.globals });
       if (job.request) p.ctrl.request(job.request);
     } catch (e) {
+      // anything this core cannot use is refused (the source resumes the thread), never left waiting
       release();
-      this.post({ t: "refuse", pid: msg.pid, tid: msg.tid, from: msg.from, reason: (e as Error).message });
+      this.post({ t: "refuse", pid: msg?.pid, tid: msg?.tid, from: msg?.from, reason: (e as Error).message });
       return;
     }
     this.execute(p, meta, true);
@@ -310,7 +312,7 @@ export class Core {
       return this.post({ t: "exit", pid: meta.pid, tid: meta.tid, status: out.status, error: out.error });
     }
     if (out.t === "park") return this.post({ t: "stopped", meta, state: out.state, call: out.call });
-    this.depart(p, meta, out);
+    this.leave(p, meta, out);
   }
 
   /** Arms the next step of the thread's migration schedule, if it has one. */
@@ -327,7 +329,7 @@ export class Core {
    * the memory ahead and makes the migrate message (departure.ts). A check
    * that fails resumes the thread here, at once.
    */
-  private depart(p: Process, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
+  private leave(p: Process, meta: ProcessMeta, l: { state: ThreadState; to: number; requestedAt: number }): void {
     const phases: Record<string, number> = { capture: (now() - l.requestedAt) * 1000 };
     const fromIsa = this.cfg.isas[this.cfg.kernel]!;
     const toIsa = this.cfg.isas[l.to];

@@ -15,13 +15,14 @@
  *       phasesUs     µs per phase: capture (request → unwound, on the source
  *                    core), ahead (the memory collected and sent, by the source's
  *                    control thread; dirty: the pages found and collected, a part
- *                    of it), lower, rewrite, encode (the migrate message, by the
- *                    source's control thread), send (transport, decode, the hand-over
- *                    to the destination core), load (program and memory found),
- *                    pages (merged on the destination, while the source lowered and
- *                    rewrote), lift, resume (rewind until the thread runs) — the
- *                    destination's figures arrive with its report; totalUs request
- *                    → running
+ *                    of it), lower, rewrite (by the source's control thread), send
+ *                    (the rest of the way: the frames' hand-off from the source
+ *                    core to its control thread, encoding, transport, decoding,
+ *                    the hand-over to a destination core), load (program and
+ *                    memory found), pages (merged on the destination while the
+ *                    source lowered and rewrote: not on the path), lift, resume
+ *                    (rewind until the thread runs) — the destination's figures
+ *                    arrive with its report; totalUs request → running
  *       frames[]     the portable frames, innermost first (depth 0 is the frame
  *                    that was running): { depth, site, kind, function,
  *                    values: [{ name, type, value }] } — value as text: an

@@ -555,7 +555,7 @@ export class Replica {
 
   private diffLocked(): Diff {
     const end = this.fit();
-    const { mem, twinBytes: twin, twinWords, pageWords, scratch, scratchWords, spans } = this;
+    const { mem, twinBytes: twin, pageWords, scratch, spans } = this;
     const release = this.meta[RELEASE]! + 1;
     spans.reset();
     const dense: number[] = [];

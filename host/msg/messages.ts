@@ -460,9 +460,20 @@ const decoder = new Decoder<DecodeContext>({ useBigInt64: true, extensionCodec: 
 /** Where the blob area of a message whose header ends at `end` starts: the next multiple of 8. */
 const blobArea = (end: number) => (end + 7) & ~7;
 
-/** `alloc`: where to put the bytes (a transport's ring buffer; by default a fresh buffer) */
+/**
+ * `alloc`: where to put the bytes (a transport's ring buffer; by default a
+ * fresh buffer). It runs while the header is a view of this thread's one
+ * encoder: it must not encode a message itself.
+ */
 export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
-  const ctx = encodeContext;
+  try {
+    return encodeWith(encodeContext, m, alloc);
+  } finally {
+    encodeContext.blobs = []; // nothing of the message stays reachable from the encoder, even if alloc threw
+  }
+}
+
+function encodeWith(ctx: EncodeContext, m: KernelMessage, alloc: (n: number) => Uint8Array): Uint8Array {
   ctx.blobs = [];
   ctx.size = 0;
   if (m.t === "migrate" || m.t === "spawn") m = { ...m, globals: m.globals.map(([n, v]) => [n, protectNegativeZero(v)]) };
@@ -479,7 +490,6 @@ export function encodeMessage(m: KernelMessage, alloc: (n: number) => Uint8Array
     out.set(b, at);
     at += b.length;
   }
-  ctx.blobs = []; // nothing of the message stays reachable from the encoder
   return out;
 }
 
@@ -503,6 +513,13 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   }
   const t = (m as { t?: unknown } | null)?.t;
   if (typeof t !== "string" || !TYPES.has(t)) throw new MessageError(`message from ${from} has unknown type ${JSON.stringify(t)}`);
+  if (t === "migrate") {
+    try {
+      checkMigrate(m as Record<string, unknown>);
+    } catch (e) {
+      throw new MessageError(`message from ${from} (migrate): ${(e as Error).message}`);
+    }
+  }
   if (WITH_DIFF.has(t)) {
     const withDiff = m as { diff: unknown };
     try {
@@ -512,4 +529,56 @@ export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
     }
   }
   return m as KernelMessage;
+}
+
+/**
+ * A migrate message's fields, as the destination reads them: a peer's
+ * message that passes is one a core can take in (or refuse, for a reason
+ * of its own: a program it lacks, an image for another ISA).
+ */
+function checkMigrate(m: Record<string, unknown>): void {
+  const uint = (v: unknown, what: string) => {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`${what} is ${show(v)}, not a non-negative integer`);
+  };
+  const num = (v: unknown, what: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${what} is ${show(v)}, not a number`);
+  };
+  const str = (v: unknown, what: string) => {
+    if (typeof v !== "string") throw new Error(`${what} is ${show(v)}, not a string`);
+  };
+  const obj = (v: unknown, what: string): Record<string, unknown> => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${what} is ${show(v)}, not an object`);
+    return v as Record<string, unknown>;
+  };
+  for (const k of ["pid", "tid", "origin", "epoch", "from", "frames"]) uint(m[k], k);
+  str(m.name, "name");
+  str(m.program, "program");
+  if (!Array.isArray(m.args) || !m.args.every((a) => typeof a === "string")) throw new Error(`args is ${show(m.args)}, not a list of strings`);
+  if (m.entry !== undefined) {
+    const e = obj(m.entry, "entry");
+    uint(e.fn, "entry.fn");
+    num(e.arg, "entry.arg");
+  }
+  if (m.schedule !== undefined && (!Array.isArray(m.schedule) || !m.schedule.every((n) => Number.isSafeInteger(n) && n >= 0))) {
+    throw new Error(`schedule is ${show(m.schedule)}, not a list of non-negative integers`);
+  }
+  num(m.requestedAt, "requestedAt");
+  for (const [k, v] of Object.entries(obj(m.phases, "phases"))) num(v, `phases.${k}`);
+  if (!Array.isArray(m.globals)) throw new Error(`globals is ${show(m.globals)}, not a list`);
+  m.globals.forEach((g, i) => {
+    if (!Array.isArray(g) || g.length !== 2 || typeof g[0] !== "string" || !(typeof g[1] === "number" || typeof g[1] === "bigint")) {
+      throw new Error(`globals[${i}] is ${show(g)}, not a [name, value] pair`);
+    }
+  });
+  const image = obj(m.image, "image");
+  str(image.isa, "image.isa");
+  for (const k of ["pc", "sp", "fp", "stackTop"]) uint(image[k], `image.${k}`);
+  for (const k of ["regs", "stack"]) if (!(image[k] instanceof Uint8Array)) throw new Error(`image.${k} is ${show(image[k])}, not bytes`);
+}
+
+/** A value as an error message shows it: short. */
+function show(v: unknown): string {
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  const text = typeof v === "bigint" ? `${v}n` : JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

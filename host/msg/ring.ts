@@ -5,9 +5,10 @@
  *
  * Measured on the 2-core machine: posting a transferred 72 KB ArrayBuffer
  * costs ~40 µs in postMessage, allocating a fresh one ~17–40 µs; posting a
- * view of an existing SharedArrayBuffer ~1.3 µs. A migration crosses three
- * threads (source core → source control → destination control →
- * destination core), so the ring saves ~100 µs per migration.
+ * view of an existing SharedArrayBuffer ~1.3 µs. A migration's memory and
+ * message, made on the source's control thread, cross two hand-offs
+ * (source control → destination control → destination core): the ring
+ * saves ~100 µs per migration.
  *
  * The ring is a transport medium, like a socket buffer: one thread (the
  * producer) encodes a message into it and posts a view; the consumer reads

@@ -132,11 +132,11 @@ describe("refusals", () => {
     await until("acceptor done", () => a.outcomes.length === 1);
     const e = authError(a.outcomes[0]);
     expect(e.code).toBe("version");
-    expect(e.message).toMatch(/speaks popcorn protocol version 2, this side speaks version 1 — run the same popcorn version/);
+    expect(e.message).toMatch(new RegExp(`speaks popcorn protocol version ${PROTOCOL_VERSION + 1}, this side speaks version ${PROTOCOL_VERSION} — run the same popcorn version`));
     // what the other side got: our hello (so it can see our version) and a REFUSE naming both
     const got = Buffer.from(await reply);
-    expect(got.subarray(0, 6)).toEqual(Buffer.from([0x50, 0x43, 0x52, 0x4e, 1, 0]));
-    expect(got.toString("latin1")).toContain("this side speaks popcorn protocol version 1, you speak version 2");
+    expect(got.subarray(0, 6)).toEqual(Buffer.from([0x50, 0x43, 0x52, 0x4e, PROTOCOL_VERSION, 0]));
+    expect(got.toString("latin1")).toContain(`this side speaks popcorn protocol version ${PROTOCOL_VERSION}, you speak version ${PROTOCOL_VERSION + 1}`);
   });
 
   it("refuses an acceptor of another protocol version, naming both versions", async () => {
@@ -146,7 +146,7 @@ describe("refusals", () => {
     });
     const e = authError(await connector(port, KEY, K1));
     expect(e.code).toBe("version");
-    expect(e.message).toBe(`127.0.0.1:${port} speaks popcorn protocol version 7, this side speaks version 1 — run the same popcorn version on every kernel and client`);
+    expect(e.message).toBe(`127.0.0.1:${port} speaks popcorn protocol version 7, this side speaks version ${PROTOCOL_VERSION} — run the same popcorn version on every kernel and client`);
   });
 
   it("refuses an HTTP request as not popcorn, showing what came", async () => {
@@ -228,7 +228,7 @@ describe("refusals", () => {
   it("refuses a malformed hello", async () => {
     const a = await acceptor(KEY, K0);
     const s = await rawClient(opened, a.port);
-    s.write(helloBytes(1, { role: "boss", id: 1 }));
+    s.write(helloBytes(PROTOCOL_VERSION, { role: "boss", id: 1 }));
     await until("acceptor done", () => a.outcomes.length === 1);
     const e = authError(a.outcomes[0]);
     expect(e.code).toBe("bad-hello");

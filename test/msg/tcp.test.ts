@@ -14,6 +14,7 @@ import {
   type Hello,
   type KernelMessage,
   MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
   MessageRing,
   TcpTransport,
   type TcpTransportOptions,
@@ -285,7 +286,7 @@ describe("refusals, logged with the reason", () => {
 
     const s2 = await rawClient(opened, peers[0]!.port);
     s2.write(Uint8Array.of(0x50, 0x43, 0x52, 0x4e, 9, 0));
-    await logged(/^refused .*speaks popcorn protocol version 9, this side speaks version 1/);
+    await logged(new RegExp(`^refused .*speaks popcorn protocol version 9, this side speaks version ${PROTOCOL_VERSION}`));
 
     await expect(connectAuthenticated(peers[0]!, KEY, { role: "kernel", id: 5, cluster: clusterDigest(peers) })).rejects.toThrow(/kernel 5 is not in this kernel's peer list/);
     await expect(connectAuthenticated(peers[0]!, KEY, { role: "kernel", id: 1, cluster: "0123456789abcdef" })).rejects.toThrow(/kernel 1 has a different peer list .* give every kernel the same --peers list/);
@@ -410,7 +411,7 @@ describe("fuzz", () => {
     // garbage on the raw port, before any handshake: 600 connections, 20 at a time
     const hello1 = () => {
       const text = Buffer.from(JSON.stringify({ role: "kernel", id: 2, cluster: clusterDigest(peers) }));
-      return concat([Uint8Array.of(0x50, 0x43, 0x52, 0x4e, 1, 0, text.length, 0), r.bytes(32), text]);
+      return concat([Uint8Array.of(0x50, 0x43, 0x52, 0x4e, PROTOCOL_VERSION, 0, text.length, 0), r.bytes(32), text]);
     };
     const garbage = (): Uint8Array => {
       switch (r.int(5)) {
@@ -419,7 +420,7 @@ describe("fuzz", () => {
         case 1:
           return concat([Uint8Array.of(0x50, 0x43, 0x52, 0x4e), r.bytes(r.int(200))]);
         case 2:
-          return concat([Uint8Array.of(0x50, 0x43, 0x52, 0x4e, 1, 0), r.bytes(r.int(1200))]);
+          return concat([Uint8Array.of(0x50, 0x43, 0x52, 0x4e, PROTOCOL_VERSION, 0), r.bytes(r.int(1200))]);
         case 3:
           return concat([hello1(), r.bytes(r.int(100))]); // a hello, then no proof worth the name
         default:
