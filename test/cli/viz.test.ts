@@ -51,6 +51,18 @@ describe("renderTracePage", () => {
     expect(html.replaceAll('"http://www.w3.org/2000/svg"', "")).not.toMatch(/https?:\/\//); // a namespace name, not an address
   });
 
+  it("shows every phase, in the order they happen, and keeps the ones beside the path out of the bar's sum", () => {
+    const model = modelOf(html);
+    trace.migrations.forEach((m, i) => {
+      const phases = model.migrations[i]!.phases;
+      expect(phases.map((p) => p.name).sort()).toEqual(Object.keys(m.phasesUs).sort());
+      const names = phases.map((p) => p.name);
+      expect(names.indexOf("capture")).toBeLessThan(names.indexOf("lower"));
+      expect(names.indexOf("send")).toBeLessThan(names.indexOf("lift"));
+      for (const p of phases) expect(p.within).toBe({ dirty: "in ahead", pages: "meanwhile" }[p.name]);
+    });
+  });
+
   it("names the program, every frame's function and every value's locations, in valid embedded JSON", () => {
     expect(html).toContain(`<span class="prog" id="program">fib</span>`);
     const model = modelOf(html);

@@ -128,8 +128,9 @@ export const CLIENT_JS = String.raw`
     var m = mig();
     if (!m) { sum.replaceChildren(); return; }
     var c = m.counts;
-    var total = m.totalUs !== null ? m.totalUs : m.phases.reduce(function (a, p) { return a + p.us; }, 0);
-    var sumUs = m.phases.reduce(function (a, p) { return a + p.us; }, 0) || 1;
+    var onPath = m.phases.filter(function (p) { return !p.within; });
+    var total = m.totalUs !== null ? m.totalUs : onPath.reduce(function (a, p) { return a + p.us; }, 0);
+    var sumUs = onPath.reduce(function (a, p) { return a + p.us; }, 0) || 1;
     sum.replaceChildren(
       h("div", null, [
         h("div", { class: "route", id: "route" }, ["kernel " + m.from.kernel + " · " + m.from.isa, h("span", { class: "arrow", text: "→" }), "kernel " + m.to.kernel + " · " + m.to.isa]),
@@ -147,10 +148,11 @@ export const CLIENT_JS = String.raw`
       ]),
       h("div", { class: "phases" }, [
         h("div", { class: "facts" }, ["phases, total ", h("b", { text: us(total) + " µs" })]),
-        h("div", { class: "bar" }, m.phases.map(function (p) {
+        h("div", { class: "bar" }, onPath.map(function (p) {
           return h("div", { class: "seg", title: p.name + ": " + us(p.us) + " µs", style: "flex:" + Math.max(p.us / sumUs, 0.004) + ";background:" + (PHASE_COLORS[p.name] || "#94a3b8") });
         })),
         h("div", { class: "legend" }, m.phases.map(function (p) {
+          if (p.within) return h("span", { class: "within" }, [p.name + " ", h("b", { text: us(p.us) }), " µs (" + p.within + ")"]);
           return h("span", null, [h("i", { style: "background:" + (PHASE_COLORS[p.name] || "#94a3b8") }), p.name + " ", h("b", { text: us(p.us) }), " µs"]);
         }))
       ])

@@ -49,7 +49,8 @@ export interface VizMigration {
   epoch: number;
   from: { kernel: number; isa: string };
   to: { kernel: number; isa: string };
-  phases: { name: string; us: number }[];
+  /** in order; `within`: a phase that is not on the path of its own — part of another (dirty, of ahead) or beside it (pages, on the destination while the source lowers) */
+  phases: { name: string; us: number; within?: string }[];
   totalUs: number | null;
   memory: { bytes: number; pages: number; messageBytes: number };
   /** innermost first, as in the trace */
@@ -202,10 +203,13 @@ function migrationView(m: MigrationTrace): VizMigration {
   };
 }
 
-function orderedPhases(p: Record<string, number>): { name: string; us: number }[] {
+/** Phases that overlap others (host/kernel/trace.ts): shown, not added up. */
+const OFF_PATH: Record<string, string> = { dirty: "in ahead", pages: "meanwhile" };
+
+function orderedPhases(p: Record<string, number>): VizMigration["phases"] {
   const known = PHASE_ORDER.filter((n) => n in p);
   const rest = Object.keys(p).filter((n) => !PHASE_ORDER.includes(n));
-  return [...known, ...rest].map((name) => ({ name, us: p[name]! }));
+  return [...known, ...rest].map((name) => (OFF_PATH[name] ? { name, us: p[name]!, within: OFF_PATH[name] } : { name, us: p[name]! }));
 }
 
 function frameSide(s: TraceFrameSide): VizFrameSide {

@@ -45,6 +45,7 @@ kbd { font: 11px var(--mono); border: 1px solid var(--line); border-bottom-width
 .phases .legend { display: flex; flex-wrap: wrap; gap: 2px 14px; margin-top: 5px; font-size: 12px; color: var(--muted); }
 .phases .legend i { display: inline-block; width: 9px; height: 9px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
 .phases .legend b { color: var(--ink); font-weight: 600; font-family: var(--mono); font-size: 11.5px; }
+.phases .legend .within { font-style: italic; }
 .layout { display: grid; grid-template-columns: minmax(1060px, 1fr) 350px; gap: 18px; padding: 16px 22px 40px; align-items: start; }
 .stage { position: relative; background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 10px 6px 14px; }
 .stacks { position: relative; display: grid; grid-template-columns: 30px minmax(0, 1fr) var(--gutter) minmax(0, 1fr) 30px; }
