@@ -5,9 +5,13 @@
  *
  * The guest is assembly/examples/pingpong.ts: it builds a stack `depth`
  * frames deep, writes `dirty` KiB of memory, and migrates to the other kernel,
- * `hops` times, with ~0.1 ms of computation between hops so that each
- * migration starts on kernels that have finished with the previous one
- * (its log line, its acknowledgement). Every migration is timed by its destination kernel from the
+ * `hops` times, with ~0.1 ms of computation between hops: a program that
+ * migrates often. The kernels have not always finished with the previous
+ * migration when the next one starts (on this 2-core VM the destination
+ * reads the thread's "arrived" report ~100 µs after it runs, and the
+ * source's acknowledgement comes later), so that bookkeeping can be on a
+ * migration's path; a longer gap measured slower, not faster (the threads
+ * go cold). Every migration is timed by its destination kernel from the
  * request (the guest's migrate() call on the source) to the moment the thread
  * runs again on the destination (its last frame handed back), with the phases
  * in between: capture, ahead (the memory collected and sent; dirty: finding and
@@ -44,7 +48,7 @@ export interface MigrateBenchOptions {
   log?(line: string): void;
 }
 
-/** counting-loop iterations between hops (~0.1 ms): each migration starts once the kernels are done with the last one */
+/** counting-loop iterations between hops (~0.1 ms; see the header) */
 const GAP = 100_000;
 
 interface Config {
