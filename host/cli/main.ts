@@ -12,7 +12,7 @@
  *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f [--qemu]   (cluster mode)
  *   popcorn setup arm64                                 (qemu + arm64 Node for aarch64@qemu kernels)
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
- *   popcorn bench overhead|capture|migrate|count [--json] [--quick]
+ *   popcorn bench overhead|capture|migrate|count [--json] [--quick]   (overhead: [--reps n] [--warmup n])
  *   popcorn demo
  *
  * Exit status: a program's own status for `run`; 1 when the program traps or
@@ -229,6 +229,8 @@ export async function main(argv: string[]): Promise<number> {
     .description("instrumented vs plain vs binaryen Asyncify, per example program")
     .option("--json", "print one JSON object")
     .option("--quick", "small sizes, few repetitions (a smoke test)")
+    .addOption(new Option("--reps <n>", "timed runs of each build, interleaved (default 21): more for a tighter median on a noisy machine").argParser(intArg("--reps", 1)))
+    .addOption(new Option("--warmup <n>", "untimed runs of each build first (default 6)").argParser(intArg("--warmup", 0)))
     .action(async (o) => {
       process.exitCode = await benchCommand("overhead", o);
     });

@@ -91,6 +91,9 @@ describe("popcorn error paths", () => {
   it("rejects bad flags with a usage message", () => {
     expect(popcorn("run", "x.wasm", "--checkpoint-every", "0").code).toBe(2);
     expect(popcorn("compile", example("fib"), "--points", "everywhere").stderr).toMatch(/unknown kind "everywhere"/);
+    const reps = popcorn("bench", "overhead", "--reps", "0");
+    expect(reps.code).toBe(2);
+    expect(reps.stderr).toMatch(/--reps must be an integer ≥ 1/);
   });
 
   it("reports a trap with its function and exits 1", () => {
