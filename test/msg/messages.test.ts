@@ -42,6 +42,16 @@ function pagesMsg(over: Partial<PagesMessage> = {}): PagesMessage {
 }
 const runsOf = (m: PagesMessage) => m.pages.runs;
 
+/** What decodeMessage throws for `raw` (undefined if it decodes). */
+function decodeError(raw: Uint8Array, from: string): unknown {
+  try {
+    decodeMessage(raw, from);
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 function migrate(over: Partial<MigrateMessage> = {}): MigrateMessage {
   return {
     t: "migrate",
@@ -408,12 +418,7 @@ describe("a diff travels packed", () => {
     ];
     const cases: [Uint8Array, RegExp][] = [...refused.map(([diff, re]): [Uint8Array, RegExp] => [encodeMessage({ t: "release", pid: 7, tid: 1, diff: diff as Diff }), re]), ...inHeader];
     for (const [bytes, re] of cases) {
-      let thrown: unknown;
-      try {
-        decodeMessage(bytes, "kernel 3");
-      } catch (e) {
-        thrown = e;
-      }
+      const thrown = decodeError(bytes, "kernel 3");
       expect(thrown).toBeInstanceOf(MessageError);
       expect((thrown as Error).message).toMatch(/^message from kernel 3 \(release\): /);
       expect((thrown as Error).message).toMatch(re);
@@ -459,12 +464,7 @@ describe("a migrate message is checked field by field: what a core would read wr
     const m = good() as unknown as Record<string, unknown>;
     spoil(m);
     const raw = encodeMessage(m as unknown as KernelMessage);
-    let thrown: unknown;
-    try {
-      decodeMessage(raw, "kernel 2");
-    } catch (e) {
-      thrown = e;
-    }
+    const thrown = decodeError(raw, "kernel 2");
     expect(thrown).toBeInstanceOf(MessageError);
     expect((thrown as Error).message).toMatch(/^message from kernel 2 \(migrate\): /);
     expect((thrown as Error).message).toMatch(names);
@@ -494,12 +494,7 @@ describe("malformed input is a MessageError that names the sender", () => {
   ];
 
   it.each(cases)("%s", (_, raw) => {
-    let thrown: unknown;
-    try {
-      decodeMessage(raw, "kernel 3");
-    } catch (e) {
-      thrown = e;
-    }
+    const thrown = decodeError(raw, "kernel 3");
     expect(thrown).toBeInstanceOf(MessageError);
     expect((thrown as Error).message).toMatch(/^message from kernel 3\b/);
   });
