@@ -39,7 +39,8 @@
  * diff() — remote release. Per dirty page (found by memcmp of memory against
  * twin, 16 pages at once, then page by page): copy the page into a snapshot
  * first, compare the snapshot with the twin, and write the snapshot into the
- * twin. Other threads of this kernel keep writing while diff() runs; a byte
+ * twin (the snapshot goes into the twin's reserved bytes, below the first
+ * program page, where a Wasm SIMD function does the rest: simd.ts). Other threads of this kernel keep writing while diff() runs; a byte
  * they write after the snapshot differs from the twin at the next release.
  * Comparing memory and then copying memory into the twin would lose a write
  * that falls between the two, forever.
@@ -56,8 +57,8 @@
  * yet: false sharing), and sending it would undo that write.
  *
  * A page travels as runs or dense, whichever is smaller (see Diff). The
- * comparison makes the page's change mask (a bit per byte) with word
- * operations and counts its changed bytes and runs (spans.ts pageMask);
+ * comparison makes the page's change mask (a bit per byte) with SIMD
+ * operations and counts its changed bytes and runs (simd.ts);
  * a page of many short runs — rewritten word by word, a few bytes of each
  * word unchanged — goes dense: its mask and its snapshot, no run at all.
  * A page of a few runs, or of one long one, goes as runs, taken from the
@@ -230,7 +231,8 @@
  */
 import { RESERVED_END } from "../toolchain/index.js";
 import { lock, unlock } from "./lock.js";
-import { changedBytes, changedRuns, LITTLE_ENDIAN, MASK_BYTES, MASK_WORDS, PAGE_WORDS, pageMask, Spans } from "./spans.js";
+import { type PageMaskFn, pageMaskSimd, SIMD_MASK, SIMD_SCRATCH_END, SIMD_SNAPSHOT } from "./simd.js";
+import { changedBytes, changedRuns, LITTLE_ENDIAN, MASK_BYTES, MASK_WORDS, PAGE_WORDS, Spans } from "./spans.js";
 
 export const PAGE_SIZE = 4096;
 /** Kernels a home keeps synchronization state for (kernel ids 0 … MAX_KERNELS-1). */
@@ -415,6 +417,8 @@ export class Replica {
   private staging = new Uint8Array(0);
   /** diff's change masks: one per dense page so far, then the page being looked at */
   private masks = new Int32Array(16 * MASK_WORDS);
+  /** pageMaskFn's: not made yet (undefined), or none on this runtime (null) */
+  private simd: PageMaskFn | null | undefined;
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -556,6 +560,7 @@ export class Replica {
   private diffLocked(): Diff {
     const end = this.fit();
     const { mem, twinBytes: twin, pageWords, scratch, spans } = this;
+    const pageMaskFn = this.pageMaskFn();
     const release = this.meta[RELEASE]! + 1;
     spans.reset();
     const dense: number[] = [];
@@ -565,9 +570,19 @@ export class Replica {
       for (let p = at; p < stop; p += PAGE_SIZE) {
         if (mem.compare(twin, p, p + PAGE_SIZE, p, p + PAGE_SIZE) === 0) continue;
         // the snapshot: what is compared is what the twin becomes
-        scratch.set(mem.subarray(p, p + PAGE_SIZE));
-        const sent = LITTLE_ENDIAN ? this.maskPage(p, dense) : this.runsOfPage(p);
-        twin.set(scratch, p);
+        let sent: boolean;
+        if (pageMaskFn) {
+          // into the twin's reserved bytes; the module compares it and copies it over the twin's page (simd.ts)
+          twin.set(mem.subarray(p, p + PAGE_SIZE), SIMD_SNAPSHOT);
+          const mi = this.maskSlot(dense.length);
+          const change = pageMaskFn(SIMD_SNAPSHOT, p, SIMD_MASK);
+          this.masks.set(this.twinWords.subarray(SIMD_MASK >> 2, (SIMD_MASK >> 2) + MASK_WORDS), mi);
+          sent = this.sendPage(change, p, mi, dense);
+        } else {
+          scratch.set(mem.subarray(p, p + PAGE_SIZE));
+          sent = this.runsOfPage(p);
+          twin.set(scratch, p);
+        }
         // only a page this release carries bytes of: a number no release gets would make it stale for ever
         if (sent) pageWords[p / PAGE_SIZE] = release;
       }
@@ -582,19 +597,22 @@ export class Replica {
     return diff;
   }
 
-  /**
-   * Compares the snapshot of page `p` (address) with its twin and adds the
-   * page to the release in the smaller form: to `dense` (its mask stays in
-   * `masks`), or to the spans as runs. Returns whether it changed.
-   */
-  private maskPage(p: number, dense: number[]): boolean {
-    const mi = dense.length * MASK_WORDS;
+  /** Where in `masks` the mask of the page after `dense` pages goes (`masks` grows to hold it). */
+  private maskSlot(dense: number): number {
+    const mi = dense * MASK_WORDS;
     if (this.masks.length < mi + MASK_WORDS) {
       const more = new Int32Array(2 * this.masks.length);
       more.set(this.masks);
       this.masks = more;
     }
-    const change = pageMask(this.scratchWords, 0, this.twinWords, p >> 2, this.masks, mi);
+    return mi;
+  }
+
+  /**
+   * Adds page `p`, whose mask is at `mi` in `masks` and `change` its
+   * count (simd.ts), to the release in the smaller form. Returns whether it changed.
+   */
+  private sendPage(change: number, p: number, mi: number, dense: number[]): boolean {
     const bytes = changedBytes(change);
     if (bytes === 0) return false;
     if (RUN_COST * changedRuns(change) + bytes > DENSE_COST) dense.push(p / PAGE_SIZE);
@@ -602,7 +620,13 @@ export class Replica {
     return true;
   }
 
-  /** Compares the snapshot of page `p` with its twin into the spans (runs only: a big-endian platform). */
+  /** diff's page comparer in Wasm SIMD, made on first use; null where it cannot run (simd.ts). */
+  private pageMaskFn(): PageMaskFn | null {
+    if (this.simd === undefined) this.simd = (LITTLE_ENDIAN && FIRST_BYTE >= SIMD_SCRATCH_END && pageMaskSimd(this.twin)) || null;
+    return this.simd;
+  }
+
+  /** Compares the snapshot of page `p` with its twin into the spans (runs only: where simd.ts cannot run). */
   private runsOfPage(p: number): boolean {
     const end0 = this.spans.end;
     this.spans.addChanged(this.scratchWords, 0, this.twinWords, p >> 2, p);

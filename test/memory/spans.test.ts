@@ -1,12 +1,14 @@
 // Which bytes of a page differ (host/memory/spans.ts): the word-wise
-// comparison under diff() and merge() gives exactly the byte ranges a
-// byte-by-byte comparison gives — changed bytes only, touching ranges
-// joined (also across pages), never a gap. The change mask under diff()
-// has a bit for exactly the changed bytes, counts them and their runs, and
-// gives the same ranges.
+// comparison under merge() gives exactly the byte ranges a byte-by-byte
+// comparison gives — changed bytes only, touching ranges joined (also
+// across pages), never a gap. The change mask under diff() (the Wasm SIMD
+// function of host/memory/simd.ts) has a bit for exactly the changed bytes,
+// counts them and their runs, leaves the bytes around it alone, and gives
+// the same ranges.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { changedBytes, changedRuns, MASK_BYTES, MASK_WORDS, PAGE_WORDS, pageMask, Spans } from "../../host/memory/spans.js";
+import { pageMaskSimd, SIMD_MASK, SIMD_SCRATCH_END, SIMD_SNAPSHOT } from "../../host/memory/simd.js";
+import { changedBytes, changedRuns, MASK_BYTES, MASK_WORDS, PAGE_WORDS, Spans } from "../../host/memory/spans.js";
 
 const PAGE = PAGE_WORDS * 4;
 
@@ -67,11 +69,27 @@ describe("Spans.addChanged", () => {
   });
 });
 
-/** A page pair's change mask by pageMask, and what it counted. */
+/** A twin memory as simd.ts works in it: its scratch bytes, then the page compared at PAGE_AT. */
+const twin = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+const PAGE_AT = 8192;
+const simdMask = pageMaskSimd(twin);
+
+/**
+ * A page pair's change mask by the SIMD function (`a` the twin's page, `b`
+ * the snapshot), what it counted, and the twin's page after it (the
+ * snapshot, if it copied it over). The mask comes back at word 4 of
+ * `mask`, as Spans.addMask takes it; the bytes after it in the twin's
+ * scratch are checked to be as they were.
+ */
 function maskOf([a, b]: [Uint8Array, Uint8Array]) {
-  const mask = new Int32Array(MASK_WORDS + 8).fill(0x5a5a5a5a); // words around it that must stay as they are
-  const change = pageMask(new Int32Array(b.buffer), 0, new Int32Array(a.buffer), 0, mask, 4);
-  return { mask, change, bits: new Uint8Array(mask.buffer, 16, MASK_BYTES) };
+  const t = new Uint8Array(twin.buffer);
+  t.fill(0x5a, SIMD_MASK, PAGE_AT);
+  t.set(b, SIMD_SNAPSHOT);
+  t.set(a, PAGE_AT);
+  const change = simdMask!(SIMD_SNAPSHOT, PAGE_AT, SIMD_MASK);
+  const mask = new Int32Array(MASK_WORDS + 8);
+  mask.set(new Int32Array(twin.buffer, SIMD_MASK, MASK_WORDS), 4);
+  return { mask, change, bits: new Uint8Array(mask.buffer, 16, MASK_BYTES), after: t.slice(SIMD_SCRATCH_END, PAGE_AT), page: t.slice(PAGE_AT, PAGE_AT + PAGE) };
 }
 
 /** The reference mask: bit i & 7 of byte i >> 3 set where a and b differ at byte i. */
@@ -90,13 +108,18 @@ const densePair = fc.tuple(fc.constantFrom(4, 8), fc.integer({ min: 1, max: 255 
   return [a, b] as [Uint8Array, Uint8Array];
 });
 
-describe("pageMask and Spans.addMask", () => {
-  it("the mask has a bit for exactly the changed bytes, in address order, and counts them and the runs that start in the page", () => {
+describe("the SIMD page mask and Spans.addMask", () => {
+  it("runs on this Node (diff() falls back to addChanged without it, at a fraction of the speed)", () => {
+    expect(simdMask).toBeTypeOf("function");
+  });
+
+  it("the mask has a bit for exactly the changed bytes, in address order, and counts them and the runs that start in the page; the twin's page becomes the snapshot", () => {
     fc.assert(
       fc.property(fc.oneof(pagePair, densePair), (pair) => {
-        const { mask, change, bits } = maskOf(pair);
+        const { change, bits, after, page } = maskOf(pair);
         expect(bits).toEqual(byteMask(pair));
-        expect([...mask.subarray(0, 4), ...mask.subarray(4 + MASK_WORDS)]).toEqual(new Array(8).fill(0x5a5a5a5a));
+        expect(after).toEqual(new Uint8Array(PAGE_AT - SIMD_SCRATCH_END).fill(0x5a));
+        expect(page).toEqual(pair[1]);
         const ranges = byteRanges([pair]);
         let bytes = 0;
         for (let i = 0; i < ranges.length; i += 2) bytes += ranges[i + 1]! - ranges[i]!;
