@@ -163,6 +163,9 @@ export function pageMaskSimd(twin: WebAssembly.Memory): PageMaskFn | undefined {
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
   if (compiled === null) return undefined;
-  const instance = new WebAssembly.Instance(compiled, { m: { twin } });
-  return instance.exports.pageMask as PageMaskFn;
+  try {
+    return new WebAssembly.Instance(compiled, { m: { twin } }).exports.pageMask as PageMaskFn;
+  } catch {
+    return undefined; // (a twin this module cannot import: the caller keeps to addChanged)
+  }
 }
