@@ -39,8 +39,8 @@
  * diff() — remote release. Per dirty page (found by memcmp of memory against
  * twin, 16 pages at once, then page by page): copy the page into a snapshot
  * first, compare the snapshot with the twin, and write the snapshot into the
- * twin (the snapshot goes into the twin's reserved bytes, below the first
- * program page, where a Wasm SIMD function does the rest: simd.ts). Other threads of this kernel keep writing while diff() runs; a byte
+ * twin (the snapshot goes into the twin's reserved bytes, below the
+ * first program page, where a Wasm SIMD function does the rest: simd.ts). Other threads of this kernel keep writing while diff() runs; a byte
  * they write after the snapshot differs from the twin at the next release.
  * Comparing memory and then copying memory into the twin would lose a write
  * that falls between the two, forever.
@@ -125,7 +125,9 @@
  *
  * The reserved pages below RESERVED_END (toolchain/abi.ts) hold each
  * kernel's thread control words: they are never dirty, never diffed, never
- * merged, and never travel. A run that writes them is refused.
+ * merged, and never travel. A run that writes them is refused. In the
+ * twin, the same bytes are diff()'s scratch (simd.ts): a page's snapshot
+ * and its change mask, inside the lock; nothing else reads them.
  *
  * Growth. Page sets and diffs carry the sender's memory size in Wasm pages;
  * merge and applyDiff grow the receiver's memory to it (a failure is a
@@ -202,7 +204,8 @@
  * lock.ts) for its whole run, so diff, merge, applyDiff and collectFor on
  * different threads of one kernel do not interleave; a caller may block
  * (Atomics.wait) while another thread's call runs. Guest threads never take
- * it: they only write memory.
+ * it: they only write memory. The twin's scratch bytes, shared by every
+ * thread's Replica of the same parts, rely on this lock.
  *
  * Cost (Node 20, this 2-core machine, medians; a 2 MiB memory):
  *   diff, 16 dirty pages      8 changed bytes a page: 70 µs    whole pages: 80 µs
@@ -213,8 +216,9 @@
  *   applyDiff, 16 / 256 pages (decoded from MessagePack): 6–8 / 115–155 µs
  *   the scan that finds dirty pages, in every diff and collectFor:
  *   ~45 µs per MiB of memory in cache, ~125 µs per MiB beyond it
- * A dirty page costs 2–3.5 µs: a snapshot and a twin copy (memcpy), a
- * memcmp, the word comparison, and its runs. Copies into and out of shared
+ * A dirty page cost 2–3.5 µs with the mask made in JavaScript: a snapshot
+ * and a twin copy (memcpy), a memcmp, the word comparison, and its runs;
+ * the mask in Wasm SIMD (simd.ts) takes 0.33 µs of it instead of 2.4–3.0. Copies into and out of shared
  * memory are arranged so that source and destination agree modulo 8: V8
  * copies byte by byte otherwise, 7x slower.
  * 64 KiB rewritten word by word (bench migrate's pingpong: a new value in
@@ -224,7 +228,7 @@
  * 350 → 220 µs; merge of the 17 pages home sends 600 → 260 µs, quiet 17 µs.
  * The same 64 KiB (5 of each 8 bytes new) as 16 dense pages instead of
  * 8192 runs (.exp/rep-bench.ts, medians of 5 runs of 2000 releases): diff
- * 395 → 68 µs (the mask: ~2.3 µs a page), encode 20 → 12, decode 24 → 6,
+ * 395 → 68 µs (the mask in JavaScript: ~2.3 µs a page), encode 20 → 12, decode 24 → 6,
  * applyDiff 235 → 50 (writeDenseMemory ~45 of it), diffBytes 10 → 4.
  * Pages with 4 changed bytes, or changed whole, stay runs and cost what
  * they did (diff 38 / 51 µs for 16 of them; within 5 %).
@@ -409,7 +413,7 @@ export class Replica {
   private memWords = new Int32Array(0);
   private versionsBuffer?: ArrayBufferLike;
   private pageWords = new Int32Array(0);
-  /** one page: diff's snapshot, merge's copy of an unaligned incoming page */
+  /** one page: merge's copy of an unaligned incoming page; diff's snapshot where simd.ts cannot run */
   private readonly scratchWords = new Int32Array(PAGE_WORDS);
   private readonly scratch = new Uint8Array(this.scratchWords.buffer);
   private readonly spans = new Spans();

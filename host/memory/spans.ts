@@ -1,7 +1,7 @@
 /**
  * Which bytes of a page differ from the same page elsewhere: the comparison
- * under diff() (snapshot against twin) and merge() (incoming page against
- * twin) of replica.ts.
+ * under merge() (incoming page against twin) of replica.ts, and under
+ * diff() (snapshot against twin) where simd.ts cannot run.
  *
  * Pages are compared as 32-bit words, two per step (a pair of equal words
  * costs one branch); a differing word is then looked at byte by byte. No

@@ -526,6 +526,22 @@ describe("dense pages: a page rewritten word by word travels as a mask and its s
     }
   });
 
+  it("with a twin the SIMD comparer cannot import (not shared), a release falls back to runs: the same bytes reach home", () => {
+    const { hm, am, home, a } = threeKernels();
+    const parts = a.parts();
+    const twin = new WebAssembly.Memory({ initial: parts.twin.buffer.byteLength / WASM_PAGE, maximum: 3 });
+    view(twin).set(view(parts.twin));
+    const plain = Replica.from({ ...parts, twin });
+    rewriteWords(view(am), FIRST * PAGE_SIZE, (FIRST + 2) * PAGE_SIZE, 1);
+    view(am)[(FIRST + 5) * PAGE_SIZE + 7] = 0xee;
+    const d = plain.diff();
+    expect(d.densePages.length).toBe(0);
+    expect(d.index.length / 3).toBe(2 * 512 + 1);
+    expect(home.applyDiff(wire(d), A)).toBe(3);
+    expect(programBytes(hm).equals(programBytes(am))).toBe(true);
+    expect(plain.diff().index.length, "its twin took the snapshot: nothing left").toBe(0);
+  });
+
   it("dense pages alone make a release: numbered, in order, and empty after it", () => {
     const { am, home, a } = threeKernels();
     for (let round = 1; round <= 3; round++) {
