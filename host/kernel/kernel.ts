@@ -43,8 +43,12 @@
  *
  * In cluster mode a migration whose link drops before its acknowledgement
  * resumes on the source (peerDown). If the message did arrive and only the
- * acknowledgement was lost, the thread runs on both kernels: a known
- * limitation until links carry a boot id to ask the peer.
+ * acknowledgement was lost, the destination runs the thread too — until it
+ * hears of the drop: every migration has the process's origin at one end
+ * (core.ts refuses any other), and a kernel drops every process whose
+ * origin went away, so the copy that is not at the origin ends, and its
+ * output and exit could not reach the origin meanwhile. The process runs
+ * once (test/kernel/linkdrop.test.ts, both directions).
  */
 import { Worker } from "node:worker_threads";
 import { createHash } from "node:crypto";
