@@ -18,6 +18,12 @@
  * collecting the pages, a part of it), lower, rewrite, send (encode, transport,
  * decode), load, pages (applied, meanwhile), lift, resume (host/kernel/trace.ts).
  *
+ * Pooled hops go both ways; at depth 10 each row is also given one way and
+ * the other, which move memory differently: from the origin (kernel 0) the
+ * pages the other kernel lacks go ahead (collected there, merged on
+ * arrival: dirty is their collection), to the origin the other kernel's
+ * release (diffed there, applied at the origin).
+ *
  * Method. All configurations share one pair of kernels. The first `warmup`
  * hops of every run are dropped (they carry the program, the first full copy
  * of memory, and cold code). Configurations run in rounds, interleaved, and
@@ -57,13 +63,35 @@ interface Config {
   hops: number;
 }
 
-interface Row extends Config {
+/** Hops pooled: how many, p50 and p99 of request → running, the median of each phase. */
+interface Summary {
   samples: number;
   p50us: number;
   p99us: number;
+  phasesP50: Record<string, number>;
+}
+
+interface Row extends Config, Summary {
   memoryBytes: number;
   messageBytes: number;
-  phasesP50: Record<string, number>;
+  /**
+   * The hops one way and the other: from the origin, the memory ahead is
+   * the pages the other kernel lacks (collected, merged there); to the
+   * origin, the other kernel's release (diffed, applied at the origin).
+   */
+  fromOrigin: Summary;
+  toOrigin: Summary;
+}
+
+function summary(rs: MigrationRecord[]): Summary {
+  const phasesP50: Record<string, number> = {};
+  for (const k of Object.keys(rs[0]?.phases ?? {})) phasesP50[k] = round(median(rs.map((x) => x.phases[k] ?? 0)), 1);
+  return {
+    samples: rs.length,
+    p50us: round(median(rs.map((x) => x.totalUs)), 1),
+    p99us: round(quantile(rs.map((x) => x.totalUs), 0.99), 1),
+    phasesP50,
+  };
 }
 
 export interface MigrateBenchResult {
@@ -128,16 +156,14 @@ export async function benchMigrate(o: MigrateBenchOptions = {}): Promise<Migrate
 
     const rows: Row[] = configs.map((c) => {
       const rs = samples.get(c)!;
-      const phases: Record<string, number> = {};
-      for (const k of Object.keys(rs[0]?.phases ?? {})) phases[k] = round(median(rs.map((x) => x.phases[k] ?? 0)), 1);
       return {
         ...c,
-        samples: rs.length,
-        p50us: round(median(rs.map((x) => x.totalUs)), 1),
-        p99us: round(quantile(rs.map((x) => x.totalUs), 0.99), 1),
+        ...summary(rs),
         memoryBytes: median(rs.map((x) => x.memoryBytes)),
         messageBytes: median(rs.map((x) => x.messageBytes)),
-        phasesP50: phases,
+        // pingpong starts on kernel 0, its origin
+        fromOrigin: summary(rs.filter((x) => x.from === 0)),
+        toOrigin: summary(rs.filter((x) => x.from !== 0)),
       };
     });
     const main = rows.find((r) => r.depth === 10 && r.dirtyKiB === 64)!;
@@ -206,11 +232,19 @@ function formatMigrate(r: MigrateBenchResult): string {
     "",
     "depth  dirty      p50      p99   memory B  message B  phases p50 (µs)",
   ];
+  const phases = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
+  const dirty = (kib: number) => (kib >= 1024 ? `${kib / 1024} MiB` : `${kib} KiB`);
   for (const row of r.rows) {
     lines.push(
-      `${String(row.depth).padStart(5)}  ${(row.dirtyKiB >= 1024 ? `${row.dirtyKiB / 1024} MiB` : `${row.dirtyKiB} KiB`).padStart(6)}  ${row.p50us.toFixed(0).padStart(7)}  ${row.p99us.toFixed(0).padStart(7)}  ${String(row.memoryBytes).padStart(9)}  ${String(row.messageBytes).padStart(9)}  ` +
-        Object.entries(row.phasesP50).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", "),
+      `${String(row.depth).padStart(5)}  ${dirty(row.dirtyKiB).padStart(6)}  ${row.p50us.toFixed(0).padStart(7)}  ${row.p99us.toFixed(0).padStart(7)}  ${String(row.memoryBytes).padStart(9)}  ${String(row.messageBytes).padStart(9)}  ` +
+        phases(row.phasesP50),
     );
+  }
+  lines.push("", "at depth 10, one way and the other (from the origin: pages collected and merged; to it: a release diffed and applied)");
+  for (const row of r.rows.filter((x) => x.depth === 10)) {
+    for (const [way, s] of [["from the origin", row.fromOrigin], ["to the origin  ", row.toOrigin]] as const) {
+      lines.push(`  ${dirty(row.dirtyKiB).padStart(6)} ${way}  p50 ${s.p50us.toFixed(0).padStart(6)}  ${phases(s.phasesP50)}`);
+    }
   }
   lines.push(
     "",
