@@ -97,6 +97,8 @@ export class Core {
       }
     } catch (e) {
       this.log(`core ${this.cfg.core}: ${(e as Error).message}`);
+      // a thread that could not be started or run again ends with the reason, rather than wait for ever
+      if (job.t === "start" || job.t === "spawn" || job.t === "run") this.exit(job.meta, e);
     } finally {
       if (job.t !== "reap" && job.t !== "isas") this.post({ t: "free" });
     }

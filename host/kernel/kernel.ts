@@ -274,23 +274,8 @@ export class Kernel {
   private fromClient(m: ClientRequest, link: ClientLink): void {
     const reply = (req: number, data: unknown) => link.post({ t: "reply", req, data });
     switch (m.t) {
-      case "exec": {
-        const hash = createHash("sha256").update(m.bytes).digest("hex");
-        this.programs.set(hash, { name: m.name, bytes: m.bytes });
-        const pid = m.pid ?? this.allocatePid();
-        const meta: ProcessMeta = { pid, tid: 0, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, schedule: m.schedule };
-        const proc = this.proc(meta);
-        proc.owner = link;
-        proc.sync = new ProcessSync(this.cfg.id, (tid, result) => this.sysDone(proc, tid, result));
-        proc.scheduler = m.scheduler;
-        if (m.scheduler) this.startBalancer();
-        this.dmesg(`pid ${pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
-        const t = this.thread(meta, proc);
-        this.ensureReplica(proc);
-        this.runnable(t, { t: "start", meta, slot: t.slot });
-        if (m.req !== undefined) reply(m.req, pid);
-        return;
-      }
+      case "exec":
+        return this.exec(m, link, reply);
       case "signal":
         return this.signal({ t: "signal", pid: m.pid, tid: m.tid, signo: m.signo, to: m.to, hops: 0 });
       case "ps":
@@ -572,7 +557,7 @@ export class Kernel {
           job.memory = proc.replica.memory;
           c.replicas.add(t.meta.pid);
         }
-        if (t.request && (job.t === "run" || job.t === "arrive" || job.t === "spawn")) {
+        if (t.request && (job.t === "start" || job.t === "run" || job.t === "arrive" || job.t === "spawn")) {
           job.request = t.request;
           t.request = undefined;
         }
@@ -722,6 +707,38 @@ export class Kernel {
     else this.sendTo(origin, { t: "output", pid, stream, line });
   }
 
+  /**
+   * A client starts a program: a process whose origin is this kernel. One
+   * that cannot start (not WebAssembly, a memory no replica can follow) ends
+   * at once with the reason; the kernel goes on.
+   */
+  private exec(m: Extract<ClientRequest, { t: "exec" }>, link: ClientLink, reply: (req: number, data: unknown) => void): void {
+    const pid = m.pid ?? this.allocatePid();
+    try {
+      if (!WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>)) throw new Error(`${m.name} is not a WebAssembly module — compile it with \`popcorn compile\``);
+      const hash = createHash("sha256").update(m.bytes).digest("hex");
+      this.programs.set(hash, { name: m.name, bytes: m.bytes });
+      const meta: ProcessMeta = { pid, tid: 0, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, schedule: m.schedule };
+      const proc = this.proc(meta);
+      proc.owner = link;
+      proc.sync = new ProcessSync(this.cfg.id, (tid, result) => this.sysDone(proc, tid, result));
+      proc.scheduler = m.scheduler;
+      if (m.scheduler) this.startBalancer();
+      this.dmesg(`pid ${pid} ${m.name} started${m.args.length ? ` (args ${m.args.join(" ")})` : ""}`);
+      const t = this.thread(meta, proc);
+      this.ensureReplica(proc);
+      this.runnable(t, { t: "start", meta, slot: t.slot });
+    } catch (e) {
+      const why = (e as Error).message;
+      this.dmesg(`pid ${pid} ${m.name} could not start: ${why}`);
+      if (this.procs.has(pid)) this.reap(pid);
+      if (m.req !== undefined) reply(m.req, pid);
+      link.post({ t: "exit", pid, status: 1, error: why });
+      return;
+    }
+    if (m.req !== undefined) reply(m.req, pid);
+  }
+
   /** The process cannot go on (a crashed core, its origin unreachable): it ends with `why`. */
   private processFailed(pid: number, why: string): void {
     const proc = this.procs.get(pid);
@@ -863,6 +880,17 @@ export class Kernel {
         this.exited(proc.pid, 1, `lost: kernel ${peer} (${this.cfg.isas[peer] ?? "?"}) went away while ${which} ran there (${reason})`);
       }
     }
+    this.forgetEndedOf(peer);
+  }
+
+  /**
+   * A kernel's pids name it ((k + 1) * PID_SPAN + n), and one that restarts
+   * gives them out again from n = 1: once it is gone, nothing more comes of
+   * its old processes, and remembering them as ended would refuse its new
+   * ones (their migrations and pages dropped as late arrivals).
+   */
+  private forgetEndedOf(peer: number): void {
+    for (const pid of [...this.reaped]) if (Math.floor(pid / PID_SPAN) - 1 === peer) this.reaped.delete(pid);
   }
 
   /** The client that started `pid` here (on its origin), if it is still attached. */
@@ -1084,9 +1112,18 @@ export class Kernel {
   }
 
   private arriving(msg: MigrateMessage, raw: Uint8Array): void {
-    if (this.reaped.has(msg.pid)) {
+    const refuse = (why: string) => {
       releaseMessage(raw);
-      return this.dmesg(`pid ${name(msg.pid, msg.tid)} arrived after its process ended: dropped`);
+      this.dmesg(`pid ${name(msg.pid, msg.tid)} from kernel ${msg.from} refused: ${why}`);
+      // never silent: the source keeps the thread until it hears, and resumes it on a refusal
+      this.sendTo(msg.from, { t: "migrate-ack", pid: msg.pid, tid: msg.tid, ok: false, reason: `kernel ${this.cfg.id}: ${why}` });
+    };
+    if (this.reaped.has(msg.pid)) return refuse("its process has ended");
+    const here = this.threads.get(key(msg.pid, msg.tid));
+    if (here && here.state !== "away" && here.state !== "leaving") {
+      // a second copy of a migrate message (a peer that resent it): the thread is here already
+      releaseMessage(raw);
+      return this.dmesg(`pid ${name(msg.pid, msg.tid)} arrived again from kernel ${msg.from} while it is ${here.state} here: dropped`);
     }
     const meta = arrivingMeta(msg);
     const proc = this.proc(meta);
@@ -1094,9 +1131,7 @@ export class Kernel {
     try {
       t = this.thread(meta, proc);
     } catch (e) {
-      releaseMessage(raw);
-      this.sendTo(msg.from, { t: "migrate-ack", pid: msg.pid, tid: msg.tid, ok: false, reason: `kernel ${this.cfg.id}: ${(e as Error).message}` });
-      return;
+      return refuse((e as Error).message);
     }
     t.pending = undefined; // an arrival supersedes any departure still waiting for its ack
     this.ensureReplica(proc);

@@ -376,8 +376,10 @@ export class Process {
       this.opts.log?.(why);
       return;
     }
-    // a stop the kernel asked for (a kill, or its own migration request) wins over the program's
-    if (this.ctrl.signal()) return;
+    // a stop the kernel asked for (a kill, or its own migration request) wins over the program's;
+    // a time-slice yield does not: leaving gives up the core as well
+    const signo = this.ctrl.signal();
+    if (signo && signo !== SIG_YIELD) return;
     this.ctrl.request({ dest: to });
   }
 
