@@ -82,7 +82,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     if (o.json) {
       process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms: performance.now() - t0, output, dmesg: lines }) + "\n");
     } else {
-      if (ex.error) process.stderr.write(`popcorn: ${name}: ${ex.error}\n`);
+      if (ex.error) process.stderr.write(`popcorn: ${ex.error.startsWith(`${name}: `) ? ex.error : `${name}: ${ex.error}`}\n`);
       if (o.dmesg) process.stderr.write(lines.join("\n") + "\n");
     }
     return ex.status;

@@ -33,9 +33,26 @@ import { SCHEDULERS, SIGMIGRATE } from "../kernel/index.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand, type ThreadTarget } from "./kernels.js";
 import { vizCommand } from "./viz.js";
 
-const intArg = (name: string, min: number) => (v: string) => {
+/**
+ * The largest count a flag takes: points, checkpoints, milliseconds — what
+ * a migration point's countdown and a timer hold (a signed 32-bit word).
+ */
+const MAX_COUNT = 2 ** 31 - 1;
+/** cores a kernel may have: far more than any machine here, far fewer than would exhaust memory */
+const MAX_CORES = 64;
+
+const intArg = (name: string, min: number, max = MAX_COUNT) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+  if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}`);
+  return n;
+};
+
+/** The signals popcorn delivers (kernel.ts): 2, 9, 15 stop the process, 35 migrates it. */
+const SIGNALS = [2, 9, 15, SIGMIGRATE];
+const signalArg = (v: string) => {
+  const n = Number(v);
+  if (!SIGNALS.includes(n)) throw new InvalidArgumentError(`signal ${v} is not one popcorn delivers: ${SIGNALS.join(", ")} (35 migrates, the others stop the process)`);
   return n;
 };
 
@@ -54,6 +71,7 @@ const msArg = (name: string) => (v: string) => {
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2] === "s" ? 1000 : 1) : NaN;
   if (!(n > 0)) throw new InvalidArgumentError(`${name} takes a duration such as 5ms or 0.5s`);
+  if (n > MAX_COUNT) throw new InvalidArgumentError(`${name} must be at most ${MAX_COUNT} ms (24.8 days)`);
   return n;
 };
 
@@ -67,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   argv = signalShorthand(argv);
   const program = new Command("popcorn")
     .description("Popcorn Linux on WebAssembly: compile programs with migration points and per-ISA stackmaps, run them on x86-64 and aarch64 kernels that share nothing but messages, migrate them mid-execution, and study the stack transformation.")
-    .showHelpAfterError()
+    .showHelpAfterError("(add --help for usage)")
     .exitOverride();
 
   program
@@ -76,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument("<file>", "program.ts or program.wasm")
     .option("-o, --out <file>", "output file (default: build/<name>.wasm)")
     .option("--points <kinds>", "migration points: any of entry,loops,explicit", "entry,loops,explicit")
-    .addOption(new Option("-O, --optimize <level>", "optimization level 0..3").default(3).argParser(intArg("-O", 0)))
+    .addOption(new Option("-O, --optimize <level>", "optimization level 0..3").default(3).argParser(intArg("-O", 0, 3)))
     .addOption(new Option("--runtime <name>", "AssemblyScript runtime").choices(["stub", "minimal", "incremental"]).default("incremental"))
     .option("--plain <file>", "also write the uninstrumented asc output here")
     .option("--json", "print the summary as JSON")
@@ -95,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--dmesg", "print the kernel log (captures, restores, timings) on stderr at exit")
     .option("--json", "print {status, captures, imageBytes, output} as JSON instead of the program's output")
     .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg); aarch64@qemu: a real arm64 Node under QEMU")
-    .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1)))
+    .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1, MAX_CORES)))
     .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
     .option("--cluster <addr>", "run on the cluster of the kernel daemon at this address (popcorn kernel), with --key-file")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
@@ -141,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("kill")
     .description("send a signal to a process or one of its threads: 35 migrates it to the next kernel at its next migration point (pid: the main thread; pid.tid: that thread, its siblings keep running); 2, 9, 15 stop the whole process")
     .argument("<pid>", "the process or thread, as `popcorn ps` shows it: pid or pid.tid", threadArg)
-    .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(intArg("--signal", 1)))
+    .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(signalArg))
     .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (pid, o) => {
@@ -176,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--listen <addr>", "this kernel's address, one of --peers (e.g. 127.0.0.1:7100)")
     .requiredOption("--peers <list>", "every kernel's address, comma-separated, in kernel-id order")
     .requiredOption("--key-file <file>", "the cluster's shared key (popcorn keygen > cluster.key)")
-    .addOption(new Option("--cores <n>", "cores of this kernel").argParser(intArg("--cores", 1)))
+    .addOption(new Option("--cores <n>", "cores of this kernel").argParser(intArg("--cores", 1, MAX_CORES)))
     .option("--quiet", "do not print the log")
     .option("--qemu", "run this kernel in Debian's arm64 Node.js under QEMU (see popcorn setup arm64)")
     .action(async (o) => {
@@ -196,8 +214,8 @@ export async function main(argv: string[]): Promise<number> {
     .command("ping")
     .description("round-trip latency and bandwidth between two kernels, against the floor of the same medium measured in the same run")
     .addOption(new Option("--transport <kind>", "local (worker threads) or tcp (two kernel daemons on loopback)").choices(["local", "tcp"]).default("local"))
-    .addOption(new Option("--size <bytes>", "payload bytes per message").default(64).argParser(intArg("--size", 0)))
-    .addOption(new Option("--count <n>", "round trips").default(2000).argParser(intArg("--count", 10)))
+    .addOption(new Option("--size <bytes>", "payload bytes per message (at most 64 MiB)").default(64).argParser(intArg("--size", 0, 64 << 20)))
+    .addOption(new Option("--count <n>", "round trips (at most 10,000,000)").default(2000).argParser(intArg("--count", 10, 10_000_000)))
     .option("--json", "print one JSON object")
     .action(async (o) => {
       await (await import("../../bench/ping.js")).benchPing({ ...o, log: (l: string) => process.stderr.write(l + "\n") });

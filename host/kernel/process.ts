@@ -36,7 +36,7 @@ import { ControlWord } from "./control-word.js";
 import { type Frame, ImageError, type ProcessImage, type Value, capturePages, PAGE_SIZE } from "./image.js";
 import { guestImports, type GuestHost } from "./guest.js";
 import { FrameLayout } from "./frame-layout.js";
-import type { Program } from "./program.js";
+import { type Program, ProgramError } from "./program.js";
 
 /** A syscall a thread made (see toolchain/abi.ts SYS_*): it stops, the kernel performs it, it resumes with the result. */
 export interface SysCall {
@@ -457,6 +457,11 @@ export class Process {
     } catch (e) {
       if (e instanceof ProcessError || e instanceof ImageError) throw e;
       if (e instanceof WebAssembly.RuntimeError) throw new ProcessError(`${this.program.name}: trap: ${e.message}${wasmFrames(e)}`, { cause: e });
+      // the guest's own failures, as a trap is: its abort() (guest.ts), and a recursion deeper than the host's stack
+      if (e instanceof ProgramError) throw new ProcessError(e.message, { cause: e });
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        throw new ProcessError(`${this.program.name}: trap: call stack exhausted (a recursion too deep)${wasmFrames(e)}`, { cause: e });
+      }
       throw e;
     }
   }

@@ -105,6 +105,67 @@ describe("popcorn error paths", () => {
   });
 });
 
+describe("bad input a user gives: one line naming it, the right status, never a stack or a crash", () => {
+  const fib = join(dir, "fib2.wasm");
+  const oneLine = (r: { stderr: string }) => {
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.length, r.stderr).toBeLessThanOrEqual(2); // the error, and at most a hint to --help
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  };
+
+  it("numbers beyond what popcorn can count or run", () => {
+    expect(popcorn("compile", example("fib"), "-o", fib).code).toBe(0);
+    for (const args of [
+      ["run", fib, "--stop-at", "4294967296", "--save", join(dir, "x.img")],
+      ["run", fib, "--checkpoint-every", "1e99"],
+      ["run", fib, "--kernels", "x86-64,aarch64", "--migrate-at", "2,4294967296"],
+      ["run", fib, "--kernels", "x86-64,aarch64", "--migrate-every", "3000000s"],
+      ["run", fib, "--kernels", "x86-64,aarch64", "--cores", "100000"],
+      ["compile", example("fib"), "-O", "4"],
+      ["ping", "--count", "1e99"],
+    ]) {
+      const r = popcorn(...args);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+      oneLine(r);
+    }
+  });
+
+  it("a signal popcorn does not know", () => {
+    const r = popcorn("kill", "-s", "99", "4242");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/signal 99/);
+    oneLine(r);
+  });
+
+  it("a path that cannot be written, a truncated module", () => {
+    const out = popcorn("compile", example("fib"), "-o", dir);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/EISDIR/);
+    oneLine(out);
+    const cut = join(dir, "cut.wasm");
+    writeFileSync(cut, readFileSync(fib).subarray(0, 100));
+    const r = popcorn("stackmap", cut);
+    expect(r.code).toBe(2);
+    oneLine(r);
+  });
+
+  it("a program that recurses too deep, or aborts, exits 1 with one line — as it does on kernels", () => {
+    const deep = popcorn("run", fib, "--", "10", "100000000");
+    expect(deep.code, deep.stderr).toBe(1);
+    expect(deep.stderr).toMatch(/call stack/);
+    oneLine(deep);
+    const abort = join(dir, "abort.ts");
+    writeFileSync(abort, 'export function main(): i32 { throw new Error("bad thing"); }\n');
+    for (const args of [["run", abort], ["run", abort, "--kernels", "x86-64,aarch64"]]) {
+      const r = popcorn(...args);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/abort: bad thing/);
+      expect(r.stderr, "the program named once").not.toMatch(/abort\.ts: abort\.ts:|abort\.wasm: abort\.wasm:/);
+      oneLine(r);
+    }
+  });
+});
+
 describe("npm start (popcorn demo)", () => {
   it("runs hello on an x86-64 and an aarch64 kernel and shows dmesg and the first migration's stack transformation", () => {
     const r = popcorn("demo");
