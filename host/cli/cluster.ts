@@ -126,9 +126,10 @@ export async function runOnRemote(
     if (ex.error && !o.json) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
     const log: string[] = [];
     if (o.dmesg || o.json) {
-      const info = await kernel.cluster();
-      for (const peer of info.kernels) {
-        const k = peer.id === info.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
+      // what the kernels still reachable say: the one this client talks to may be the one that went away
+      const info = await kernel.cluster().catch(() => undefined);
+      for (const peer of info?.kernels ?? []) {
+        const k = peer.id === info!.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
         const lines = await k?.dmesg().catch(() => undefined);
         if (lines) log.push(...lines);
         if (k && k !== kernel) k.close();

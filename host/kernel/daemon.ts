@@ -26,7 +26,7 @@ import {
 import { type ClientLink, type ClientRequest, workerFile } from "./client.js";
 import { now } from "./control-word.js";
 import { Kernel } from "./kernel.js";
-import { type ClusterInfo, type RemoteRequest, decodeClientMessage, encodeClientMessage } from "./remote.js";
+import { type ClusterInfo, type RemoteRequest, checkRequest, decodeClientMessage, encodeClientMessage } from "./remote.js";
 
 export interface DaemonOptions {
   isa: string;
@@ -93,9 +93,11 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
     conn.onFrame((bytes) => {
       let m: RemoteRequest;
       try {
-        m = decodeClientMessage<RemoteRequest>(bytes, `client ${conn.remote}`);
+        m = checkRequest(decodeClientMessage(bytes, `client ${conn.remote}`));
       } catch (e) {
-        return k.dmesg(`dropped a frame from client ${conn.remote}: ${(e as Error).message}`);
+        // a client that sends what no popcorn client sends would wait for a reply that never comes: it is told by the close
+        k.dmesg(`client ${conn.remote} closed: ${(e as Error).message}`);
+        return conn.close(`refused: ${(e as Error).message}`);
       }
       if (m.t === "cluster") return link.post({ t: "reply", req: m.req, data: clusterInfo() });
       if (m.t === "shutdown") return k.dmesg(`client ${conn.remote} asked for a shutdown: refused (stop the kernel process instead)`);

@@ -286,7 +286,10 @@ export class Kernel {
       case "dmesg":
         return reply(m.req, [...this.logLines()]);
       case "ping":
-        return void this.pingSeries(m.to, m.size, m.count).then((r) => reply(m.req, r));
+        return void this.pingSeries(m.to, m.size, m.count).then(
+          (r) => reply(m.req, r),
+          (e: Error) => reply(m.req, { rttUs: [], totalMs: 0, error: e.message }),
+        );
       case "shutdown":
         return this.shutdown();
     }

@@ -11,10 +11,15 @@
  *   { t: "cluster", req }  →  { t: "reply", req, data: ClusterInfo }
  *
  * so a client that knows one kernel's address finds all the others.
+ *
+ * A daemon checks every request field by field before its kernel sees it
+ * (checkRequest): a client is authenticated, not trusted to be correct. A
+ * client does not choose pids here (the kernel gives them out, naming
+ * itself); an exec with a pid is refused.
  */
 import { decode, encode } from "@msgpack/msgpack";
 import { type Address, connectAuthenticated, type FramedConnection, parseAddress } from "../msg/index.js";
-import type { ClientReply, ClientRequest, ExitInfo, MigrationRecord, PingResult, ProcessInfo, Scheduler } from "./client.js";
+import { type ClientReply, type ClientRequest, type ExitInfo, type MigrationRecord, type PingResult, type ProcessInfo, type Scheduler, SCHEDULERS } from "./client.js";
 
 export interface ClusterInfo {
   /** the id of the kernel that answered */
@@ -25,6 +30,61 @@ export interface ClusterInfo {
 export type RemoteRequest = ClientRequest | { t: "cluster"; req: number };
 
 export class RemoteError extends Error {}
+
+/** The most a ping series may ask for: as `popcorn ping` allows. */
+export const MAX_PING_BYTES = 64 << 20;
+export const MAX_PING_COUNT = 10_000_000;
+
+/**
+ * A client's request as a daemon takes it: each field of the kind it must
+ * be, or a RemoteError naming the field (see the header).
+ */
+export function checkRequest(m: { t: string } & Record<string, unknown>): RemoteRequest {
+  const fail = (field: string, want: string): never => {
+    throw new RemoteError(`a ${m.t} request whose ${field} is ${JSON.stringify(m[field]) ?? "missing"}, not ${want}`);
+  };
+  const uint = (field: string, optional = false, max = Number.MAX_SAFE_INTEGER) => {
+    const v = m[field];
+    if (optional && v === undefined) return;
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) fail(field, `an integer from 0 to ${max}`);
+  };
+  switch (m.t) {
+    case "exec":
+      if (typeof m.name !== "string" || m.name === "") fail("name", "a file name");
+      if (!(m.bytes instanceof Uint8Array)) fail("bytes", "the program's bytes");
+      if (!Array.isArray(m.args) || !m.args.every((a) => typeof a === "string")) fail("args", "a list of strings");
+      if (m.pid !== undefined) fail("pid", "absent (the kernel gives out pids)");
+      if (m.schedule !== undefined && !(Array.isArray(m.schedule) && m.schedule.every((n) => Number.isSafeInteger(n) && n >= 1))) {
+        fail("schedule", "a list of migration point counts ≥ 1");
+      }
+      if (m.scheduler !== undefined && !SCHEDULERS.includes(m.scheduler as Scheduler)) fail("scheduler", SCHEDULERS.join(" or "));
+      uint("req", true);
+      break;
+    case "signal":
+      uint("pid");
+      uint("tid", true);
+      uint("signo");
+      uint("to", true);
+      break;
+    case "ping":
+      uint("req");
+      uint("to");
+      uint("size", false, MAX_PING_BYTES);
+      uint("count", false, MAX_PING_COUNT);
+      break;
+    case "ps":
+    case "dmesg":
+    case "cluster":
+      uint("req");
+      break;
+    case "watch":
+    case "shutdown":
+      break;
+    default:
+      throw new RemoteError(`a request of unknown kind ${JSON.stringify(m.t)}`);
+  }
+  return m as unknown as RemoteRequest;
+}
 
 export function encodeClientMessage(m: RemoteRequest | ClientReply): Uint8Array {
   return encode(m, { ignoreUndefined: true });

@@ -198,6 +198,18 @@ describe("a kernel that goes away", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n")).toEqual(["Hello from kernel 0 (x86-64)", "Hello from kernel 1 (aarch64)", "Hello from kernel 0 (x86-64)", "hops = 2"]);
   });
+
+  it("a --json run whose kernel dies still prints its JSON, with the error, and exits 1", async () => {
+    const run = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count.wasm", "--cluster", a, "--key-file", keyFile, "--json", "--", "1", "2000000000"], { cwd: dir });
+    children.push(run);
+    let stdout = "";
+    run.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    const exited = new Promise<number | null>((r) => run.once("exit", (code) => r(code)));
+    await until("it runs", () => popcorn("ps", "--cluster", a, "--key-file", keyFile).stdout.includes("count.wasm"));
+    kernels[0]!.child.kill("SIGKILL");
+    expect(await exited).toBe(1);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 1, error: expect.stringMatching(/lost the connection/) });
+  });
 });
 
 describe("popcorn ping", () => {

@@ -63,6 +63,15 @@ describe("races around migrations", () => {
     expect(acks).toEqual([{ t: "migrate-ack", pid, tid: 0, ok: false, reason: "kernel 1: its process has ended" }]);
   });
 
+  it("a ping series the kernel cannot make is answered with the error, and the kernel goes on", async () => {
+    const c = (cluster = await ScriptedCluster.start());
+    c.request(0, { t: "ping", req: 77, to: 1, size: -1, count: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(c.replies.find((r) => r.t === "reply" && r.req === 77)).toMatchObject({ data: { rttUs: [], error: expect.stringMatching(/length/) } });
+    const pid = await c.exec(0, "hello", ["2"]);
+    expect(await c.exit(pid)).toMatchObject({ status: 0 });
+  });
+
   it("SIGMIGRATE for a main that waits for its first core: it migrates once it starts", async () => {
     const c = (cluster = await ScriptedCluster.start());
     const hog = await c.exec(0, "count", ["2000000000"]);
