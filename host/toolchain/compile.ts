@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import binaryen from "binaryen";
 import { RESERVED_END, SITES_SECTION } from "./abi.js";
 import { type InstrumentResult, instrument } from "./instrument/index.js";
@@ -47,8 +47,10 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
   let errors = "";
   const stderr = { write: (s: string | Uint8Array) => ((errors += typeof s === "string" ? s : Buffer.from(s).toString()), true) };
   const stdout = { write: () => true };
+  // packages (node_modules) are looked up from the program's folder up, as Node does, not from where popcorn runs
   const args = [
-    resolve(file),
+    basename(file),
+    "--baseDir", dirname(resolve(file)),
     "--lib", guestLibDir(),
     `-O${opts.optimizeLevel ?? 3}`,
     "--exportStart", "_start",

@@ -40,6 +40,12 @@ describe("popcorn compile / run / resume", () => {
     expect(stop.stdout + resumed.stdout).toBe(popcorn("run", fib, "--", "15", "200").stdout);
   });
 
+  it("compiles a program that imports an npm package from any folder: packages are found from the program's own", () => {
+    const r = popcorn("compile", example("npmpkg"), "-o", join(dir, "npmpkg.wasm")); // this test's folder is a temporary one
+    expect(r.code, r.stderr).toBe(0);
+    expect(popcorn("run", join(dir, "npmpkg.wasm")).stdout).toMatch(/all round trips ok/);
+  });
+
   it("instruments an already compiled asc module", () => {
     const r = popcorn("compile", plain, "-o", join(dir, "again.wasm"));
     expect(r.code, r.stderr).toBe(0);
