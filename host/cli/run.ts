@@ -8,7 +8,7 @@ import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
 import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
-import { Process, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
+import { Process, ProcessError, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
 import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
 
 export interface RunFlags {
@@ -98,6 +98,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
   const bytes = encodeImage(p.image());
   await writeFile(o.save, bytes);
   process.stderr.write(`popcorn: stopped at migration point ${o.stopAt}; image saved to ${o.save} (${bytes.length} bytes)\n`);
+  if (o.json) process.stdout.write(JSON.stringify({ status: 0, stoppedAt: o.stopAt, image: o.save, imageBytes: bytes.length }) + "\n");
   return 0;
 }
 
@@ -105,13 +106,22 @@ async function execute(program: Program, args: string[], o: RunFlags, image?: Pr
   const dmesg: string[] = [];
   const output: string[] = [];
   const t0 = performance.now();
-  const r = runProgram(program, {
-    args,
-    image,
-    checkpointEvery: o.checkpointEvery,
-    stdout: o.json ? (l) => output.push(l) : undefined,
-    log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
-  });
+  let r: ReturnType<typeof runProgram>;
+  try {
+    r = runProgram(program, {
+      args,
+      image,
+      checkpointEvery: o.checkpointEvery,
+      stdout: o.json ? (l) => output.push(l) : undefined,
+      log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
+    });
+  } catch (e) {
+    // the program failed (a trap, an abort): a script still gets its JSON, with the error and the output so far
+    if (!(o.json && e instanceof ProcessError)) throw e;
+    process.stderr.write(`popcorn: ${e.message}\n`);
+    process.stdout.write(JSON.stringify({ status: 1, error: e.message, output }) + "\n");
+    return 1;
+  }
   if (o.json) process.stdout.write(JSON.stringify({ status: r.status, captures: r.captures, imageBytes: r.imageBytes, output }) + "\n");
   if (o.dmesg) for (const l of dmesg) process.stderr.write(l + "\n");
   return r.status;

@@ -136,6 +136,18 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     }
   });
 
+  it("--json gives a script its JSON also when the program fails, or stops to save an image", () => {
+    const trap = join(dir, "trap2.ts");
+    writeFileSync(trap, "export function main(): i32 { unreachable(); return 0; }\n");
+    const r = popcorn("run", trap, "--json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 1, error: expect.stringMatching(/trap: unreachable/), output: [] });
+    const image = join(dir, "j.img");
+    const s = popcorn("run", fib, "--json", "--stop-at", "50", "--save", image, "--", "10", "10");
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout)).toMatchObject({ status: 0, stoppedAt: 50, image });
+  });
+
   it("a signal popcorn does not know", () => {
     const r = popcorn("kill", "-s", "99", "4242");
     expect(r.code).toBe(2);
