@@ -286,7 +286,7 @@ export class Kernel {
       case "dmesg":
         return reply(m.req, [...this.logLines()]);
       case "ping":
-        return void this.pingSeries(m.to, m.size, m.count).then(
+        return void this.pingSeries(m.to, m.size, m.count, link).then(
           (r) => reply(m.req, r),
           (e: Error) => reply(m.req, { rttUs: [], totalMs: 0, error: e.message }),
         );
@@ -298,13 +298,14 @@ export class Kernel {
   private readonly pongs = new Map<number, () => void>();
   private nextPing = 1;
 
-  /** `count` pings to kernel `to`, one after another (popcorn ping). */
-  private async pingSeries(to: number, size: number, count: number): Promise<PingResult> {
+  /** `count` pings to kernel `to`, one after another (popcorn ping), while `client` (who asked) is attached. */
+  private async pingSeries(to: number, size: number, count: number, client: ClientLink): Promise<PingResult> {
     const payload = new Uint8Array(size);
     const rttUs: number[] = [];
     const t0 = performance.now();
     try {
       for (let i = 0; i < count; i++) {
+        if (!this.clients.has(client)) throw new Error(`the client left after ${i} of ${count} pings`);
         const seq = this.nextPing++;
         const start = performance.now();
         await new Promise<void>((resolve, reject) => {
@@ -312,6 +313,7 @@ export class Kernel {
             this.pongs.delete(seq);
             reject(new Error(`kernel ${to} did not answer ping ${i} within 5 s`));
           }, 5000);
+          timer.unref(); // a kernel that is stopping does not wait for it
           this.pongs.set(seq, () => {
             clearTimeout(timer);
             resolve();

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { stackmapBackends } from "../../host/isa/index.js";
+import type { ClientReply } from "../../host/kernel/client.js";
 import { Process, SIG_YIELD, type CaptureReason } from "../../host/kernel/process.js";
 import { loadProgram } from "../../host/kernel/program.js";
 import { decodeMessage, encodeMessage, type KernelMessage } from "../../host/msg/index.js";
@@ -70,6 +71,17 @@ describe("races around migrations", () => {
     expect(c.replies.find((r) => r.t === "reply" && r.req === 77)).toMatchObject({ data: { rttUs: [], error: expect.stringMatching(/length/) } });
     const pid = await c.exec(0, "hello", ["2"]);
     expect(await c.exit(pid)).toMatchObject({ status: 0 });
+  });
+
+  it("a ping series ends when the client that asked for it leaves", async () => {
+    const c = (cluster = await ScriptedCluster.start());
+    const replies: ClientReply[] = [];
+    const link = { post: (r: ClientReply) => replies.push(r) };
+    c.kernels[0]!.attach(link)({ t: "ping", req: 1, to: 1, size: 64, count: 1_000_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    c.kernels[0]!.detach(link);
+    for (let i = 0; i < 100 && !replies.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(replies).toEqual([{ t: "reply", req: 1, data: expect.objectContaining({ error: expect.stringMatching(/the client left after \d+ of 1000000 pings/) }) }]);
   });
 
   it("SIGMIGRATE for a main that waits for its first core: it migrates once it starts", async () => {
