@@ -10,7 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import binaryen from "binaryen";
 import { RESERVED_END, SITES_SECTION } from "./abi.js";
 import { type InstrumentResult, instrument } from "./instrument/index.js";
@@ -40,6 +41,15 @@ export interface CompileSummary {
 }
 
 
+/** The node_modules folders of `dir` and of every folder above it, nearest first. */
+function packageFolders(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "node_modules"))) out.push(join(d, "node_modules"));
+    if (dirname(d) === d) return out;
+  }
+}
+
 /** Compiles AssemblyScript source with asc's API; returns the plain module. */
 export async function compileAssemblyScript(file: string, opts: CompileOptions = {}): Promise<Uint8Array> {
   const asc = (await import("assemblyscript/asc")).default;
@@ -47,10 +57,10 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
   let errors = "";
   const stderr = { write: (s: string | Uint8Array) => ((errors += typeof s === "string" ? s : Buffer.from(s).toString()), true) };
   const stdout = { write: () => true };
-  // packages (node_modules) are looked up from the program's folder up, as Node does, not from where popcorn runs
   const args = [
-    basename(file),
-    "--baseDir", dirname(resolve(file)),
+    resolve(file),
+    // packages are looked up from the program's folder up, as Node does — asc alone looks from where popcorn runs
+    ...packageFolders(dirname(resolve(file))).flatMap((d) => ["--path", d]),
     "--lib", guestLibDir(),
     `-O${opts.optimizeLevel ?? 3}`,
     "--exportStart", "_start",
