@@ -86,7 +86,14 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command("popcorn")
     .description("Popcorn Linux on WebAssembly: compile programs with migration points and per-ISA stackmaps, run them on x86-64 and aarch64 kernels that share nothing but messages, migrate them mid-execution, and study the stack transformation.")
     .showHelpAfterError("(add --help for usage)")
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (_, command) => {
+      // a key without a cluster to use it on: the user meant --cluster (or named the wrong command)
+      const o = command.opts();
+      if (o.keyFile !== undefined && o.cluster === undefined && command.name() !== "kernel") {
+        throw new CompileError(`--key-file goes with --cluster <addr> (the kernel daemon to talk to): add --cluster, or leave out --key-file`);
+      }
+    });
 
   program
     .command("compile")

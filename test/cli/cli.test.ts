@@ -148,6 +148,13 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     expect(JSON.parse(s.stdout)).toMatchObject({ status: 0, stoppedAt: 50, image });
   });
 
+  it("--key-file without --cluster", () => {
+    const r = popcorn("ps", "--key-file", join(dir, "cluster.key"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--key-file goes with --cluster/);
+    oneLine(r);
+  });
+
   it("a signal popcorn does not know", () => {
     const r = popcorn("kill", "-s", "99", "4242");
     expect(r.code).toBe(2);
