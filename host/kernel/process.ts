@@ -194,7 +194,9 @@ export class Process {
       throw new ProcessError(`${this.program.name}: threads and their synchronization need migration points — compile it with \`popcorn compile\``);
     }
     if (!this.opts.syscalls) {
-      throw new ProcessError(`${this.program.name}: threads need a kernel — run it without --checkpoint-every, --stop-at or --save`);
+      throw new ProcessError(
+        `${this.program.name}: threads need a kernel, and this run has none (--checkpoint-every, --stop-at, --save and resume run one thread here) — run it with \`popcorn run\` alone, or with --kernels`,
+      );
     }
     this.pendingSys = call;
     const dest = this.ctrl.destination(); // a migration asked for meanwhile waits until the call is done

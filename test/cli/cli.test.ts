@@ -155,6 +155,17 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     oneLine(r);
   });
 
+  it("resuming an image of a program whose threads need a kernel says what to do instead", () => {
+    const count = join(dir, "count.wasm");
+    expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
+    const image = join(dir, "count.img");
+    expect(popcorn("run", count, "--stop-at", "10", "--save", image, "--", "2", "1000").code).toBe(0);
+    const r = popcorn("resume", count, image);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/threads need a kernel, and this run has none .* run it with `popcorn run` alone, or with --kernels/);
+    oneLine(r);
+  });
+
   it("a signal popcorn does not know", () => {
     const r = popcorn("kill", "-s", "99", "4242");
     expect(r.code).toBe(2);
