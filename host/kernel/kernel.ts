@@ -130,6 +130,8 @@ interface Thread {
   where?: number;
   /** while leaving: where to, and what to resume if the destination refuses */
   pending?: { to: number; state: ThreadState };
+  /** the last "staying" line its process's stderr got (not repeated until a migration succeeds) */
+  lastStay?: string;
   /** while parked (runnable or blocked): its state */
   parked?: ThreadState;
   /** while runnable: the job that runs it */
@@ -799,6 +801,7 @@ export class Kernel {
     t.state = "leaving";
     t.pending = { to: r.to, state: r.state };
     const t0 = now();
+    if (this.down.has(r.to)) return this.stayAfterAll(t, `did not start: kernel ${r.to} is down`);
     const memoryBytes = this.sendAhead(proc, r.to, r.meta.tid);
     if (memoryBytes === undefined) return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
     r.phases.ahead = (now() - t0) * 1000;
@@ -850,7 +853,9 @@ export class Kernel {
     this.procs.get(t.meta.pid)?.moving.delete(t.meta.tid);
     const line = `migration to kernel ${pending.to} ${why} — staying on kernel ${this.cfg.id}`;
     this.dmesg(`pid ${name(t.meta.pid, t.meta.tid)} ${line}`);
-    this.output(t.meta.pid, 2, `popcorn: pid ${name(t.meta.pid, t.meta.tid)}: ${line}`);
+    // on the process's stderr once: a --migrate-every run to a kernel that is down would repeat it every few ms
+    if (line !== t.lastStay) this.output(t.meta.pid, 2, `popcorn: pid ${name(t.meta.pid, t.meta.tid)}: ${line}`);
+    t.lastStay = line;
     t.where = undefined;
     this.runnable(t, { t: "run", meta: t.meta, state: pending.state, result: 0, slot: t.slot, why: `its migration to kernel ${pending.to} did not happen` });
   }
@@ -1178,6 +1183,7 @@ export class Kernel {
         this.procs.get(msg.pid)?.moving.delete(msg.tid);
         if (msg.ok) {
           t.state = "away";
+          t.lastStay = undefined;
           const proc = this.procs.get(msg.pid);
           proc?.slots.delete(t.slot);
           proc?.sync?.moved(msg.tid, t.pending.to);

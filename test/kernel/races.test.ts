@@ -84,6 +84,24 @@ describe("races around migrations", () => {
     expect(replies).toEqual([{ t: "reply", req: 1, data: expect.objectContaining({ error: expect.stringMatching(/the client left after \d+ of 1000000 pings/) }) }]);
   });
 
+  it("migrations to a kernel that is down: the process's stderr says why, once", async () => {
+    const c = (cluster = await ScriptedCluster.start());
+    const pid = await c.exec(0, "count", ["1", "2000000000"]);
+    await new Promise((r) => setTimeout(r, 100));
+    c.link.up = false;
+    c.kernels[0]!.peerDown(1, "link dropped (test)");
+    for (let i = 0; i < 3; i++) {
+      c.request(0, { t: "signal", pid, tid: 1, signo: 35, to: 1 }); // the counting thread (main waits in join)
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    c.request(0, { t: "signal", pid, signo: 9 });
+    expect(await c.exit(pid)).toMatchObject({ status: 137 });
+    expect(c.output(pid).filter((l) => l.includes("staying"))).toEqual([
+      `popcorn: pid ${pid}.1: migration to kernel 1 did not start: kernel 1 is down — staying on kernel 0`,
+    ]);
+    expect(c.logs[0]!.filter((l) => l.includes("staying")).length, "dmesg has each one").toBe(3);
+  });
+
   it("SIGMIGRATE for a main that waits for its first core: it migrates once it starts", async () => {
     const c = (cluster = await ScriptedCluster.start());
     const hog = await c.exec(0, "count", ["2000000000"]);
