@@ -29,7 +29,7 @@ import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
 import { setupArm64 } from "./qemu.js";
 import { CompileError } from "../toolchain/index.js";
-import { SCHEDULERS, SIGMIGRATE } from "../kernel/index.js";
+import { MAX_PING_BYTES, MAX_PING_COUNT, SCHEDULERS, SIGMIGRATE, SIGNALS } from "../kernel/index.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand, type ThreadTarget } from "./kernels.js";
 import { vizCommand } from "./viz.js";
 
@@ -48,8 +48,6 @@ const intArg = (name: string, min: number, max = MAX_COUNT) => (v: string) => {
   return n;
 };
 
-/** The signals popcorn delivers (kernel.ts): 2, 9, 15 stop the process, 35 migrates it. */
-const SIGNALS = [2, 9, 15, SIGMIGRATE];
 const signalArg = (v: string) => {
   const n = Number(v);
   if (!SIGNALS.includes(n)) throw new InvalidArgumentError(`signal ${v} is not one popcorn delivers: ${SIGNALS.join(", ")} (35 migrates, the others stop the process)`);
@@ -221,8 +219,8 @@ export async function main(argv: string[]): Promise<number> {
     .command("ping")
     .description("round-trip latency and bandwidth between two kernels, against the floor of the same medium measured in the same run")
     .addOption(new Option("--transport <kind>", "local (worker threads) or tcp (two kernel daemons on loopback)").choices(["local", "tcp"]).default("local"))
-    .addOption(new Option("--size <bytes>", "payload bytes per message (at most 64 MiB)").default(64).argParser(intArg("--size", 0, 64 << 20)))
-    .addOption(new Option("--count <n>", "round trips (at most 10,000,000)").default(2000).argParser(intArg("--count", 10, 10_000_000)))
+    .addOption(new Option("--size <bytes>", "payload bytes per message (at most 64 MiB)").default(64).argParser(intArg("--size", 0, MAX_PING_BYTES)))
+    .addOption(new Option("--count <n>", "round trips (at most 10,000,000)").default(2000).argParser(intArg("--count", 10, MAX_PING_COUNT)))
     .option("--json", "print one JSON object")
     .action(async (o) => {
       await (await import("../../bench/ping.js")).benchPing({ ...o, log: (l: string) => process.stderr.write(l + "\n") });

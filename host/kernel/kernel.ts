@@ -70,7 +70,7 @@ import { CTRL_REQUEST, MAX_THREAD_SLOTS, memoryImport, SYS_ACQUIRE, SYS_ATOMIC_A
 import { profile } from "../isa/index.js";
 import { ControlWord, now } from "./control-word.js";
 import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo, Scheduler } from "./client.js";
-import { SIGMIGRATE } from "./core.js";
+import { SIGMIGRATE, SIGNALS, STOP_SIGNALS } from "./core.js";
 import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta, type Request } from "./jobs.js";
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
@@ -158,7 +158,6 @@ interface Thread {
 }
 
 const SIGNAL_NAMES: Record<number, string> = { 2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM", [SIGMIGRATE]: "SIGMIGRATE" };
-const STOP_SIGNALS = new Set([2, 9, 15]);
 const MAX_HOPS = 16;
 /** pids given out by kernel k are (k + 1) * PID_SPAN + n */
 export const PID_SPAN = 100_000;
@@ -721,6 +720,7 @@ export class Kernel {
    */
   private exec(m: Extract<ClientRequest, { t: "exec" }>, link: ClientLink, reply: (req: number, data: unknown) => void): void {
     const pid = m.pid ?? this.allocatePid();
+    let why: string | undefined;
     try {
       if (!WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>)) throw new Error(`${m.name} is not a WebAssembly module — compile it with \`popcorn compile\``);
       const hash = createHash("sha256").update(m.bytes).digest("hex");
@@ -736,14 +736,12 @@ export class Kernel {
       this.ensureReplica(proc);
       this.runnable(t, { t: "start", meta, slot: t.slot });
     } catch (e) {
-      const why = (e as Error).message;
+      why = (e as Error).message;
       this.dmesg(`pid ${pid} ${m.name} could not start: ${why}`);
       if (this.procs.has(pid)) this.reap(pid);
-      if (m.req !== undefined) reply(m.req, pid);
-      link.post({ t: "exit", pid, status: 1, error: why });
-      return;
     }
     if (m.req !== undefined) reply(m.req, pid);
+    if (why !== undefined) link.post({ t: "exit", pid, status: 1, error: why });
   }
 
   /** The process cannot go on (a crashed core, its origin unreachable): it ends with `why`. */
@@ -800,8 +798,8 @@ export class Kernel {
     t.meta = r.meta;
     t.state = "leaving";
     t.pending = { to: r.to, state: r.state };
-    const t0 = now();
     if (this.down.has(r.to)) return this.stayAfterAll(t, `did not start: kernel ${r.to} is down`);
+    const t0 = now();
     const memoryBytes = this.sendAhead(proc, r.to, r.meta.tid);
     if (memoryBytes === undefined) return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
     r.phases.ahead = (now() - t0) * 1000;
@@ -1392,7 +1390,7 @@ export class Kernel {
       if (!ctrl) return this.dmesg(`${sig} for ${who} ignored: the program has no migration points`);
       return ctrl.request({ signo: s.signo });
     }
-    this.dmesg(`${sig} for ${who} ignored: popcorn knows signals 2, 9, 15 and ${SIGMIGRATE}`);
+    this.dmesg(`${sig} for ${who} ignored: popcorn knows signals ${SIGNALS.join(", ")}`);
   }
 
   private ctrlOf(t: Thread): ControlWord | undefined {
