@@ -9,6 +9,7 @@ import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
 import { psTable, threadName, type ThreadTarget } from "./kernels.js";
 import { runUnderQemu } from "./qemu.js";
+import { printRunJson, programOutput } from "./run-json.js";
 
 export interface ClusterFlags {
   cluster: string;
@@ -97,12 +98,9 @@ export async function runOnRemote(
   o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean; json?: boolean; scheduler?: Scheduler },
 ): Promise<number> {
   const kernel = await RemoteKernel.connect(address, clusterKey);
-  // --json: the same object as a run on embedded kernels (kernels.ts): pid, status, error, ms, output, dmesg
-  const output: { stream: number; line: string }[] = [];
-  kernel.onOutput = (_pid, stream, line) => {
-    if (o.json) output.push({ stream, line });
-    else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
-  };
+  // --json: the summary every run prints (run-json.ts), with the pid as on embedded kernels
+  const out = programOutput(o.json);
+  kernel.onOutput = (_pid, stream, line) => out.write(stream, line);
   const t0 = performance.now();
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt, o.scheduler);
@@ -135,7 +133,7 @@ export async function runOnRemote(
         if (k && k !== kernel) k.close();
       }
     }
-    if (o.json) process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms, output, dmesg: log }) + "\n");
+    if (o.json) printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms, dmesg: log, pid });
     else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");
     return ex.status;
   } finally {

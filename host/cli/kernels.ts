@@ -1,6 +1,7 @@
 /**
  * `popcorn run --kernels …` and the commands that talk to a running one:
  * `ps`, `kill`, `migrate`, `dmesg` (through its control socket, control.ts).
+ * `run --json` prints the summary of run-json.ts.
  */
 import { CompileError } from "../toolchain/index.js";
 import { writeFile } from "node:fs/promises";
@@ -8,6 +9,7 @@ import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 import { kernelSpec, startLocalCluster } from "./local-cluster.js";
 import { runOnRemote } from "./cluster.js";
+import { printRunJson, programOutput } from "./run-json.js";
 
 export interface KernelRunFlags {
   kernels: string;
@@ -44,15 +46,12 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
-  const output: { stream: number; line: string }[] = [];
+  const out = programOutput(o.json);
   const kernels = await EmbeddedKernels.start({
     isas,
     cores: o.cores,
     trace: o.trace !== undefined,
-    onOutput: (_pid, stream, line) => {
-      if (o.json) output.push({ stream, line });
-      else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
-    },
+    onOutput: (_pid, stream, line) => out.write(stream, line),
   });
   const pids: number[] = [];
   const control = await serveControl(kernels, name, () => pids);
@@ -80,7 +79,7 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     if (o.trace !== undefined) await writeTrace(o.trace, name, kernels);
     const lines = o.dmesg || o.json ? await kernels.dmesg() : [];
     if (o.json) {
-      process.stdout.write(JSON.stringify({ pid, status: ex.status, error: ex.error, ms: performance.now() - t0, output, dmesg: lines }) + "\n");
+      printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms: performance.now() - t0, dmesg: lines, pid });
     } else {
       if (ex.error) process.stderr.write(`popcorn: ${ex.error.startsWith(`${name}: `) ? ex.error : `${name}: ${ex.error}`}\n`);
       if (o.dmesg) process.stderr.write(lines.join("\n") + "\n");

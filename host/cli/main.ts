@@ -14,11 +14,14 @@
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
  *   popcorn bench overhead|capture|migrate|count [--json] [--quick]   (overhead: [--reps n] [--warmup n])
  *   popcorn demo
+ *   popcorn --version | -V
  *
  * Exit status: a program's own status for `run`; 1 when the program traps or
  * aborts; 2 for popcorn's own errors (bad arguments, unreadable or invalid
  * input, a refused image), with a one-line message that names the thing.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { compileCommand } from "./compile.js";
 import { resumeCommand, runCommand } from "./run.js";
@@ -28,10 +31,11 @@ import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
 import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
 import { setupArm64 } from "./qemu.js";
-import { CompileError } from "../toolchain/index.js";
+import { CompileError, packageRoot } from "../toolchain/index.js";
 import { MAX_PING_BYTES, MAX_PING_COUNT, SCHEDULERS, SIGMIGRATE, SIGNALS } from "../kernel/index.js";
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand, type ThreadTarget } from "./kernels.js";
 import { vizCommand } from "./viz.js";
+import { MIN_KEY_BYTES } from "../msg/index.js";
 
 /**
  * The largest count a flag takes: points, checkpoints, milliseconds — what
@@ -73,6 +77,18 @@ const msArg = (name: string) => (v: string) => {
   return n;
 };
 
+/**
+ * popcorn's version, from its package.json: read where the package is at run
+ * time (packageRoot walks up from this file, which is dist/cli.js in the
+ * bundle and host/cli/main.ts under the tests), so it is never out of date.
+ */
+function popcornVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** What --key-file takes: a key is the file's bytes, surrounding whitespace trimmed, used as is (msg/address.ts readKeyFile). */
+const KEY_FILE_TEXT = `any key of at least ${MIN_KEY_BYTES} bytes, used as is (not hex-decoded; surrounding whitespace ignored)`;
+
 /** `kill -35 <pid>` as the shell writes it: "-35" is the signal, not an option. */
 function signalShorthand(argv: string[]): string[] {
   if (argv[0] !== "kill") return argv;
@@ -83,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   argv = signalShorthand(argv);
   const program = new Command("popcorn")
     .description("Popcorn Linux on WebAssembly: compile programs with migration points and per-ISA stackmaps, run them on x86-64 and aarch64 kernels that share nothing but messages, migrate them mid-execution, and study the stack transformation.")
+    .version(popcornVersion(), "-V, --version", "print popcorn's version")
     .showHelpAfterError("(add --help for usage)")
     .exitOverride()
     .hook("preAction", (_, command) => {
@@ -116,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--stop-at <n>", "stop at the n-th migration point and save the process image (with --save)").argParser(intArg("--stop-at", 1)))
     .option("--save <file>", "where --stop-at writes the image")
     .option("--dmesg", "print the kernel log (captures, restores, timings) on stderr at exit")
-    .option("--json", "print {status, captures, imageBytes, output} as JSON instead of the program's output")
+    .option("--json", "print one JSON object instead of the program's output, the same core in every mode: {status, error (when it failed), output: [{stream, line}], ms, dmesg} and what the mode adds (pid; captures, imageBytes; stoppedAt, image)")
     .option("--kernels <isas>", "run on kernels of these ISA profiles, e.g. x86-64,aarch64 (worker threads, local transport, a control socket for ps/kill/migrate/dmesg); aarch64@qemu: a real arm64 Node under QEMU")
     .addOption(new Option("--cores <n>", "cores per kernel (with --kernels)").argParser(intArg("--cores", 1, MAX_CORES)))
     .addOption(new Option("--migrate-every <time>", "with --kernels: migrate the process to the next kernel this often, e.g. 5ms").argParser(msArg("--migrate-every")))
@@ -198,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--isa <name>", "this kernel's ISA profile: x86-64 or aarch64")
     .requiredOption("--listen <addr>", "this kernel's address, one of --peers (e.g. 127.0.0.1:7100)")
     .requiredOption("--peers <list>", "every kernel's address, comma-separated, in kernel-id order")
-    .requiredOption("--key-file <file>", "the cluster's shared key (popcorn keygen > cluster.key)")
+    .requiredOption("--key-file <file>", `the cluster's shared key, the same file on every kernel and client (popcorn keygen > cluster.key; ${KEY_FILE_TEXT})`)
     .addOption(new Option("--cores <n>", "cores of this kernel").argParser(intArg("--cores", 1, MAX_CORES)))
     .option("--quiet", "do not print the log")
     .option("--qemu", "run this kernel in Debian's arm64 Node.js under QEMU (see popcorn setup arm64)")
@@ -229,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("keygen")
-    .description("print a new cluster key (64 hex digits) for --key-file")
+    .description(`print a new cluster key for --key-file: 32 random bytes as 64 hex digits (popcorn keygen > cluster.key); --key-file takes ${KEY_FILE_TEXT}`)
     .action(async () => {
       process.exitCode = await keygenCommand();
     });
@@ -241,7 +258,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument("<image>", "the image file")
     .addOption(new Option("--checkpoint-every <n>", "as for run").argParser(intArg("--checkpoint-every", 1)))
     .option("--dmesg", "print the kernel log on stderr at exit")
-    .option("--json", "print {status, captures, imageBytes, output} as JSON")
+    .option("--json", "print one JSON object, as for run: {status, error (when it failed), output, ms, dmesg, captures, imageBytes}")
     .action(async (prog, image, o) => {
       process.exitCode = await resumeCommand(prog, image, o);
     });

@@ -2,6 +2,12 @@
  * `popcorn run` and `popcorn resume`: one kernel in this thread (with
  * checkpoints, --stop-at/--save), or hand-off to kernels of several ISAs
  * (--kernels, kernels.ts) or to a cluster (--cluster, cluster.ts).
+ *
+ * A program that uses threads (it imports the kernel's syscalls) runs on a
+ * kernel: plain `run` gives it one. The one-thread runs here cannot make its
+ * syscalls, so --stop-at/--save refuse it up front (an image of it, taken
+ * before its first spawn, would fail on resume); --checkpoint-every lets it
+ * run until it makes one. --json prints the summary of run-json.ts.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { stackmapBackends } from "../isa/index.js";
@@ -10,6 +16,7 @@ import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
 import { Process, ProcessError, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
 import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
+import { type OutputLine, printRunJson, programOutput } from "./run-json.js";
 
 export interface RunFlags {
   checkpointEvery?: number;
@@ -52,9 +59,16 @@ export async function runCommand(file: string, args: string[], o: RunFlags): Pro
     throw new CompileError("--cores, --migrate-every, --migrate-at, --scheduler and --trace need --kernels, e.g. --kernels x86-64,aarch64");
   }
   const program = loadProgram(bytes, file);
+  if (usesThreads(program) && (o.stopAt !== undefined || o.save !== undefined)) {
+    // worded as Process words a spawn in a run without a kernel (what resuming such an image meets)
+    throw new CompileError(
+      `${file}: threads need a kernel, and --stop-at and --save run one thread here (single-threaded programs only) — ` +
+        "run it with `popcorn run` alone, or with --kernels (and move it with --migrate-at or `popcorn kill -35` instead of an image)",
+    );
+  }
   // threads need a kernel's scheduler and the origin's syscalls: one x86-64 kernel (checkpoints
   // run here, in this thread, and take single-threaded runs: a spawn there is an error that says so)
-  if (usesThreads(program) && !o.checkpointEvery && !o.stopAt && !o.save) return runOnKernels(bytes, file, args, { ...o, kernels: "x86-64" });
+  if (usesThreads(program) && !o.checkpointEvery) return runOnKernels(bytes, file, args, { ...o, kernels: "x86-64" });
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
   }
@@ -82,29 +96,46 @@ export async function resumeCommand(file: string, imageFile: string, o: RunFlags
 async function stopAndSave(program: Program, args: string[], o: RunFlags): Promise<number> {
   if (o.stopAt === undefined || !o.save) throw new CompileError("--stop-at <n> and --save <file> go together");
   if (!program.sites) throw new CompileError(`${program.name}: --stop-at needs an instrumented program — compile it with \`popcorn compile\``);
+  const out = programOutput(o.json);
+  const t0 = performance.now();
   const p = new Process(program, {
     args,
     kernel: { id: 0, isa: "x86-64", count: 1 },
-    stdout: (l) => process.stdout.write(l + "\n"),
-    stderr: (l) => process.stderr.write(l + "\n"),
+    stdout: (l) => out.write(1, l),
+    stderr: (l) => out.write(2, l),
     nextCapture: () => o.stopAt,
   });
-  p.boot();
-  const status = p.run(() => "stop");
+  let status: number | undefined;
+  try {
+    p.boot();
+    status = p.run(() => "stop");
+  } catch (e) {
+    if (!(o.json && e instanceof ProcessError)) throw e;
+    return failedJson(e, out.lines, t0);
+  }
+  const summary = { output: out.lines, dmesg: [] };
   if (status !== undefined) {
     process.stderr.write(`popcorn: ${program.name} finished (status ${status}) before migration point ${o.stopAt}; nothing saved\n`);
+    if (o.json) printRunJson({ status, ...summary, ms: performance.now() - t0 });
     return status;
   }
   const bytes = encodeImage(p.image());
   await writeFile(o.save, bytes);
   process.stderr.write(`popcorn: stopped at migration point ${o.stopAt}; image saved to ${o.save} (${bytes.length} bytes)\n`);
-  if (o.json) process.stdout.write(JSON.stringify({ status: 0, stoppedAt: o.stopAt, image: o.save, imageBytes: bytes.length }) + "\n");
+  if (o.json) printRunJson({ status: 0, ...summary, ms: performance.now() - t0, stoppedAt: o.stopAt, image: o.save, imageBytes: bytes.length });
   return 0;
+}
+
+/** The program failed (a trap, an abort) under --json: a script still gets its JSON, with the error and the output so far. */
+function failedJson(e: ProcessError, output: OutputLine[], t0: number, dmesg: string[] = []): number {
+  process.stderr.write(`popcorn: ${e.message}\n`);
+  printRunJson({ status: 1, error: e.message, output, ms: performance.now() - t0, dmesg });
+  return 1;
 }
 
 async function execute(program: Program, args: string[], o: RunFlags, image?: ProcessImage): Promise<number> {
   const dmesg: string[] = [];
-  const output: string[] = [];
+  const out = programOutput(o.json);
   const t0 = performance.now();
   let r: ReturnType<typeof runProgram>;
   try {
@@ -112,17 +143,15 @@ async function execute(program: Program, args: string[], o: RunFlags, image?: Pr
       args,
       image,
       checkpointEvery: o.checkpointEvery,
-      stdout: o.json ? (l) => output.push(l) : undefined,
+      stdout: (l) => out.write(1, l),
+      stderr: (l) => out.write(2, l),
       log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
     });
   } catch (e) {
-    // the program failed (a trap, an abort): a script still gets its JSON, with the error and the output so far
     if (!(o.json && e instanceof ProcessError)) throw e;
-    process.stderr.write(`popcorn: ${e.message}\n`);
-    process.stdout.write(JSON.stringify({ status: 1, error: e.message, output }) + "\n");
-    return 1;
+    return failedJson(e, out.lines, t0, dmesg);
   }
-  if (o.json) process.stdout.write(JSON.stringify({ status: r.status, captures: r.captures, imageBytes: r.imageBytes, output }) + "\n");
+  if (o.json) printRunJson({ status: r.status, output: out.lines, ms: performance.now() - t0, dmesg, captures: r.captures, imageBytes: r.imageBytes });
   if (o.dmesg) for (const l of dmesg) process.stderr.write(l + "\n");
   return r.status;
 }

@@ -1,11 +1,12 @@
 // The popcorn command, as a user runs it: compile, run, checkpoint to a
 // file and resume in a fresh Node process, and the error paths.
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { popcornIn, example } from "../helpers.js";
+import { popcornIn, example, ROOT } from "../helpers.js";
+import { encodeImage, loadProgram, Process } from "../../host/kernel/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cli-"));
 const popcorn = popcornIn(dir, 120_000);
@@ -155,15 +156,58 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     oneLine(r);
   });
 
+  it("--stop-at/--save refuse a program that uses threads up front, naming it and what to do instead", () => {
+    const count = join(dir, "count.wasm");
+    expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
+    const image = join(dir, "count-refused.img");
+    const r = popcorn("run", count, "--stop-at", "10", "--save", image, "--", "2", "1000");
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/count\.wasm: .*threads need a kernel.*--stop-at and --save .*single-threaded programs.* run it with `popcorn run` alone, or with --kernels/);
+    oneLine(r);
+    expect(existsSync(image), "nothing saved").toBe(false);
+  });
+
   it("resuming an image of a program whose threads need a kernel says what to do instead", () => {
+    // `run --stop-at` refuses such a program now; an image made some other way (an older popcorn, the API) still meets this
     const count = join(dir, "count.wasm");
     expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
     const image = join(dir, "count.img");
-    expect(popcorn("run", count, "--stop-at", "10", "--save", image, "--", "2", "1000").code).toBe(0);
+    const p = new Process(loadProgram(readFileSync(count), "count.wasm"), {
+      args: ["2", "1000"],
+      kernel: { id: 0, isa: "x86-64", count: 1 },
+      stdout: () => {},
+      stderr: () => {},
+      nextCapture: () => 10,
+    });
+    p.boot();
+    expect(p.run(() => "stop"), "stopped at point 10, before the first spawn").toBeUndefined();
+    writeFileSync(image, encodeImage(p.image()));
     const r = popcorn("resume", count, image);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/threads need a kernel, and this run has none .* run it with `popcorn run` alone, or with --kernels/);
     oneLine(r);
+  });
+
+  it("keygen --help says what a key file may hold (any key of at least 16 bytes), and a bad key file is one line", () => {
+    const help = popcorn("keygen", "--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/at least 16 bytes/);
+    expect(help.stdout).toMatch(/64 hex digits/); // what keygen itself prints
+    for (const [name, bytes, why] of [
+      ["short.key", "01234567\n", /short\.key holds 8 bytes, fewer than 16 — make a key with `popcorn keygen > \S*short\.key`/],
+      ["empty.key", " \n", /empty\.key is empty — fill it with `popcorn keygen > /],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, bytes);
+      const r = popcorn("ps", "--cluster", "127.0.0.1:1", "--key-file", file);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(why);
+      oneLine(r);
+    }
+    const none = popcorn("ps", "--cluster", "127.0.0.1:1", "--key-file", join(dir, "no.key"));
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no\.key: cannot read it \(no such file\) — create one with `popcorn keygen > /);
+    oneLine(none);
   });
 
   it("a signal popcorn does not know", () => {
@@ -198,6 +242,73 @@ describe("bad input a user gives: one line naming it, the right status, never a 
       expect(r.stderr).toMatch(/abort: bad thing/);
       expect(r.stderr, "the program named once").not.toMatch(/abort\.ts: abort\.ts:|abort\.wasm: abort\.wasm:/);
       oneLine(r);
+    }
+  });
+});
+
+describe("popcorn --version", () => {
+  it("--version and -V print package.json's version, nothing else, and exit 0", () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const r = popcorn(flag);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+      expect(r.stderr).toBe("");
+    }
+  });
+});
+
+describe("run --json: one shape in every mode a script can rely on", () => {
+  type Summary = { status: unknown; error?: unknown; output: unknown; ms: unknown; dmesg: unknown; [k: string]: unknown };
+  /** the fields every mode prints: status, output lines by stream, ms, dmesg; error exactly when the program failed */
+  const common = (r: { code: number | null; stdout: string; stderr: string }, failed: boolean): Summary => {
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.length, `one JSON line on stdout, nothing else: ${r.stdout}`).toBe(1);
+    const j = JSON.parse(lines[0]!) as Summary;
+    expect(j.status, "status is the exit status").toBe(r.code);
+    expect(typeof j.ms).toBe("number");
+    expect(Array.isArray(j.dmesg)).toBe(true);
+    expect(Array.isArray(j.output)).toBe(true);
+    for (const o of j.output as unknown[]) expect(o).toEqual({ stream: expect.any(Number), line: expect.any(String) });
+    if (failed) expect(j.error).toEqual(expect.any(String));
+    else expect(j).not.toHaveProperty("error");
+    return j;
+  };
+
+  it("prints status, output, ms, dmesg (and error when it failed) on one kernel, on kernels, with --stop-at and on resume", () => {
+    const fib = join(dir, "fib-json.wasm");
+    const count = join(dir, "count-json.wasm");
+    expect(popcorn("compile", example("fib"), "-o", fib).code).toBe(0);
+    expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
+    const trap = join(dir, "trap-json.ts");
+    writeFileSync(trap, "export function main(): i32 { unreachable(); return 0; }\n");
+    const fibOut = [{ stream: 1, line: "fib(10) = 55" }, { stream: 1, line: "deep(10) = 847859927977737" }];
+
+    const one = common(popcorn("run", fib, "--json", "--checkpoint-every", "20", "--", "10", "10"), false);
+    expect(one).toMatchObject({ status: 0, output: fibOut, captures: expect.any(Number), imageBytes: expect.any(Number) });
+    expect(one.captures).toBeGreaterThan(0);
+
+    const kernels = common(popcorn("run", fib, "--json", "--kernels", "x86-64,aarch64", "--migrate-at", "5", "--", "10", "10"), false);
+    expect(kernels).toMatchObject({ status: 0, output: fibOut, pid: expect.any(Number) });
+
+    const threaded = common(popcorn("run", count, "--json", "--", "2", "100"), false); // runs on a kernel of its own
+    expect(threaded).toMatchObject({ status: 0, output: [{ stream: 1, line: "count(2x100) = 9901" }] });
+
+    const image = join(dir, "fib-json.img");
+    const stop = common(popcorn("run", fib, "--json", "--stop-at", "50", "--save", image, "--", "10", "10"), false);
+    expect(stop).toMatchObject({ status: 0, stoppedAt: 50, image, imageBytes: readFileSync(image).length });
+    const resumed = common(popcorn("resume", fib, image, "--json"), false);
+    expect([...(stop.output as unknown[]), ...(resumed.output as unknown[])]).toEqual(fibOut);
+
+    const finished = common(popcorn("run", fib, "--json", "--stop-at", "50000000", "--save", join(dir, "never.img"), "--", "10", "10"), false);
+    expect(finished, "the program ended before the point: its output, nothing saved").toMatchObject({ status: 0, output: fibOut });
+    expect(finished).not.toHaveProperty("stoppedAt");
+    expect(existsSync(join(dir, "never.img"))).toBe(false);
+
+    for (const args of [[], ["--kernels", "x86-64"], ["--stop-at", "1000", "--save", join(dir, "trap.img")]]) {
+      const r = popcorn("run", trap, "--json", ...args);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(1);
+      expect(common(r, true).error, args.join(" ")).toMatch(/trap: unreachable/);
     }
   });
 });
