@@ -4,7 +4,7 @@ export { Process, ProcessError, type CaptureReason, type KernelInfo, type Proces
 export { decodeImage, encodeImage, ImageError, IMAGE_VERSION, type ProcessImage, type Frame, type Value } from "./image.js";
 export { runProgram, type RunOptions, type RunResult } from "./run.js";
 export { startKernelDaemon, type DaemonOptions, type KernelDaemon } from "./daemon.js";
-export { MAX_PING_BYTES, MAX_PING_COUNT, RemoteKernel, RemoteError, type ClusterInfo } from "./remote.js";
+export { KERNEL_SILENCE_MS, MAX_PING_BYTES, MAX_PING_COUNT, RemoteKernel, type RemoteKernelOptions, RemoteError, type ClusterInfo } from "./remote.js";
 export { EmbeddedKernels, KernelError, workerFile, mergePs, SCHEDULERS, type Scheduler, type ProcessInfo, type ExitInfo, type MigrationRecord, type EmbeddedOptions, type PingResult } from "./client.js";
 export { ControlWord, now } from "./control-word.js";
 export { SIGMIGRATE, SIGNALS } from "./core.js";

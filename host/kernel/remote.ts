@@ -12,13 +12,37 @@
  *
  * so a client that knows one kernel's address finds all the others.
  *
+ * A client waits on a process for as long as it runs — hours, maybe — so
+ * that wait has no timeout; instead the client watches the connection. Its
+ * hello asks for heartbeats (`heartbeats: true`); a kernel that says its
+ * heartbeatMs in its own hello sends an empty frame whenever it has sent
+ * nothing else for that long (msg/tcp.ts, as between kernels; its timer
+ * ticks once a period, so a quiet client hears one every one to two
+ * periods). Silence for the bound — KERNEL_SILENCE_MS, 10 s, and never
+ * under three heartbeat periods — means the kernel stopped answering: its
+ * process froze, its machine hung or vanished, the network between went
+ * quiet. TCP notices none of these while the kernel's OS still acks.
+ *
+ *   every bound / 10:
+ *     silent = now − max(last byte from the kernel, when this client last woke)
+ *     silent > bound → close the connection: "stopped answering (no heartbeat in 10 s)"
+ *
+ * Every process the client waits on then ends, for it, with status 1 and
+ * "kernel 127.0.0.1:7100 stopped answering (no heartbeat in 10 s) — pid
+ * 100001 may still be running there" (nobody knows its fate); a request in
+ * flight fails with the reason. A tick late by half the bound means this
+ * client did not run (its machine slept, it was stopped): the kernel gets a
+ * fresh bound, since what it sent meanwhile is read only after the timer.
+ * A kernel from before heartbeats (no heartbeatMs in its hello) is not
+ * watched.
+ *
  * A daemon checks every request field by field before its kernel sees it
  * (checkRequest): a client is authenticated, not trusted to be correct. A
  * client does not choose pids here (the kernel gives them out, naming
  * itself); an exec with a pid is refused.
  */
 import { decode, encode } from "@msgpack/msgpack";
-import { type Address, connectAuthenticated, type FramedConnection, parseAddress } from "../msg/index.js";
+import { type Address, connectAuthenticated, DEFAULT_DEAD_AFTER_MS, DEFAULT_HANDSHAKE_MS, type FramedConnection, parseAddress } from "../msg/index.js";
 import { type ClientReply, type ClientRequest, type ExitInfo, type MigrationRecord, type PingResult, type ProcessInfo, type Scheduler, SCHEDULERS } from "./client.js";
 
 export interface ClusterInfo {
@@ -30,6 +54,16 @@ export interface ClusterInfo {
 export type RemoteRequest = ClientRequest | { t: "cluster"; req: number };
 
 export class RemoteError extends Error {}
+
+/** How long a client lets its kernel stay silent before it gives up on it (the header): as long as kernels give each other. */
+export const KERNEL_SILENCE_MS = DEFAULT_DEAD_AFTER_MS;
+
+export interface RemoteKernelOptions {
+  /** the handshake's deadline (default DEFAULT_HANDSHAKE_MS, 5 s) */
+  timeoutMs?: number;
+  /** the silence after which the kernel is taken to have stopped answering (default KERNEL_SILENCE_MS; at least 3 of its heartbeat periods) */
+  deadAfterMs?: number;
+}
 
 /** The most a ping series may ask for: as `popcorn ping` allows. */
 export const MAX_PING_BYTES = 64 << 20;
@@ -110,6 +144,9 @@ export class RemoteKernel {
   private readonly exits = new Map<number, (e: ExitInfo) => void>();
   private readonly early = new Map<number, ExitInfo>();
   private closed: string | undefined;
+  /** set when the watchdog closed the connection: the kernel stopped answering */
+  private silent = false;
+  private watchdog: NodeJS.Timeout | undefined;
   onOutput: ((pid: number, stream: 1 | 2, line: string) => void) | undefined;
   /** with watch(): every migration into this kernel */
   onMigration: ((r: MigrationRecord) => void) | undefined;
@@ -117,21 +154,46 @@ export class RemoteKernel {
   private constructor(
     readonly address: string,
     private readonly conn: FramedConnection,
+    heartbeatMs: number | undefined,
+    deadAfterMs: number,
   ) {
-    conn.onFrame((bytes) => this.fromKernel(decodeClientMessage<ClientReply>(bytes, address)));
+    conn.onFrame((bytes) => {
+      if (bytes.length > 0) this.fromKernel(decodeClientMessage<ClientReply>(bytes, address));
+    });
     conn.onClose((reason) => {
       this.closed = reason;
-      for (const done of this.exits.values()) done({ status: 1, error: `lost the connection to kernel ${address}: ${reason}` });
+      clearInterval(this.watchdog);
+      for (const [pid, done] of this.exits) {
+        const error = this.silent ? `kernel ${address} ${reason} — pid ${pid} may still be running there` : `lost the connection to kernel ${address}: ${reason}`;
+        done({ status: 1, error });
+      }
       this.exits.clear();
       for (const r of this.replies.values()) r(undefined);
       this.replies.clear();
     });
+    if (heartbeatMs !== undefined) this.watchSilence(Math.max(deadAfterMs, 3 * heartbeatMs));
   }
 
-  static async connect(address: string, key: Uint8Array, timeoutMs = 5000): Promise<RemoteKernel> {
+  static async connect(address: string, key: Uint8Array, o: RemoteKernelOptions = {}): Promise<RemoteKernel> {
     const addr: Address = parseAddress(address, "--cluster");
-    const { conn } = await connectAuthenticated(addr, key, { role: "client", id: process.pid }, timeoutMs);
-    return new RemoteKernel(address, conn);
+    const { conn, peer } = await connectAuthenticated(addr, key, { role: "client", id: process.pid, heartbeats: true }, o.timeoutMs ?? DEFAULT_HANDSHAKE_MS);
+    return new RemoteKernel(address, conn, peer.heartbeatMs, o.deadAfterMs ?? KERNEL_SILENCE_MS);
+  }
+
+  /** Closes the connection once the kernel has been silent for `boundMs` (the header). */
+  private watchSilence(boundMs: number): void {
+    const tickMs = boundMs / 10;
+    let lastTick = Date.now();
+    let awake = lastTick;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      if (now - lastTick > tickMs + boundMs / 2) awake = now; // this client did not run meanwhile
+      lastTick = now;
+      if (now - Math.max(this.conn.lastActivity, awake) <= boundMs) return;
+      this.silent = true;
+      this.conn.destroy(`stopped answering (no heartbeat in ${boundMs / 1000} s)`);
+    }, tickMs);
+    this.watchdog.unref(); // the socket keeps the process alive while it is open; this never does
   }
 
   private fromKernel(m: ClientReply): void {
@@ -210,6 +272,7 @@ export class RemoteKernel {
   }
 
   close(): void {
+    clearInterval(this.watchdog);
     this.conn.close("client done");
   }
 }

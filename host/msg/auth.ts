@@ -39,7 +39,8 @@
  *           4      | 2    | protocol version, u16        ← offsets 0–5 are the same in every version
  *           6      | 2    | n: length of the hello text, u16, 2..1024
  *           8      | 32   | nonce: random bytes
- *           40     | n    | hello text: JSON, e.g. {"role":"kernel","id":1,"isa":"aarch64","arch":"arm64","cluster":"9c1e…"}
+ *           40     | n    | hello text: JSON, e.g. {"role":"kernel","id":1,"isa":"aarch64","arch":"arm64","cluster":"9c1e…","heartbeatMs":1000}
+ *                  |      |   or {"role":"client","id":4242,"heartbeats":true} (fields: Hello below)
  *
  *   ACCEPT  0      | 1    | 0x00
  *           1      | 32   | proof — absent in the connector's final ACCEPT
@@ -93,6 +94,15 @@ export interface Hello {
   arch?: string;
   /** a digest of the kernel's peer list (tcp.ts): kernels of one cluster have the same */
   cluster?: string;
+  /**
+   * a kernel: how often it sends a heartbeat (an empty frame) on a quiet
+   * connection, in ms (tcp.ts) — to kernels always, to clients that ask.
+   * Kernels from before it send clients none (a client then cannot tell a
+   * kernel that froze from one that is busy: remote.ts)
+   */
+  heartbeatMs?: number;
+  /** a client: it takes heartbeats (clients from before them closed on an empty frame) */
+  heartbeats?: boolean;
 }
 
 export type AuthFailure =
@@ -248,6 +258,15 @@ function parseHello(text: Uint8Array): { hello?: Hello; problem?: string } {
     if (v === undefined) continue;
     if (typeof v !== "string" || v.length > 64) return { problem: `${f} ${JSON.stringify(v)?.slice(0, 80)} (a string of at most 64 characters expected)` };
     hello[f] = v;
+  }
+  if (r.heartbeatMs !== undefined) {
+    const v = r.heartbeatMs;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > 3_600_000) return { problem: `heartbeatMs ${JSON.stringify(v)?.slice(0, 80)} (a whole number of ms from 1 to 3600000 expected)` };
+    hello.heartbeatMs = v;
+  }
+  if (r.heartbeats !== undefined) {
+    if (typeof r.heartbeats !== "boolean") return { problem: `heartbeats ${JSON.stringify(r.heartbeats)?.slice(0, 80)} (true or false expected)` };
+    hello.heartbeats = r.heartbeats;
   }
   return { hello };
 }

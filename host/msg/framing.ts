@@ -8,7 +8,9 @@
  *   -------|------|-------------------------------------------------
  *   0      | 4    | n, the payload's length (u32 little-endian)
  *   4      | n    | payload: for kernels, one message (messages.ts);
- *          |      | a 0-byte payload is a heartbeat (tcp.ts)
+ *          |      | for clients, one client message (kernel/remote.ts);
+ *          |      | a 0-byte payload is a heartbeat (tcp.ts): between
+ *          |      | kernels, and from a kernel to a client that asked
  *
  * A length above MAX_FRAME_BYTES closes the connection: a peer that sends
  * one is broken or hostile, and whatever follows it cannot be trusted to be
@@ -122,8 +124,10 @@ export interface FramedConnectionOptions {
  */
 export class FramedConnection {
   readonly remote: string;
-  /** Date.now() when bytes last arrived (or the connection was made): tcp.ts's heartbeat watches it */
+  /** Date.now() when bytes last arrived (or the connection was made): heartbeats are watched with it (tcp.ts, kernel/remote.ts) */
   lastActivity = Date.now();
+  /** Date.now() when a frame was last sent (or the connection was made): tcp.ts sends a heartbeat when it is old */
+  lastSent = Date.now();
   private readonly reader: FrameReader;
   private frameHandler: ((payload: Uint8Array) => void) | undefined;
   private readonly closeHandlers: ((reason: string) => void)[] = [];
@@ -200,6 +204,7 @@ export class FramedConnection {
   send(payload: Uint8Array): void {
     if (this.closed) return;
     if (payload.length > MAX_FRAME_BYTES) throw new RangeError(`${this.remote}: frame of ${payload.length} bytes exceeds MAX_FRAME_BYTES (${MAX_FRAME_BYTES})`);
+    this.lastSent = Date.now();
     if (this.blocked || this.queueHead < this.queue.length) {
       this.queue.push(payload);
       this.queuedBytes += 4 + payload.length;

@@ -21,9 +21,12 @@
  *     └─── the higher id redials: 50 ms, 100 ms, … doubling, at most 2 s ──────────┘
  *
  * onPeerUp and onPeerDown fire on each transition. A link that is up sends
- * an empty frame (a heartbeat) every second when it has sent nothing else;
- * one that has heard nothing for deadAfterMs (10 s) is declared down, so a
- * peer whose machine vanished without closing its sockets is noticed.
+ * an empty frame (a heartbeat) every heartbeatMs (1 s) when it has sent
+ * nothing else; one that has heard nothing for deadAfterMs (10 s) is
+ * declared down, so a peer whose machine vanished without closing its
+ * sockets, or whose process froze (SIGSTOP, a hung VM), is noticed. TCP
+ * alone notices a frozen process never (its OS keeps acknowledging) and a
+ * vanished machine only slowly.
  *
  * send() to a peer whose link is down throws TransportError naming the peer
  * and why the link is down: nothing is queued for later. A message queued
@@ -36,7 +39,13 @@
  * signal to settle anything that waited for an answer from that peer.
  *
  * The listening port also takes clients (role "client" in the handshake):
- * after the handshake they are handed to onClient, frames and all. Anything
+ * after the handshake they are handed to onClient, frames and all. A kernel
+ * says its heartbeatMs in its hello; a client that says `heartbeats: true`
+ * in its own gets the same heartbeats as a link (clients from before them
+ * closed on an empty frame, so others get none), and watches for silence
+ * itself (kernel/remote.ts). The kernel does not watch a client's silence:
+ * a client that is merely stopped (Ctrl-Z) must find its process on `fg`;
+ * TCP keepalive notices a client machine that vanished. Anything
  * else that connects — wrong key, wrong version, not popcorn, a kernel that
  * is not in the list or that should be dialling the other way — is refused
  * and logged with the reason (at most 10 refusal lines a second; a count of
@@ -73,7 +82,7 @@ export interface TcpTransportOptions {
   /** redial delays: the first, and the cap it doubles up to (default 50 ms, 2000 ms) */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
-  /** heartbeat period (default 1000 ms) and the silence after which a link is declared down (default 10000 ms) */
+  /** heartbeat period (default DEFAULT_HEARTBEAT_MS) and the silence after which a link is declared down (default DEFAULT_DEAD_AFTER_MS) */
   heartbeatMs?: number;
   deadAfterMs?: number;
   /** handshakes in progress on the listening port beyond which new connections are refused at once (default 64) */
@@ -87,8 +96,6 @@ interface Link {
   hello: Hello | undefined;
   /** why it is down ("not connected yet" until it first comes up) */
   downReason: string;
-  /** Date.now() when a frame was last sent on it */
-  lastSent: number;
   // the dialling side (peers with a lower id) only:
   dialing: AbortController | undefined;
   redial: NodeJS.Timeout | undefined;
@@ -100,13 +107,18 @@ interface Link {
 const REFUSAL_LINES_PER_SECOND = 10;
 const KEEPALIVE_MS = 15_000;
 
+/** How often a quiet connection gets a heartbeat, and how long a silent link lives (the header): the defaults of heartbeatMs and deadAfterMs. */
+export const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_DEAD_AFTER_MS = 10_000;
+
 export class TcpTransport implements Transport {
   readonly kind = "tcp";
   readonly self: number;
   readonly peers: number[];
   private readonly links = new Map<number, Link>();
   private readonly pending = new Set<Socket>();
-  private readonly clients = new Set<FramedConnection>();
+  /** each client connection, and whether it takes heartbeats */
+  private readonly clients = new Map<FramedConnection, boolean>();
   private handler: MessageHandler | undefined;
   private errorHandler: ((from: number, error: Error) => void) | undefined;
   private readonly counters: TransportStats = { sent: { messages: 0, bytes: 0 }, received: { messages: 0, bytes: 0 } };
@@ -127,15 +139,15 @@ export class TcpTransport implements Transport {
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_MS,
       reconnectMinMs: opts.reconnectMinMs ?? 50,
       reconnectMaxMs: opts.reconnectMaxMs ?? 2000,
-      heartbeatMs: opts.heartbeatMs ?? 1000,
-      deadAfterMs: opts.deadAfterMs ?? 10_000,
+      heartbeatMs: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      deadAfterMs: opts.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
       maxPendingHandshakes: opts.maxPendingHandshakes ?? 64,
     };
     this.cluster = clusterDigest(opts.peers);
-    this.hello = { role: "kernel", id: opts.self, isa: opts.isa, arch: process.arch, cluster: this.cluster };
+    this.hello = { role: "kernel", id: opts.self, isa: opts.isa, arch: process.arch, cluster: this.cluster, heartbeatMs: this.o.heartbeatMs };
     for (const id of this.peers) {
       this.links.set(id, {
-        id, address: opts.peers[id]!, conn: undefined, hello: undefined, downReason: "not connected yet", lastSent: 0,
+        id, address: opts.peers[id]!, conn: undefined, hello: undefined, downReason: "not connected yet",
         dialing: undefined, redial: undefined, backoff: this.o.reconnectMinMs, failures: 0, lastFailure: undefined,
       });
     }
@@ -213,7 +225,6 @@ export class TcpTransport implements Transport {
     conn.send(payload);
     // released only once sent: on a throw the caller still owns it (and releases it, once)
     if (payload !== bytes) releaseMessage(bytes);
-    this.links.get(to)!.lastSent = Date.now();
     this.counters.sent.messages++;
     this.counters.sent.bytes += payload.length;
   }
@@ -244,7 +255,7 @@ export class TcpTransport implements Transport {
     }
     for (const s of this.pending) s.destroy();
     this.pending.clear();
-    for (const c of this.clients) c.destroy("transport closed");
+    for (const c of this.clients.keys()) c.destroy("transport closed");
     this.clients.clear();
     this.server.close();
   }
@@ -272,7 +283,6 @@ export class TcpTransport implements Transport {
     }
     link.conn = conn;
     link.hello = hello;
-    link.lastSent = Date.now();
     link.backoff = this.o.reconnectMinMs;
     const after = link.failures > 1 ? ` after ${link.failures} failed attempts` : "";
     link.failures = 0;
@@ -334,7 +344,7 @@ export class TcpTransport implements Transport {
     }
   }
 
-  /** Every heartbeat period: a frame on each quiet link, and down with the links that went silent. */
+  /** Every heartbeat period: a frame on each quiet link and client that takes them, and down with the links that went silent. */
   private beat(): void {
     const now = Date.now();
     for (const link of this.links.values()) {
@@ -345,11 +355,9 @@ export class TcpTransport implements Transport {
         c.destroy(`no word from kernel ${link.id} for ${(silent / 1000).toFixed(1)} s (heartbeat)`);
         continue;
       }
-      if (now - link.lastSent >= this.o.heartbeatMs) {
-        c.send(new Uint8Array(0));
-        link.lastSent = now;
-      }
+      if (now - c.lastSent >= this.o.heartbeatMs) c.send(new Uint8Array(0));
     }
+    for (const [c, beats] of this.clients) if (beats && now - c.lastSent >= this.o.heartbeatMs) c.send(new Uint8Array(0));
   }
 
   // ---- dialling (to lower ids) ----
@@ -400,7 +408,7 @@ export class TcpTransport implements Transport {
 
   private accepted(sock: Socket): void {
     sock.setNoDelay(true);
-    sock.setKeepAlive(true, KEEPALIVE_MS); // clients get no heartbeat: let TCP notice a machine that vanished
+    sock.setKeepAlive(true, KEEPALIVE_MS); // a client's silence is not watched (the header): let TCP notice a machine that vanished
     const who = `${sock.remoteAddress}:${sock.remotePort}`;
     if (this.closed) return void sock.destroy();
     if (this.pending.size >= this.o.maxPendingHandshakes) {
@@ -425,7 +433,7 @@ export class TcpTransport implements Transport {
         this.pending.delete(sock);
         if (this.closed) return conn.destroy("transport closed");
         if (peer.role === "client") {
-          this.clients.add(conn);
+          this.clients.set(conn, peer.heartbeats === true);
           conn.onClose(() => this.clients.delete(conn));
           this.safely(`the client handler for ${conn.remote}`, () => this.opts.onClient!(conn, peer));
           return;

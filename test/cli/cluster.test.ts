@@ -1,6 +1,6 @@
 // Cluster mode end to end: two `popcorn kernel` daemons on loopback ports,
 // `popcorn run/ps/dmesg --cluster`, a process hopping between them, config
-// mistakes refused in one line, and a kernel that dies.
+// mistakes refused in one line, a kernel that dies, and one that freezes.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { freePort } from "../../host/cli/local-cluster.js";
@@ -149,6 +149,50 @@ describe("config mistakes get one line and exit 2", () => {
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/missing\.key/);
   });
+});
+
+describe("a kernel that stops answering", () => {
+  // a kernel of its own (a one-kernel cluster): freezing it must not disturb the two above
+  it("run --cluster ends within the heartbeat bound with one line naming the kernel, and exits 1; --json prints its JSON", async () => {
+    writeFileSync(join(dir, "count.wasm"), (await compileExample("count")).wasm);
+    const c = `127.0.0.1:${await freePort()}`;
+    const frozen = startKernel("x86-64", c, c);
+    const runs: { child: ChildProcess; stdout: string; stderr: string; exited: Promise<number | null> }[] = [];
+    try {
+      await until("the kernel listens", () => frozen.log.some((l) => / listening on /.test(l)));
+      for (const json of [false, true]) {
+        const args = ["run", "count.wasm", "--cluster", c, "--key-file", keyFile, ...(json ? ["--json"] : []), "--", "2000000000"];
+        const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), ...args], { cwd: dir });
+        children.push(child);
+        const r = { child, stdout: "", stderr: "", exited: new Promise<number | null>((res) => child.once("exit", (code) => res(code))) };
+        child.stdout!.setEncoding("utf8").on("data", (d: string) => (r.stdout += d));
+        child.stderr!.setEncoding("utf8").on("data", (d: string) => (r.stderr += d));
+        runs.push(r);
+      }
+      await until("both runs started", () => frozen.log.filter((l) => /count\.wasm started/.test(l)).length === 2);
+      frozen.child.kill("SIGSTOP");
+      const t0 = Date.now();
+      const bound = 20_000; // KERNEL_SILENCE_MS (10 s) and a margin: the point is that it ends at all
+      const ended = await Promise.race([
+        Promise.all(runs.map((r) => r.exited)),
+        new Promise<"hung">((res) => setTimeout(() => res("hung"), bound).unref()),
+      ]);
+      const took = Date.now() - t0;
+      expect(ended, `the clients did not end within ${bound / 1000} s of the kernel freezing`).toEqual([1, 1]);
+      expect(took).toBeGreaterThanOrEqual(7_000); // not before the bound: the last heartbeat came at most two 1 s periods before the freeze
+      expect(took).toBeLessThan(15_000);
+      const [plain, json] = runs as [(typeof runs)[0], (typeof runs)[0]];
+      expect(plain.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(new RegExp(`^popcorn: count\\.wasm: kernel ${c.replace(/\./g, "\\.")} stopped answering \\(no heartbeat in 10 s\\) — pid \\d+ may still be running there`)),
+      ]);
+      expect(JSON.parse(json.stdout)).toMatchObject({ status: 1, error: expect.stringMatching(/stopped answering \(no heartbeat in 10 s\) — pid \d+ may still be running there/) });
+      expect(json.stderr).toBe("");
+    } finally {
+      frozen.child.kill("SIGCONT");
+      frozen.child.kill("SIGKILL");
+      for (const r of runs) r.child.kill("SIGKILL");
+    }
+  }, 60_000);
 });
 
 describe("a kernel that goes away", () => {

@@ -1,8 +1,8 @@
 // The TCP transport (host/msg/tcp.ts): kernels on loopback ports link every
 // pair once, deliver messages in order with the sender's id, notice a peer
-// leave and come back, hand clients to onClient, refuse strangers with a
-// logged reason, and shrug off a flood of malformed frames while still
-// serving real peers.
+// leave and come back, hand clients to onClient (with heartbeats for those
+// that ask), refuse strangers with a logged reason, and shrug off a flood of
+// malformed frames while still serving real peers.
 import { encode } from "@msgpack/msgpack";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -261,6 +261,26 @@ describe("clients", () => {
     expect(k0.log.find((l) => l.includes("client handler bug"))).toMatch(/^the client handler for 127\.0\.0\.1:\d+ failed: Error: client handler bug/);
     k1.t.send(0, line(1, 1));
     await until("still delivers", () => k0.got.length === 1);
+  });
+
+  it("sends heartbeats to a client that asks for them in its hello, and none to one that does not", async () => {
+    const peers = await addresses(1);
+    const clients: FramedConnection[] = [];
+    await kernel(0, peers, { heartbeatMs: 40, onClient: (conn) => clients.push(conn) });
+    const beats = [0, 0];
+    for (const [i, hello] of [{ role: "client", id: 1, heartbeats: true }, { role: "client", id: 2 }].entries()) {
+      const { conn, peer } = await connectAuthenticated(peers[0]!, KEY, hello as Hello);
+      opened.add(conn);
+      expect(peer.heartbeatMs).toBe(40); // the kernel says how often it beats: the client sizes its bound on it
+      conn.onFrame((p) => {
+        if (p.length === 0) beats[i]!++;
+      });
+    }
+    await until("both clients handed over", () => clients.length === 2);
+    for (const c of clients) c.onFrame(() => {});
+    await new Promise((r) => setTimeout(r, 400));
+    expect(beats[0]).toBeGreaterThanOrEqual(4);
+    expect(beats[1]).toBe(0); // a client from before heartbeats closed on an empty frame
   });
 
   it("refuses clients when it has no onClient, telling the client why", async () => {
