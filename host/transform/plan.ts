@@ -14,8 +14,14 @@
  * Building the plan checks everything about the stackmap that the loops
  * then take for granted: every register is in the register file, every
  * slot, save slot and the frame record lie inside their frame [CFA −
- * frameSize, CFA). A plan is cached per Stackmap object (WeakMap), so a
- * kernel pays for it once per program and ISA.
+ * frameSize, CFA), every number fits the typed array it goes into (frame
+ * sizes and offsets i32, constants i32, sizes 4, 8 or 16), every location
+ * is of a known kind, and no site returns where the entry stub's call does.
+ * A stackmap decoded from a Wasm file (decodeStackmap) passes all of that;
+ * one made by hand or by another tool may not, and a value read from the
+ * wrong place would otherwise be moved silently. A plan is cached per
+ * Stackmap object (WeakMap), so a kernel pays for it once per program and
+ * ISA.
  */
 import type { SiteTable, Stackmap } from "../toolchain/index.js";
 import { checkStackmap, type IsaProfile } from "../isa/index.js";
@@ -60,6 +66,8 @@ function buildPlan(sm: Stackmap, p: IsaProfile): Plan {
     throw new TransformError(`stackmap is for ${sm.isa}, the profile is ${p.name} — pass the profile of the stackmap's ISA`);
   }
   const bad = (what: string) => new TransformError(`${p.name} stackmap: ${what} — recompile with \`popcorn compile\``);
+  const isI32 = (x: unknown): x is number => typeof x === "number" && (x | 0) === x;
+  const isRegister = (d: unknown): d is number => Number.isInteger(d) && (d as number) >= 0 && (d as number) < p.dwarfRegisters;
   const nF = sm.functions.length;
   const fnFrameSize = new Int32Array(nF);
   const fnCfaOffset = new Int32Array(nF);
@@ -70,16 +78,17 @@ function buildPlan(sm: Stackmap, p: IsaProfile): Plan {
   const slot = p.savedRegisterBytes;
   let k = 0;
   sm.functions.forEach((f, i) => {
+    if (!isI32(f.frameSize) || f.frameSize <= 0) throw bad(`function ${f.name} has frame size ${f.frameSize}, not a positive 32-bit integer`);
     const cfa = p.cfaOffset(f.frameSize);
     const low = cfa - f.frameSize;
-    const inFrame = (off: number, size: number) => off >= low && off + size <= cfa;
+    const inFrame = (off: number, size: number) => isI32(off) && off >= low && off + size <= cfa;
     if (f.frameSize % p.stackAlign !== 0) throw bad(`function ${f.name} has frame size ${f.frameSize}, not a multiple of ${p.stackAlign}`);
     if (!inFrame(p.savedFpOffset, 8) || !inFrame(p.returnAddressOffset, 8)) throw bad(`function ${f.name}'s frame of ${f.frameSize} bytes cannot hold the frame record`);
     fnFrameSize[i] = f.frameSize;
     fnCfaOffset[i] = cfa;
     fnSave[i] = k;
     for (const r of f.savedRegs) {
-      if (r.dwarf >= p.dwarfRegisters) throw bad(`function ${f.name} saves register ${r.dwarf}, ${p.name} has ${p.dwarfRegisters}`);
+      if (!isRegister(r.dwarf)) throw bad(`function ${f.name} saves register ${r.dwarf}, ${p.name} has ${p.dwarfRegisters} (0 … ${p.dwarfRegisters - 1})`);
       if (!inFrame(r.offset, slot)) throw bad(`function ${f.name} saves ${p.registerName(r.dwarf)} outside its frame`);
       saveDwarf[k] = r.dwarf;
       saveOffset[k++] = r.offset;
@@ -105,29 +114,37 @@ function buildPlan(sm: Stackmap, p: IsaProfile): Plan {
     siteFunc[i] = s.func;
     siteRA[i] = s.returnAddress;
     siteLoc[i] = l;
+    if (!Number.isSafeInteger(s.returnAddress) || s.returnAddress < 0) throw bad(`site ${i} returns to ${s.returnAddress}, not an address`);
     if (byAddress.has(s.returnAddress)) throw bad(`two sites return to ${hexAddress(s.returnAddress)}`);
     byAddress.set(s.returnAddress, i);
     let bytes = 0;
-    for (const v of s.values) {
+    for (const [j, v] of s.values.entries()) {
+      if (v.size !== 4 && v.size !== 8 && v.size !== 16) throw bad(`site ${i} value ${j} is ${v.size} bytes wide, not 4, 8 or 16`);
       locSize[l] = v.size;
       bytes += v.size;
       if (v.kind === "register") {
-        if (v.dwarf >= p.dwarfRegisters || v.size > 16) throw bad(`site ${i} keeps a value in register ${v.dwarf}, ${p.name} has ${p.dwarfRegisters}`);
+        if (!isRegister(v.dwarf)) throw bad(`site ${i} keeps a value in register ${v.dwarf}, ${p.name} has ${p.dwarfRegisters} (0 … ${p.dwarfRegisters - 1})`);
         locKind[l] = LOC_REGISTER;
         locArg[l] = v.dwarf;
       } else if (v.kind === "stack") {
-        if (v.offset < cfa - f.frameSize || v.offset + v.size > cfa) throw bad(`site ${i} has a stack slot at ${v.offset} outside ${f.name}'s frame`);
+        if (!isI32(v.offset) || v.offset < cfa - f.frameSize || v.offset + v.size > cfa) throw bad(`site ${i} has a stack slot at ${v.offset} outside ${f.name}'s frame`);
         locKind[l] = LOC_STACK;
         locArg[l] = v.offset;
-      } else {
+      } else if (v.kind === "constant") {
+        if (!isI32(v.value)) throw bad(`site ${i} value ${j} is the constant ${v.value}, not a signed 32-bit integer`);
         locKind[l] = LOC_CONSTANT;
         locArg[l] = v.value;
+      } else {
+        throw bad(`site ${i} value ${j} has location kind ${String((v as { kind: unknown }).kind)} (register, stack or constant)`);
       }
       l++;
     }
     siteBytes[i] = bytes;
   });
   siteLoc[nS] = l;
+  if (byAddress.has(sm.entryReturnAddress)) {
+    throw bad(`site ${byAddress.get(sm.entryReturnAddress)} returns to ${hexAddress(sm.entryReturnAddress)}, where the entry stub's call to main returns`);
+  }
   return {
     sm,
     profile: p,

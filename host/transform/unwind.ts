@@ -28,9 +28,41 @@ import { LOC_REGISTER, LOC_STACK, type Plan } from "./plan.js";
 
 let work = new Uint8Array(0);
 
+/** A field of an image as an error message shows it: short. */
+function show(v: unknown): string {
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "number" || v === undefined) return String(v);
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/**
+ * Checks an image's form before anything is read from it: an object of the
+ * profile's ISA, its addresses integers in [0, 2^53), its register file and
+ * stack bytes, the stack exactly sp .. stackTop. An image comes from a
+ * message or a file: a field missing or of another type is a corrupted
+ * image, named, not a TypeError from the unwinder.
+ */
 export function checkImage(img: NativeImage, plan: Plan, what: string): void {
   const p = plan.profile;
-  if (img.isa !== p.name) throw new TransformError(`${what}: the image is of ${img.isa}, the stackmap and profile are for ${p.name}`);
+  if (typeof img !== "object" || img === null || Array.isArray(img)) {
+    throw new TransformError(`${what}: the image is ${show(img)}, not a native image {isa, pc, sp, fp, stackTop, regs, stack}`);
+  }
+  if (img.isa !== p.name) {
+    const of = typeof img.isa === "string" ? img.isa : `no ISA (isa ${show(img.isa)})`;
+    throw new TransformError(`${what}: the image is of ${of}, the stackmap and profile are for ${p.name}`);
+  }
+  for (const k of ["pc", "sp", "fp", "stackTop"] as const) {
+    const v: unknown = img[k];
+    if (!Number.isSafeInteger(v) || (v as number) < 0) {
+      throw new TransformError(`${what}: ${p.name} image has ${k} ${show(v)}, not an address (an integer from 0 to 2^53) — the image is corrupted`);
+    }
+  }
+  for (const k of ["regs", "stack"] as const) {
+    const v: unknown = img[k];
+    if (!(v instanceof Uint8Array)) throw new TransformError(`${what}: ${p.name} image has ${k} ${show(v)}, not bytes (a Uint8Array) — the image is corrupted`);
+  }
   if (img.regs.length !== plan.regFileBytes) {
     throw new TransformError(`${what}: ${p.name} image has a register file of ${img.regs.length} bytes, ${p.name} has ${plan.regFileBytes}`);
   }

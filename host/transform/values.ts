@@ -15,7 +15,11 @@ import type { Plan } from "./plan.js";
 export function encodeFrames(frames: readonly PortableFrame[], sites: SiteTable, plan: Plan, fb: FrameBuffer, what: string): void {
   fb.reset();
   const isa = plan.profile.name;
+  if (!Array.isArray(frames)) throw new TransformError(`${what}: the frames are ${typeof frames}, not a list of {site, values}, innermost first`);
   frames.forEach((frame, depth) => {
+    if (typeof frame !== "object" || frame === null || !Array.isArray(frame.values)) {
+      throw new TransformError(`${what}: ${frameText(depth)} is not a frame {site, values} with a list of values`);
+    }
     const site = sites.sites[frame.site];
     const s = frame.site;
     if (!site || !Number.isInteger(s) || s >= plan.siteFunc.length) {

@@ -81,6 +81,12 @@ describe("transformation errors", () => {
     expect(fail(() => lower([{ site: 0, values: [1, 2n ** 64n] }, frames[1]!], table, X, x86_64))).toContain("signed 64-bit range");
   });
 
+  it("lower refuses frames that are not a list of {site, values}, naming the frame (it threw a TypeError)", () => {
+    expect(fail(() => lower(undefined as never, table, X, x86_64))).toContain("lower: the frames are undefined, not a list");
+    expect(fail(() => lower([null, frames[1]!] as never, table, X, x86_64))).toContain("lower: frame 0 is not a frame {site, values}");
+    expect(fail(() => lower([frames[0]!, { site: 1 }] as never, table, X, x86_64))).toContain("lower: frame 1 is not a frame {site, values}");
+  });
+
   it("lower refuses an unknown site and an empty stack", () => {
     expect(fail(() => lower([{ site: 7, values: [] }], table, X, x86_64))).toContain("names site 7, the program has 2 sites");
     expect(fail(() => lower([], table, X, x86_64))).toContain("no frames");
