@@ -34,6 +34,7 @@ import { now } from "./control-word.js";
 import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { loadProgram, type Program } from "./program.js";
+import { SYS_NOW, SysAsker } from "./sys-now.js";
 
 export interface CoreConfig {
   kernel: number;
@@ -63,13 +64,15 @@ export class Core {
   private readonly memories = new Map<number, WebAssembly.Memory>();
   /** threads' instances on this core, by "pid.tid" */
   private readonly instances = new Map<string, Process>();
+  /** this core's answer word for syscalls made while the thread waits (sys-now.ts) */
+  private readonly asker = new SysAsker();
 
   constructor(
     private readonly cfg: CoreConfig,
     private readonly port: MessagePort,
   ) {
     port.on("message", (job: CoreJob) => this.take(job));
-    this.post({ t: "up" });
+    this.post({ t: "up", sysNow: this.asker.buffer });
   }
 
   private post(r: CoreReport, transfer: ArrayBuffer[] = []): void {
@@ -129,6 +132,7 @@ export class Core {
       slot,
       entry: meta.entry,
       syscalls: true,
+      sysNow: (call) => this.sysNow(meta, call),
       kernel: { id: this.cfg.kernel, isa: this.cfg.isas[this.cfg.kernel]!, count: this.cfg.isas.length },
       stdout: (line) => this.post({ t: "output", pid: meta.pid, stream: 1, line }),
       stderr: (line) => this.post({ t: "output", pid: meta.pid, stream: 2, line }),
@@ -137,6 +141,12 @@ export class Core {
     });
     this.instances.set(k, p);
     return p;
+  }
+
+  /** A syscall made while the thread waits (sys-now.ts): at its origin, for the calls that may complete at once. */
+  private sysNow(meta: ProcessMeta, call: SysCall): number | undefined {
+    if (meta.origin !== this.cfg.kernel || !SYS_NOW.has(call.op)) return undefined;
+    return this.asker.ask((seq) => this.post({ t: "sys-now", meta, call, seq }));
   }
 
   /** A process's memory on this kernel (from `memory` if the control thread sent it with the job). */

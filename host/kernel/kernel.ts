@@ -25,7 +25,12 @@
  * thread elsewhere parks, its kernel sends `sys` with its release (diff),
  * and the origin answers `sys-done` with the pages that kernel lacks (the
  * acquire) once the call is done — so data-race-free programs see
- * sequentially consistent memory (memory/replica.ts). A spawned thread
+ * sequentially consistent memory (memory/replica.ts). A thread at the
+ * origin does not park for a call that completes at once (an uncontended
+ * lock, an unlock, an atomic add, a join of an ended thread, the last
+ * arrival at a barrier): its core waits while this thread makes it
+ * (`sys-now`, sys-now.ts), and it stays running; dmesg counts both kinds
+ * at the process's end. A spawned thread
  * starts with its parent's globals on its parent's kernel — or, with a
  * scheduler, on the kernel the balance policy picks (`spawn`, after the
  * pages that kernel lacks).
@@ -74,6 +79,7 @@ import { SIGMIGRATE, SIGNALS, STOP_SIGNALS } from "./core.js";
 import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta, type Request } from "./jobs.js";
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
+import { SYS_NOW, SysAnswer } from "./sys-now.js";
 import { pickMove, type KernelLoad } from "./balance.js";
 import { departure, DepartureError, type Departure, type ProgramMaps } from "./departure.js";
 import { programMaps } from "./program.js";
@@ -118,6 +124,9 @@ interface Proc {
   /** bytes of memory (pages and diffs) that came in and went out */
   memIn: number;
   memOut: number;
+  /** at the origin: syscalls made while their thread waited on its core (sys-now.ts), and after it stopped */
+  sysWaited: number;
+  sysStopped: number;
 }
 
 interface Thread {
@@ -186,7 +195,7 @@ export class Kernel {
   /** "<kernel>:<hash>" of programs a peer has been sent */
   private readonly peerHas = new Set<string>();
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
-  private readonly cores: { worker: Worker; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
+  private readonly cores: { worker: Worker; answer?: SysAnswer; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
   private readonly runq: string[] = [];
   private coresUp = 0;
   private coresReady!: () => void;
@@ -440,7 +449,7 @@ export class Kernel {
   private proc(meta: ProcessMeta): Proc {
     let p = this.procs.get(meta.pid);
     if (!p) {
-      p = { pid: meta.pid, origin: meta.origin, name: meta.name, program: meta.program, moving: new Map(), slots: new Set(), memIn: 0, memOut: 0, arrivalPages: new Map() };
+      p = { pid: meta.pid, origin: meta.origin, name: meta.name, program: meta.program, moving: new Map(), slots: new Set(), memIn: 0, memOut: 0, sysWaited: 0, sysStopped: 0, arrivalPages: new Map() };
       this.procs.set(meta.pid, p);
     }
     return p;
@@ -616,8 +625,11 @@ export class Kernel {
         this.cores[core]!.busy = undefined;
         return this.dispatch();
       case "up":
+        this.cores[core]!.answer = new SysAnswer(r.sysNow);
         if (++this.coresUp === this.cores.length) this.coresReady();
         return;
+      case "sys-now":
+        return this.sysNow(core, r);
       case "running":
         return this.running(core, r.meta, r.ctrlAddress);
       case "stopped": {
@@ -767,6 +779,9 @@ export class Kernel {
   /** The process is gone: its threads here stop (running ones at their next point), its replica is dropped. */
   private reap(pid: number): void {
     const proc = this.procs.get(pid);
+    if (proc && (proc.sysWaited || proc.sysStopped)) {
+      this.dmesg(`pid ${pid} syscalls made here: ${proc.sysWaited} while the thread waited on its core, ${proc.sysStopped} after it stopped`);
+    }
     if (proc && (proc.memIn || proc.memOut)) {
       this.dmesg(`pid ${pid} memory traffic on this kernel: ${proc.memIn} B in, ${proc.memOut} B out (pages, diffs)`);
     }
@@ -925,41 +940,69 @@ export class Kernel {
 
   /** Makes thread `tid`'s syscall; `from`: the kernel it is parked on. */
   private sys(proc: Proc, tid: number, call: SysCall, from: number): void {
-    const sync = proc.sync!;
-    sync.moved(tid, from);
+    proc.sync!.moved(tid, from);
+    proc.sysStopped++;
+    if (call.op === SYS_SPAWN) return this.spawn(proc, tid, call, from);
     let result: number | undefined;
     try {
-      switch (call.op) {
-        case SYS_SPAWN:
-          return this.spawn(proc, tid, call, from);
-        case SYS_JOIN:
-          result = sync.join(tid, call.a);
-          break;
-        case SYS_LOCK:
-          result = sync.lock(tid, call.a);
-          break;
-        case SYS_UNLOCK:
-          result = sync.unlock(tid, call.a);
-          break;
-        case SYS_BARRIER:
-          result = sync.barrier(tid, call.a, call.b);
-          break;
-        case SYS_ATOMIC_ADD:
-          result = this.atomicAdd(proc, call.a, call.b);
-          break;
-        case SYS_YIELD:
-          result = 0;
-          break;
-        case SYS_ACQUIRE:
-          result = call.a; // the result the caller waits to resume with
-          break;
-        default:
-          throw new SyncError(`unknown syscall ${call.op}`);
-      }
+      result = this.perform(proc, tid, call);
     } catch (e) {
       return this.exited(proc.pid, 1, `thread ${tid}: ${(e as Error).message}`);
     }
     if (result !== undefined) this.sysDone(proc, tid, result);
+  }
+
+  /** A syscall other than spawn: its result, or undefined when it blocks the caller (woken with its result later); throws SyncError. */
+  private perform(proc: Proc, tid: number, call: SysCall): number | undefined {
+    const sync = proc.sync!;
+    switch (call.op) {
+      case SYS_JOIN:
+        return sync.join(tid, call.a);
+      case SYS_LOCK:
+        return sync.lock(tid, call.a);
+      case SYS_UNLOCK:
+        return sync.unlock(tid, call.a);
+      case SYS_BARRIER:
+        return sync.barrier(tid, call.a, call.b);
+      case SYS_ATOMIC_ADD:
+        return this.atomicAdd(proc, call.a, call.b);
+      case SYS_YIELD:
+        return 0;
+      case SYS_ACQUIRE:
+        return call.a; // the result the caller waits to resume with
+      default:
+        throw new SyncError(`unknown syscall ${call.op}`);
+    }
+  }
+
+  /**
+   * A syscall of a thread that waits on core `core` (sys-now.ts), at the
+   * origin: made if it completes at once, else the thread stops for it (and
+   * it is made when the stopped thread comes, in sys()).
+   */
+  private sysNow(core: number, r: { meta: ProcessMeta; call: SysCall; seq: number }): void {
+    const answer = this.cores[core]!.answer;
+    if (!answer) return;
+    const t = this.threads.get(key(r.meta.pid, r.meta.tid));
+    const proc = this.procs.get(r.meta.pid);
+    const sync = proc?.sync;
+    const { tid } = r.meta;
+    const { op, a, b } = r.call;
+    const blocks = (s: ProcessSync) =>
+      (op === SYS_JOIN && s.wouldBlock(tid, "join", a)) || (op === SYS_LOCK && s.wouldBlock(tid, "lock", a)) || (op === SYS_BARRIER && s.wouldBlock(tid, "barrier", a, b));
+    if (!t || t.state !== "running" || !proc || !sync || proc.origin !== this.cfg.id || !SYS_NOW.has(op) || blocks(sync)) return answer.park(r.seq);
+    if (!answer.claim(r.seq)) return; // the core stopped waiting: the call comes with the stopped thread
+    let result: number | undefined;
+    try {
+      sync.moved(tid, this.cfg.id);
+      result = this.perform(proc, tid, r.call);
+      if (result === undefined) throw new SyncError(`syscall ${op} blocked after it was found not to (popcorn's bug)`);
+    } catch (e) {
+      answer.park();
+      return this.exited(proc.pid, 1, `thread ${tid}: ${(e as Error).message}`);
+    }
+    proc.sysWaited++;
+    answer.done(result);
   }
 
   /** The atomic add of SYS_ATOMIC_ADD, on the origin's memory (the home of every page). */

@@ -87,6 +87,11 @@ export interface ProcessOptions {
   slot?: number;
   /** a kernel makes this thread's syscalls (threads, mutexes…); without one a syscall is an error */
   syscalls?: boolean;
+  /**
+   * A syscall the kernel may make while the thread waits, without stopping
+   * it: its result, or undefined if the thread is to stop for it as usual.
+   */
+  sysNow?(call: SysCall): number | undefined;
   kernel: KernelInfo;
   stdout(line: string): void;
   stderr(line: string): void;
@@ -188,7 +193,7 @@ export class Process {
     if (tid) tid.value = this.opts.tid ?? 0;
   }
 
-  /** A syscall: the thread stops at the point right after it, and resumes with `sysResult` set. */
+  /** A syscall: made at once while the thread waits (sysNow), or the thread stops at the point right after it and resumes with `sysResult` set. */
   private sys(call: SysCall): number {
     if (!this.instrumented) {
       throw new ProcessError(`${this.program.name}: threads and their synchronization need migration points — compile it with \`popcorn compile\``);
@@ -197,6 +202,11 @@ export class Process {
       throw new ProcessError(
         `${this.program.name}: threads need a kernel, and this run has none (--checkpoint-every, --stop-at, --save and resume run one thread here) — run it with \`popcorn run\` alone, or with --kernels`,
       );
+    }
+    const result = this.opts.sysNow?.(call);
+    if (result !== undefined) {
+      this.sysResult = result;
+      return 1;
     }
     this.pendingSys = call;
     const dest = this.ctrl.destination(); // a migration asked for meanwhile waits until the call is done
@@ -306,25 +316,32 @@ export class Process {
   /** Replaces this process's memory and instance with fresh ones holding `img`, ready to rewind. */
   restore(img: ProcessImage): void {
     const sites = this.requireSites();
+    const from = img.where ? `${img.where}: ` : "";
     if (hex(img.moduleHash) !== hex(sites.moduleHash)) {
       throw new ImageError(
-        `image is of module ${hex(img.moduleHash).slice(0, 12)}…, ${this.program.name} is ${hex(sites.moduleHash).slice(0, 12)}… — restore it with the program it was taken from`,
+        `${from}image is of module ${hex(img.moduleHash).slice(0, 12)}…, ${this.program.name} is ${hex(sites.moduleHash).slice(0, 12)}… — restore it with the program it was taken from`,
       );
     }
     const state: ThreadState = { frames: img.threads[0]?.frames ?? [], globals: img.globals };
-    this.checkFrames(state.frames);
+    this.checkFrames(state.frames, from);
     this.mem = this.freshMemory();
     this.control = undefined;
     this.instantiate();
     const mem = this.memory;
     const have = mem.buffer.byteLength / 65536;
-    if (img.memory.wasmPages > have) mem.grow(img.memory.wasmPages - have);
+    if (img.memory.wasmPages > have) {
+      try {
+        mem.grow(img.memory.wasmPages - have);
+      } catch {
+        throw new ImageError(`${from}image has ${img.memory.wasmPages} wasm pages of memory, more than ${this.program.name}'s memory can grow to`);
+      }
+    }
     const bytes = new Uint8Array(mem.buffer);
     for (const [index, data] of img.memory.pages) {
-      if (data.length !== PAGE_SIZE || (index + 1) * PAGE_SIZE > bytes.length) throw new ImageError(`image page ${index} is out of range`);
+      if (data.length !== PAGE_SIZE || index < 0 || (index + 1) * PAGE_SIZE > bytes.length) throw new ImageError(`${from}image page ${index} is out of range`);
       bytes.set(data, index * PAGE_SIZE);
     }
-    this.resumeInstance(state);
+    this.resumeInstance(state, from);
   }
 
   /**
@@ -339,11 +356,12 @@ export class Process {
     this.resumeInstance(state);
   }
 
-  private resumeInstance(state: ThreadState): void {
+  private resumeInstance(state: ThreadState, from = ""): void {
     const globals = this.globals();
     for (const [name, value] of state.globals) {
       const g = globals.get(name);
-      if (!g) throw new ImageError(`image has global ${name}, the program does not`);
+      if (!g) throw new ImageError(`${from}image has global ${name}, the program does not`);
+      if (typeof value !== typeof g.value) throw new ImageError(`${from}image has global ${name} = ${String(value)}, the program's is a ${typeof g.value}`);
       g.value = value;
     }
     this.rewindQueue = [...state.frames]; // innermost first: pop() yields the outermost
@@ -358,15 +376,20 @@ export class Process {
     return sites;
   }
 
-  private checkFrames(frames: Frame[]): void {
+  private checkFrames(frames: Frame[], from = ""): void {
     const sites = this.requireSites();
-    if (!frames.length) throw new ImageError("image has no frames to resume");
+    if (!frames.length) throw new ImageError(`${from}image has no frames to resume`);
     for (const f of frames) {
       const site = sites.sites[f.site];
-      if (!site) throw new ImageError(`image frame names site ${f.site}, the program has ${sites.sites.length}`);
+      if (!site) throw new ImageError(`${from}image frame names site ${f.site}, the program has ${sites.sites.length}`);
       if (site.values.length !== f.values.length) {
-        throw new ImageError(`image frame at site ${f.site} (${site.func}) has ${f.values.length} values, the site has ${site.values.length}`);
+        throw new ImageError(`${from}image frame at site ${f.site} (${site.func}) has ${f.values.length} values, the site has ${site.values.length}`);
       }
+      site.values.forEach((v, j) => {
+        if (!fitsType(f.values[j]!, v.type)) {
+          throw new ImageError(`${from}image frame at site ${f.site} (${site.func}): value ${v.name} is ${String(f.values[j])}, not a valid ${v.type}`);
+        }
+      });
     }
   }
 
@@ -476,4 +499,21 @@ function wasmFrames(e: Error): string {
     .map((l) => /at (\S+) \(wasm:\/\//.exec(l)?.[1])
     .filter((n): n is string => !!n);
   return names.length ? ` in ${names.slice(0, 8).join(" <- ")}` : "";
+}
+
+/** Whether a frame value holds a value of Wasm type `type`: what the restore_<t> imports can hand back as it is. */
+function fitsType(v: Value, type: string): boolean {
+  switch (type) {
+    case "i32":
+      return typeof v === "number" && Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 32;
+    case "f32":
+    case "f64":
+      return typeof v === "number";
+    case "i64":
+      return typeof v === "bigint";
+    case "v128":
+      return Array.isArray(v) && v.length === 2 && typeof v[0] === "bigint" && typeof v[1] === "bigint";
+    default:
+      return true;
+  }
 }

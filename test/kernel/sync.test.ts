@@ -13,6 +13,48 @@ function sync() {
 }
 
 describe("ProcessSync", () => {
+  it("wouldBlock says whether a join, lock or barrier blocks, exactly, and changes nothing (a syscall made while its thread waits relies on it)", () => {
+    // random calls of 4 threads (0 main, 1–3 spawned) on 2 mutexes, 2 barriers and each other
+    const call = fc.record({
+      caller: fc.integer({ min: 0, max: 3 }),
+      op: fc.constantFrom("join", "lock", "unlock", "barrier", "exit") as fc.Arbitrary<"join" | "lock" | "unlock" | "barrier" | "exit">,
+      target: fc.integer({ min: 0, max: 3 }),
+      parties: fc.integer({ min: 1, max: 3 }),
+    });
+    fc.assert(
+      fc.property(fc.array(call, { maxLength: 60 }), (calls) => {
+        const { s } = sync();
+        for (let t = 1; t <= 3; t++) s.spawn(0, 1000 * t);
+        for (const c of calls) {
+          if (s.blocked.has(c.caller) || s.threads.get(c.caller)!.exited) continue; // a blocked or ended thread makes no calls
+          const addr = 100 + (c.target % 2); // the mutexes and barriers
+          if (c.op === "exit") {
+            if (c.caller !== 0) s.exited(c.caller);
+            continue;
+          }
+          if (c.op === "unlock") {
+            s.unlock(c.caller, addr);
+            continue;
+          }
+          const a = c.op === "join" ? c.target : addr;
+          const before = JSON.stringify([[...s.blocked], s.live()]);
+          const predicted = s.wouldBlock(c.caller, c.op, a, c.parties);
+          expect(JSON.stringify([[...s.blocked], s.live()])).toBe(before);
+          let result: number | undefined;
+          try {
+            result = c.op === "join" ? s.join(c.caller, a) : c.op === "lock" ? s.lock(c.caller, a) : s.barrier(c.caller, a, c.parties);
+          } catch (e) {
+            expect(e).toBeInstanceOf(SyncError);
+            expect(predicted, `${c.op} threw, so it does not block`).toBe(false);
+            continue;
+          }
+          expect(result === undefined, `${c.op} by ${c.caller} on ${a}: blocked`).toBe(predicted);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("spawn gives ids 1, 2, …; join returns the joinee's stack top, at once if it has exited, else when it does", () => {
     const { s, woken } = sync();
     expect(s.spawn(0, 1000)).toBe(1);

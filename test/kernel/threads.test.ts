@@ -138,6 +138,46 @@ async function compileSource(name: string, source: string): Promise<Uint8Array> 
   return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends() })).wasm;
 }
 
+/** One thread: uncontended locks and atomic adds at the origin. */
+const UNCONTENDED = `
+import { print, Mutex, AtomicCounter } from "popcorn";
+const m = new Mutex();
+const c = new AtomicCounter(5);
+export function main(): i32 {
+  for (let i = 0; i < 300; i++) { m.lock(); m.unlock(); }
+  for (let i = 0; i < 300; i++) c.add(2);
+  print("counter " + c.get().toString());
+  return 0;
+}
+`;
+
+describe("syscalls made while the thread waits on its core (sys-now.ts)", () => {
+  it("makes a thread's uncontended locks and atomic adds at its origin without stopping it", async () => {
+    const wasm = await compileSource("uncontended", UNCONTENDED);
+    const { pid, exited } = one.exec(wasm, "uncontended", []);
+    const ex = await exited;
+    expect(ex.status, ex.error).toBe(0);
+    expect(out.get(pid)).toEqual(["counter 605"]);
+    const log = (await one.dmesg()).join("\n");
+    expect(log).toContain(`pid ${pid} syscalls made here: 901 while the thread waited on its core, 0 after it stopped`);
+  });
+
+  it("gives one kernel's results under contention and from another kernel, the calls that cannot complete at once made after the thread stopped", async () => {
+    // prodcons contends for its mutex and yields; with two kernels the consumer's calls come from kernel 1
+    const c = await compileExample("prodcons");
+    for (const k of [one, two]) {
+      const { pid, exited } = k.exec(c.wasm, "prodcons", ["300"], { scheduler: "balance" });
+      const ex = await exited;
+      expect(ex.status, ex.error).toBe(0);
+      expect(out.get(pid)).toEqual(["prodcons 300: sum 45150 ok"]);
+      const m = (await k.dmesg()).join("\n").match(new RegExp(`pid ${pid} syscalls made here: (\\d+) while the thread waited on its core, (\\d+) after it stopped`));
+      expect(m, "the syscall line").not.toBeNull();
+      expect(Number(m![1]), "made while waiting").toBeGreaterThan(0);
+      expect(Number(m![2]), "made after the thread stopped").toBeGreaterThan(0);
+    }
+  });
+});
+
 /** Two threads add to one counter under a Mutex, one on each kernel, while a third hops between the kernels. */
 const MUTEX_AND_HOPS = `
 import { print, args, Thread, Mutex, migrate } from "popcorn";
