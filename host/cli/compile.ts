@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { stackmapBackends } from "../isa/index.js";
 import { ALL_POINTS, type CompileSummary, type PointKind, type Runtime, compile, CompileError } from "../toolchain/index.js";
+import { refuseSameFile } from "./files.js";
 
 export interface CompileFlags {
   out?: string;
@@ -29,6 +30,11 @@ export async function compileCommand(file: string, o: CompileFlags): Promise<num
   const points = parsePoints(o.points);
   if (o.optimize > 3) throw new CompileError("-O: the level must be 0..3");
   const out = o.out ?? defaultOut(file);
+  refuseSameFile("-o", out, file, "the input");
+  if (o.plain) {
+    refuseSameFile("--plain", o.plain, file, "the input");
+    refuseSameFile("--plain", o.plain, out, "the output (-o)");
+  }
   const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime, backends: stackmapBackends() });
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, r.wasm);

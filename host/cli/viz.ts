@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { CompileError } from "../toolchain/index.js";
 import { parseTrace, renderTracePage } from "./viz/index.js";
+import { refuseSameFile } from "./files.js";
 
 export interface VizOptions {
   out?: string;
@@ -17,6 +18,8 @@ export function defaultPagePath(file: string): string {
 }
 
 export async function vizCommand(file: string, o: VizOptions = {}): Promise<number> {
+  const out = o.out ?? defaultPagePath(file);
+  refuseSameFile("-o", out, file, "the trace");
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -25,7 +28,6 @@ export async function vizCommand(file: string, o: VizOptions = {}): Promise<numb
   }
   const trace = parseTrace(text, file);
   const html = renderTracePage(trace, { file });
-  const out = o.out ?? defaultPagePath(file);
   try {
     writeFileSync(out, html);
   } catch (e) {

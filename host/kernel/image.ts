@@ -17,8 +17,11 @@
  *                    threads = [[ [site, [value, ...]], ... ]] frames innermost first
  *
  * A value is a number (i32, f32, f64), a BigInt (i64) or a pair of BigInts
- * (v128, low lane first). An image for another module, a truncated one or
- * one whose checksum does not match is refused with an ImageError.
+ * (v128, low lane first). An image for another module, a truncated one, one
+ * whose checksum does not match or whose payload is not of this shape (a
+ * checksum guards against damage, not against a bug or another tool) is
+ * refused with an ImageError; Process.restore checks the rest against the
+ * program: sites, value types, globals, memory size.
  */
 import { createHash } from "node:crypto";
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
@@ -50,6 +53,8 @@ export interface MemoryImage {
 }
 
 export interface ProcessImage {
+  /** where it was read from (decodeImage's `where`), for errors that name it; not serialized */
+  where?: string;
   moduleHash: Uint8Array;
   args: string[];
   memory: MemoryImage;
@@ -96,7 +101,9 @@ export function encodeImage(img: ProcessImage): Uint8Array {
   return out;
 }
 
-export function decodeImage(bytes: Uint8Array, where = "image"): ProcessImage {
+/** The image in `bytes`; `name`, the file it was read from, is named by every error (also those of Process.restore). */
+export function decodeImage(bytes: Uint8Array, name?: string): ProcessImage {
+  const where = name ?? "image";
   if (bytes.length < HEADER) throw new ImageError(`${where}: truncated (${bytes.length} bytes, header needs ${HEADER})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new ImageError(`${where}: not a popcorn process image (bad magic)`);
@@ -111,18 +118,52 @@ export function decodeImage(bytes: Uint8Array, where = "image"): ProcessImage {
   const payload = bytes.subarray(HEADER);
   const sum = createHash("sha256").update(payload).digest();
   if (!sum.equals(bytes.subarray(12, HEADER))) throw new ImageError(`${where}: checksum mismatch — the image is corrupted`);
+  let raw: unknown;
   try {
-    const [moduleHash, args, [wasmPages, pages], globals, threads] = decode(payload, { useBigInt64: true, extensionCodec: codec }) as [
-      Uint8Array, string[], [number, [number, Uint8Array][]], [string, number | bigint][], [number, Value[]][][],
-    ];
-    return {
-      moduleHash,
-      args,
-      memory: { wasmPages, pages },
-      globals,
-      threads: threads.map((t) => ({ frames: t.map(([site, values]) => ({ site, values })) })),
-    };
+    raw = decode(payload, { useBigInt64: true, extensionCodec: codec });
   } catch (e) {
     throw new ImageError(`${where}: malformed payload (${(e as Error).message})`);
   }
+  return { ...(name === undefined ? {} : { where: name }), ...payloadOf(raw, (why) => new ImageError(`${where}: malformed payload (${why}) — take the image again with \`popcorn run --stop-at\``)) };
+}
+
+/** wasm pages a 32-bit memory can have */
+const MAX_WASM_PAGES = 65536;
+
+const isList = (v: unknown, n?: number): v is unknown[] => Array.isArray(v) && (n === undefined || v.length === n);
+const isIndex = (v: unknown, end: number): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < end;
+const isValue = (v: unknown): v is Value =>
+  typeof v === "number" || typeof v === "bigint" || (isList(v, 2) && typeof v[0] === "bigint" && typeof v[1] === "bigint");
+
+/** The decoded payload checked against the layout above, field by field. */
+function payloadOf(raw: unknown, bad: (why: string) => ImageError): Omit<ProcessImage, "where"> {
+  if (!isList(raw, 5)) throw bad("not a 5-element list");
+  const [moduleHash, args, memory, globals, threads] = raw;
+  if (!(moduleHash instanceof Uint8Array) || moduleHash.length !== 32) throw bad("the module hash is not 32 bytes");
+  if (!isList(args) || !args.every((a) => typeof a === "string")) throw bad("the arguments are not a list of strings");
+  if (!isList(memory, 2) || !isIndex(memory[0], MAX_WASM_PAGES + 1) || !isList(memory[1])) throw bad("the memory is not [wasm pages, pages]");
+  const wasmPages = memory[0];
+  const pages = memory[1].map((p, i) => {
+    if (!isList(p, 2) || !isIndex(p[0], (wasmPages * 65536) / PAGE_SIZE) || !(p[1] instanceof Uint8Array) || p[1].length !== PAGE_SIZE) {
+      throw bad(`memory page ${i} is not [index below ${(wasmPages * 65536) / PAGE_SIZE}, ${PAGE_SIZE} bytes]`);
+    }
+    return p as [number, Uint8Array];
+  });
+  if (!isList(globals)) throw bad("the globals are not a list");
+  for (const [i, g] of globals.entries()) {
+    if (!isList(g, 2) || typeof g[0] !== "string" || (typeof g[1] !== "number" && typeof g[1] !== "bigint")) throw bad(`global ${i} is not [name, number]`);
+  }
+  if (!isList(threads)) throw bad("the threads are not a list");
+  const threadImages = threads.map((t, ti) => {
+    if (!isList(t)) throw bad(`thread ${ti} is not a list of frames`);
+    return {
+      frames: t.map((f, fi): Frame => {
+        if (!isList(f, 2) || !Number.isInteger(f[0]) || !isList(f[1]) || !f[1].every(isValue)) {
+          throw bad(`thread ${ti} frame ${fi} is not [site, values]`);
+        }
+        return { site: f[0] as number, values: f[1] };
+      }),
+    };
+  });
+  return { moduleHash, args: args as string[], memory: { wasmPages, pages }, globals: globals as [string, number | bigint][], threads: threadImages };
 }

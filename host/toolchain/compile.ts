@@ -93,6 +93,7 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
   B.setDebugInfo(true); // keep the name section: traps and sites name their functions
   try {
     m.setFeatures(TARGET_FEATURES);
+    checkFeatures(m, where);
     link(m, plain, where);
     const points = new Set<PointKind>(opts.points ?? ALL_POINTS);
     const result = instrument(m, { points, optimizeLevel: opts.optimizeLevel ?? 3, shrinkLevel: opts.shrinkLevel ?? 0 });
@@ -116,7 +117,8 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
       },
     };
   } catch (e) {
-    if (e instanceof Error && !(e instanceof CompileError)) throw new CompileError(`${where}: ${e.message}`);
+    // link's and the pass's errors may name the file already
+    if (e instanceof Error && !(e instanceof CompileError)) throw new CompileError(e.message.startsWith(`${where}: `) ? e.message : `${where}: ${e.message}`);
     throw e;
   } finally {
     m.dispose();
@@ -129,21 +131,61 @@ const TARGET_FEATURES =
   B.Features.BulkMemory | B.Features.BulkMemoryOpt | B.Features.SIMD128 | B.Features.Atomics |
   B.Features.ReferenceTypes;
 
-export async function compile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
-  let plain: Uint8Array;
-  if (file.endsWith(".wasm")) {
-    try {
-      plain = new Uint8Array(await readFile(file));
-    } catch (e) {
-      throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-  } else {
-    try {
-      await readFile(file);
-    } catch (e) {
-      throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    plain = await compileAssemblyScript(file, opts);
+/** Names of the features TARGET_FEATURES leaves out, by binaryen's bit: what a refused module is told it uses. */
+const OTHER_FEATURES = Object.entries(B.Features as unknown as Record<string, number>).filter(
+  ([name, bit]) => name !== "All" && name !== "MVP" && !(TARGET_FEATURES & bit),
+);
+
+/** Runs `f` with binaryen's validator log (printed on stderr by the Emscripten runtime) held back. */
+function quietly<T>(f: () => T): T {
+  const write = process.stderr.write;
+  const { error, warn, log } = console;
+  process.stderr.write = () => true;
+  console.error = console.warn = console.log = () => {};
+  try {
+    return f();
+  } finally {
+    process.stderr.write = write;
+    Object.assign(console, { error, warn, log });
   }
+}
+
+/**
+ * A module that uses a feature the pass does not target (multivalue, GC,
+ * exceptions, …: another toolchain's output) is refused naming the feature,
+ * before the pass would make a module that does not validate.
+ */
+function checkFeatures(m: binaryen.Module, where: string): void {
+  if (quietly(() => m.validate())) return;
+  const used = OTHER_FEATURES.filter(([, bit]) => {
+    m.setFeatures(TARGET_FEATURES | bit);
+    return quietly(() => m.validate());
+  }).map(([name]) => name.toLowerCase());
+  m.setFeatures(B.Features.All);
+  const valid = used.length > 0 || quietly(() => m.validate());
+  m.setFeatures(TARGET_FEATURES);
+  if (!valid) throw new CompileError(`${where}: not a valid WebAssembly module (binaryen's validator refuses it) — rebuild it with asc`);
+  throw new CompileError(
+    `${where}: uses WebAssembly ${used.length ? used.join(" or ") : "features"} beyond what popcorn instruments ` +
+      "(MVP, mutable-globals, sign-ext, nontrapping-fptoint, bulk-memory, simd128, atomics, reference-types) — rebuild it without them",
+  );
+}
+
+/**
+ * Reads a program: a module (by its magic number, whatever its name) is
+ * instrumented as it is; anything else is AssemblyScript source, which asc
+ * reads only from a file named *.ts (it looks for "<name>.ts" otherwise).
+ */
+export async function compile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!isWasm(bytes) && !file.endsWith(".wasm") && !file.endsWith(".ts")) {
+    throw new CompileError(`${file}: not a WebAssembly module, and AssemblyScript source must be named *.ts — rename it to ${file.replace(/\.[^./]*$/, "")}.ts`);
+  }
+  const plain = isWasm(bytes) || file.endsWith(".wasm") ? bytes : await compileAssemblyScript(file, opts);
   return { plain, ...instrumentWasm(plain, file, opts) };
 }

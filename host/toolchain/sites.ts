@@ -79,6 +79,8 @@ export function encodeSites(t: SiteTable): Uint8Array {
 
 export class SitesFormatError extends Error {}
 
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+
 export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
   const bad = (why: string) =>
     new SitesFormatError(`${where}: ${"popcorn.sites"} section is malformed (${why}) — recompile with \`popcorn compile\``);
@@ -100,18 +102,23 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
   const functions = funcs.map((f: unknown) => {
     if (!Array.isArray(f) || typeof f[0] !== "string") throw bad("bad function record");
     if (!Array.isArray(f[3]) || !f[3].every((t: unknown) => VALUE_TYPES.includes(t as ValueType))) throw bad(`function ${f[0]} has a bad frame`);
-    return { name: f[0] as string, firstSite: Number(f[1]), siteCount: Number(f[2]), frame: f[3] as ValueType[] };
+    if (!isCount(f[1]) || !isCount(f[2])) throw bad(`function ${f[0]} has a bad site range`);
+    return { name: f[0] as string, firstSite: f[1] as number, siteCount: f[2] as number, frame: f[3] as ValueType[] };
   });
   const table: Site[] = sites.map((s: unknown, i: number) => {
     if (!Array.isArray(s) || s[0] !== i) throw bad(`site record ${i} out of order`);
     const kind = KINDS[s[1] as number];
     const fn = functions[s[2] as number];
     if (!kind || !fn || !Array.isArray(s[3])) throw bad(`site ${i} has a bad kind, function or value list`);
+    if (i < fn.firstSite || i >= fn.firstSite + fn.siteCount) throw bad(`site ${i} is outside the sites of its function ${fn.name}`);
     return {
       id: i,
       kind,
       func: fn.name,
-      values: (s[3] as unknown[]).map((v) => {
+      values: (s[3] as unknown[]).map((v, j) => {
+        if (!Array.isArray(v) || v.length !== 3 || !VALUE_TYPES.includes(v[0] as ValueType) || typeof v[1] !== "string") {
+          throw bad(`site ${i}: value ${j} is not [type, name, slot]`);
+        }
         const [type, name, slot] = v as [ValueType, string, number];
         if (!Number.isInteger(slot) || slot < -1 || slot >= fn.frame!.length || (slot >= 0 && fn.frame![slot] !== type)) {
           throw bad(`site ${i}: value ${name} has no ${type} slot ${slot} in the frame of ${fn.name}`);

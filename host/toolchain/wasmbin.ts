@@ -1,13 +1,17 @@
 /**
  * Just enough of the Wasm binary format to read what binaryen.js does not
- * expose: the data segments (offset, bytes) of a module, and the limits of
- * an imported memory (WebAssembly.Module.imports does not give them).
+ * expose: the data segments (offset, bytes) of a module, the limits of an
+ * imported memory and the signature of an exported function (the JS API
+ * gives neither).
  *
  *   module   := magic "\0asm" version u32le, section*
  *   section  := id u8, size leb128, payload
  *   data(11) := count leb128, segment*
  *   segment  := 0 expr bytes | 1 bytes | 2 memidx expr bytes
  *   expr     := i32.const (0x41) sleb128, end (0x0b)     (the only form read)
+ *   type(1)  := count leb128, (0x60 params:vec(valtype) results:vec(valtype))*
+ *   func(3)  := count leb128, typeidx*     (after the imported functions)
+ *   export(7):= count leb128, (name kind u8 index leb128)*
  */
 
 export interface DataSegment {
@@ -119,6 +123,72 @@ export function memoryImport(wasm: Uint8Array): MemoryLimits | undefined {
     return undefined;
   }
   return undefined;
+}
+
+/** Value types by their one-byte code; a signature with any other (GC reference types) is not read. */
+const VALTYPES: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+
+export interface FunctionSignature {
+  params: string[];
+  results: string[];
+}
+
+/**
+ * The signature of the function the module exports as `name`: undefined if
+ * it exports no such function, or uses types this reader does not know.
+ */
+export function exportedFunctionType(wasm: Uint8Array, name: string): FunctionSignature | undefined {
+  try {
+    const r = new Reader(wasm);
+    r.bytes(8);
+    const types: (FunctionSignature | undefined)[] = [];
+    const funcTypes: number[] = []; // per function index (imported ones first)
+    while (r.pos < wasm.length) {
+      const id = r.u8();
+      const s = new Reader(r.bytes(r.uleb()));
+      const name8 = (): string => new TextDecoder().decode(s.bytes(s.uleb()));
+      if (id === 1) {
+        for (let n = s.uleb(); n > 0; n--) {
+          if (s.u8() !== 0x60) return undefined; // a rec group or subtype: GC types
+          const vec = () => Array.from({ length: s.uleb() }, () => VALTYPES[s.u8()]);
+          const params = vec();
+          const results = vec();
+          types.push(params.every(Boolean) && results.every(Boolean) ? { params: params as string[], results: results as string[] } : undefined);
+        }
+      } else if (id === 2) {
+        for (let n = s.uleb(); n > 0; n--) {
+          name8();
+          name8();
+          const kind = s.u8();
+          if (kind === 0) funcTypes.push(s.uleb());
+          else if (kind === 1) (s.u8(), limits(s));
+          else if (kind === 2) limits(s);
+          else if (kind === 3) (s.u8(), s.u8());
+          else if (kind === 4) (s.u8(), s.uleb());
+          else return undefined;
+        }
+      } else if (id === 3) {
+        for (let n = s.uleb(); n > 0; n--) funcTypes.push(s.uleb());
+      } else if (id === 7) {
+        for (let n = s.uleb(); n > 0; n--) {
+          const exported = name8();
+          const kind = s.u8();
+          const index = s.uleb();
+          if (exported === name) return kind === 0 ? types[funcTypes[index]!] : undefined;
+        }
+        return undefined;
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function limits(s: Reader): void {
+  const flags = s.u8();
+  s.uleb();
+  if (flags & 1) s.uleb();
 }
 
 /** Compiles `bytes` (typed loosely, as binaryen and fs hand them out). */

@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { MigrationTraceFile } from "../../host/kernel/index.js";
 import { CompileError } from "../../host/toolchain/index.js";
-import { CLIENT_JS, DATA_ELEMENT_ID, renderTracePage, type VizModel } from "../../host/cli/viz/index.js";
+import { CLIENT_JS, DATA_ELEMENT_ID, parseTrace, renderTracePage, type VizModel } from "../../host/cli/viz/index.js";
 import { ROOT } from "../helpers.js";
 import { CHROMIUM_ARGS, findChromium } from "../setup/chromium.js";
 import { fibTrace } from "./trace-fixture.js";
@@ -137,6 +137,23 @@ describe("renderTracePage", () => {
     const page = renderTracePage(t);
     expect(page.match(/<\/script>/g)).toHaveLength(2);
     expect(modelOf(page).program).toBe(t.program);
+  });
+
+  it("refuses a hand-edited trace whose frames or values are out of place, naming the field, not with a TypeError", () => {
+    const edits: [string, (t: MigrationTraceFile) => void][] = [
+      ["transform.frames[0]", (t) => t.migrations[0]!.transform.frames.shift()],
+      ["transform.frames[1].depth", (t) => (t.migrations[0]!.transform.frames[1]!.depth = -1)],
+      ["transform.frames[0].values[0].index", (t) => (t.migrations[0]!.transform.frames[0]!.values[0]!.index = 99)],
+      ["transform.frames[0].values[0]", (t) => t.migrations[0]!.transform.frames[0]!.values.shift()],
+    ];
+    for (const [field, edit] of edits) {
+      const t = clone(trace);
+      expect(t.migrations[0]!.transform.frames[0]!.values.length).toBeGreaterThan(1);
+      edit(t);
+      const render = () => renderTracePage(parseTrace(JSON.stringify(t), "edited.json"), { file: "edited.json" });
+      expect(render, field).toThrow(CompileError);
+      expect(render, field).toThrow(/^edited\.json: migrations\[0\]\.transform\.frames\[\d\]/);
+    }
   });
 
   it("shows a trace without migrations", () => {

@@ -1,4 +1,6 @@
 // Process images: a bad image is refused with a named reason, never run.
+import { createHash } from "node:crypto";
+import { encode } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
 import { Process, decodeImage, encodeImage, ImageError, loadProgram, type ProcessImage } from "../../host/kernel/index.js";
 import { compileExample, run } from "../helpers.js";
@@ -62,6 +64,64 @@ describe("process images", () => {
     missing.threads[0]!.frames[0]!.site = 99999;
     expect(() => run(wasm, { image: missing })).toThrow(/names site 99999/);
   });
+});
+
+/** An image whose payload is `payload` as it is, with a valid header and checksum: what a bug or another tool could write. */
+function imageBytes(payload: unknown): Uint8Array {
+  const body = encode(payload, { useBigInt64: true });
+  const out = new Uint8Array(44 + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x4d494350, true);
+  view.setUint32(4, 1, true);
+  view.setUint32(8, body.length, true);
+  out.set(createHash("sha256").update(body).digest(), 12);
+  out.set(body, 44);
+  return out;
+}
+
+describe("process images of the wrong shape, with a valid checksum", () => {
+  /** the payload of a real image of fib, as encodeImage lays it out */
+  async function payload(): Promise<{ wasm: Uint8Array; p: [Uint8Array, string[], [number, [number, Uint8Array][]], [string, number | bigint][], [number, unknown[]][][]] }> {
+    const { wasm, image: i } = await imageOf("fib", ["11", "50"], 40);
+    return { wasm, p: [i.moduleHash, i.args, [i.memory.wasmPages, i.memory.pages], i.globals, i.threads.map((t) => t.frames.map((f) => [f.site, f.values]))] };
+  }
+  type Payload = Awaited<ReturnType<typeof payload>>["p"];
+  const edits: [string, (p: Payload) => unknown][] = [
+    ["a payload that is not a list", () => 5],
+    ["arguments that are not strings", (p) => ((p[1] = [1, 2] as never), p)],
+    ["a memory that is not a list", (p) => ((p[2] = 7 as never), p)],
+    ["pages that are not a list", (p) => ((p[2][1] = 3 as never), p)],
+    ["a page that is not [index, bytes]", (p) => ((p[2][1][0] = 3 as never), p)],
+    ["a negative page index", (p) => ((p[2][1][0]![0] = -1), p)],
+    ["a page index that is not an integer", (p) => ((p[2][1][0]![0] = 0.5), p)],
+    ["more wasm pages than the memory may have", (p) => ((p[2][0] = 1e6), p)],
+    ["a page count that is not a number", (p) => ((p[2][0] = "5" as never), p)],
+    ["globals that are not a list", (p) => ((p[3] = 1 as never), p)],
+    ["a global that is not [name, value]", (p) => ((p[3][0] = 1 as never), p)],
+    ["a global value of the wrong type", (p) => ((p[3][0]![1] = typeof p[3][0]![1] === "bigint" ? 1.5 : 2n ** 40n), p)],
+    ["a global value that is a string", (p) => ((p[3][0]![1] = "s" as never), p)],
+    ["threads that are not a list", (p) => ((p[4] = 1 as never), p)],
+    ["a frame that is not [site, values]", (p) => ((p[4][0]![0] = 1 as never), p)],
+    ["a site that is not a number", (p) => ((p[4][0]![0]![0] = "0" as never), p)],
+    ["frame values that are not a list", (p) => ((p[4][0]![0]![1] = 3 as never), p)],
+    ["frame values that are strings", (p) => (p[4][0]!.forEach((f) => (f[1] = f[1].map(() => "x"))), p)],
+    ["frame values of the wrong type", (p) => (p[4][0]!.forEach((f) => (f[1] = f[1].map((v) => (typeof v === "bigint" ? 1 : 5n)))), p)],
+    ["frame values that are null", (p) => (p[4][0]!.forEach((f) => (f[1] = f[1].map(() => null))), p)],
+  ];
+  for (const [what, edit] of edits) {
+    it(`refuses ${what} with an ImageError naming the file`, async () => {
+      const { wasm, p } = await payload();
+      const bytes = imageBytes(edit(p));
+      let err: unknown;
+      try {
+        run(wasm, { image: decodeImage(bytes, "bad.img") });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ImageError);
+      expect((err as Error).message).toMatch(/^bad\.img: /);
+    });
+  }
 });
 
 describe("process images keep -0.0", () => {

@@ -53,6 +53,25 @@ describe("popcorn.sites", () => {
     expect(() => decodeSites(encodeSites(twice), "x.wasm")).toThrow(/site 1 has two values in one slot of the frame of f/);
   });
 
+  it("refuses records of the wrong shape with a SitesFormatError naming the file, not a TypeError", () => {
+    const raw = () => [SITES_VERSION, new Uint8Array(32), [["f", 0, 1, ["i32"]]], [[0, 0, 0, [["i32", "n", 0]]]]] as unknown[][];
+    const edits: ((r: unknown[][]) => void)[] = [
+      (r) => ((r[3] as unknown[][])[0]![3] = [5]), // a value that is not [type, name, slot]
+      (r) => ((r[3] as unknown[][])[0]![3] = [["i33", "n", -1]]), // a value of no Wasm type
+      (r) => ((r[3] as unknown[][])[0]![3] = [[null, 7, -1]]), // nor a name
+      (r) => ((r[2] as unknown[][])[0]![1] = "zero"), // a function's first site that is not a number
+      (r) => ((r[2] as unknown[][])[0]![2] = 0), // a function whose range leaves out its site
+      (r) => ((r[2] as unknown[][])[0]![1] = 1), // or starts past it
+    ];
+    for (const edit of edits) {
+      const r = raw();
+      expect(() => decodeSites(encode(r), "x.wasm")).not.toThrow();
+      edit(r);
+      expect(() => decodeSites(encode(r), "x.wasm")).toThrow(SitesFormatError);
+      expect(() => decodeSites(encode(r), "x.wasm")).toThrow(/^x\.wasm: popcorn\.sites section is malformed/);
+    }
+  });
+
   it("refuses a section of version 1 with the way out", () => {
     const v1 = encode([1, new Uint8Array(32), [["f", 0, 1]], [[0, 0, 0, [["i32", "n"]]]]]);
     expect(() => decodeSites(v1, "old.wasm")).toThrow(/old\.wasm: popcorn\.sites version 1, this popcorn reads version 2 — recompile with this popcorn/);

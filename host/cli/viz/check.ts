@@ -153,7 +153,8 @@ function checkTransform(c: Checker, v: unknown, path: string, from: string, to: 
   c.arr(t.frames, `${path}.frames`).forEach((f, i) => {
     const p = `${path}.frames[${i}]`;
     const o = c.obj(f, p);
-    c.int(o.depth, `${p}.depth`);
+    // the page finds a frame by its depth and a value by its index: each must be its place in the list
+    if (c.int(o.depth, `${p}.depth`) !== i) c.fail(`${p}.depth`, `${String(o.depth)}, but it is frame ${i} of the list (innermost first)`);
     c.int(o.site, `${p}.site`);
     c.str(o.function, `${p}.function`);
     for (const side of ["from", "to"] as const) {
@@ -169,7 +170,7 @@ function checkTransform(c: Checker, v: unknown, path: string, from: string, to: 
     c.arr(o.values, `${p}.values`).forEach((x, j) => {
       const q = `${p}.values[${j}]`;
       const vo = c.obj(x, q);
-      c.int(vo.index, `${q}.index`);
+      if (c.int(vo.index, `${q}.index`) !== j) c.fail(`${q}.index`, `${String(vo.index)}, but it is value ${j} of its frame`);
       c.int(vo.size, `${q}.size`);
       if (vo.name !== null) c.str(vo.name, `${q}.name`);
       if (vo.type !== null) c.str(vo.type, `${q}.type`);

@@ -1,0 +1,141 @@
+// What a careless or hostile user does to compile, run, resume and viz:
+// every mistake is refused with one line that names the file (exit status 2),
+// never an internal error, a stack trace, or a file silently destroyed.
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import binaryen from "binaryen";
+import { beforeAll, describe, expect, it } from "vitest";
+import { example, popcornIn } from "../helpers.js";
+import { fibTrace } from "./trace-fixture.js";
+
+const dir = mkdtempSync(join(tmpdir(), "popcorn-hostile-"));
+const popcorn = popcornIn(dir, 120_000);
+
+/** A module from WebAssembly text, as another toolchain would write it. */
+function wat(file: string, text: string): string {
+  const m = binaryen.parseText(text);
+  m.setFeatures(binaryen.Features.All);
+  writeFileSync(join(dir, file), m.emitBinary());
+  m.dispose();
+  return file;
+}
+
+/** One line on stderr, no stack, no "internal error". */
+function expectOneLine(stderr: string): void {
+  expect(stderr).not.toMatch(/internal error|\n\s+at /);
+  expect(stderr.trim().split("\n")).toHaveLength(1);
+}
+
+describe("a program's main", () => {
+  const mains: [string, string][] = [
+    ["i64", `(func (export "main") (result i64) (i64.const 7))`],
+    ["f64", `(func (export "main") (result f64) (f64.const 2.5))`],
+    ["two results", `(func (export "main") (result i32 i32) (i32.const 1) (i32.const 2))`],
+    ["parameters", `(func (export "main") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))`],
+  ];
+  for (const [what, func] of mains) {
+    it(`returning or taking the wrong thing (${what}) is refused with its expected signature, exit 2`, () => {
+      const f = wat(`main-${what.replace(/ /g, "-")}.wasm`, `(module (memory (export "memory") 1) ${func})`);
+      const r = popcorn("run", f);
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toContain(`${f}: main`);
+      expect(r.stderr).toContain("export function main(): i32");
+    });
+  }
+
+  it("that returns nothing exits 0", () => {
+    const f = wat("main-void.wasm", `(module (memory (export "memory") 1) (func (export "main")))`);
+    expect(popcorn("run", f).code).toBe(0);
+  });
+});
+
+describe("popcorn compile of what is not a .ts source or a .wasm", () => {
+  beforeAll(() => {
+    copyFileSync(example("hello"), join(dir, "hello.TS"));
+    copyFileSync(example("hello"), join(dir, "hello"));
+  });
+
+  for (const name of ["hello.TS", "hello"]) {
+    it(`${name}: says AssemblyScript source is named *.ts, not that ${name}.ts is missing`, () => {
+      const r = popcorn("compile", name, "-o", "x.wasm");
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).not.toMatch(/not found/);
+      expect(r.stderr).toContain(`popcorn: ${name}: `);
+      expect(r.stderr).toContain("rename it to hello.ts");
+    });
+  }
+
+  it("a module named without .wasm is read as a module", () => {
+    const f = wat("plainmodule", `(module (memory (export "memory") 1) (func (export "main") (result i32) (i32.const 7)))`);
+    const r = popcorn("compile", f, "-o", "plainmodule.out.wasm");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(popcorn("run", "plainmodule.out.wasm").code).toBe(7);
+  });
+});
+
+describe("popcorn compile of a module from another toolchain", () => {
+  it("names the file once in a link error", () => {
+    const f = wat("nomem.wasm", `(module (func (export "main") (result i32) (i32.const 1)))`);
+    const r = popcorn("compile", f);
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr.split("nomem.wasm").length - 1).toBe(1);
+  });
+
+  it("that uses a feature popcorn does not target is refused in one line naming the feature, not as an internal error", () => {
+    const f = wat(
+      "multivalue.wasm",
+      `(module (memory (export "memory") 1)
+         (func $pair (result i32 i32) (i32.const 1) (i32.const 2))
+         (func (export "main") (result i32) (call $pair) (drop)))`,
+    );
+    const r = popcorn("compile", f, "-o", "mv.out.wasm");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toMatch(/multivalue\.wasm: .*multi-?value/i);
+  });
+});
+
+describe("popcorn compile never overwrites its input", () => {
+  it("-o naming the source", () => {
+    copyFileSync(example("hello"), join(dir, "keep.ts"));
+    const before = readFileSync(join(dir, "keep.ts"), "utf8");
+    const r = popcorn("compile", "keep.ts", "-o", "./keep.ts");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toContain("keep.ts");
+    expect(readFileSync(join(dir, "keep.ts"), "utf8")).toBe(before);
+  });
+
+  it("--plain naming the source", () => {
+    copyFileSync(example("hello"), join(dir, "keep2.ts"));
+    const before = readFileSync(join(dir, "keep2.ts"), "utf8");
+    const r = popcorn("compile", "keep2.ts", "-o", "k2.wasm", "--plain", "keep2.ts");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(readFileSync(join(dir, "keep2.ts"), "utf8")).toBe(before);
+  });
+
+  it("--plain naming the same file as -o", () => {
+    copyFileSync(example("hello"), join(dir, "keep3.ts"));
+    const r = popcorn("compile", "keep3.ts", "-o", "k3.wasm", "--plain", "./k3.wasm");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toContain("k3.wasm");
+  });
+});
+
+describe("popcorn viz never overwrites its input", () => {
+  it("-o naming the trace", async () => {
+    const text = JSON.stringify((await fibTrace()).trace);
+    writeFileSync(join(dir, "t.json"), text);
+    const r = popcorn("viz", "t.json", "-o", "./t.json");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(readFileSync(join(dir, "t.json"), "utf8")).toBe(text);
+  });
+});
