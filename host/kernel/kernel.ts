@@ -26,11 +26,9 @@
  * and the origin answers `sys-done` with the pages that kernel lacks (the
  * acquire) once the call is done — so data-race-free programs see
  * sequentially consistent memory (memory/replica.ts). A thread at the
- * origin does not park for a call that completes at once (an uncontended
- * lock, an unlock, an atomic add, a join of an ended thread, the last
- * arrival at a barrier): its core waits while this thread makes it
- * (`sys-now`, sys-now.ts), and it stays running; dmesg counts both kinds
- * at the process's end. A spawned thread
+ * origin does not park for a lock that is free, an unlock or an atomic add:
+ * its core waits while this thread makes the call (`sys-now`, sys-now.ts),
+ * and it stays running; dmesg counts both kinds at the process's end. A spawned thread
  * starts with its parent's globals on its parent's kernel — or, with a
  * scheduler, on the kernel the balance policy picks (`spawn`, after the
  * pages that kernel lacks).
@@ -987,10 +985,10 @@ export class Kernel {
     const proc = this.procs.get(r.meta.pid);
     const sync = proc?.sync;
     const { tid } = r.meta;
-    const { op, a, b } = r.call;
-    const blocks = (s: ProcessSync) =>
-      (op === SYS_JOIN && s.wouldBlock(tid, "join", a)) || (op === SYS_LOCK && s.wouldBlock(tid, "lock", a)) || (op === SYS_BARRIER && s.wouldBlock(tid, "barrier", a, b));
-    if (!t || t.state !== "running" || !proc || !sync || proc.origin !== this.cfg.id || !SYS_NOW.has(op) || blocks(sync)) return answer.park(r.seq);
+    const { op, a } = r.call;
+    if (!t || t.state !== "running" || !proc || !sync || proc.origin !== this.cfg.id || !SYS_NOW.has(op) || (op === SYS_LOCK && sync.lockWouldBlock(tid, a))) {
+      return answer.park(r.seq);
+    }
     if (!answer.claim(r.seq)) return; // the core stopped waiting: the call comes with the stopped thread
     let result: number | undefined;
     try {

@@ -19,6 +19,7 @@
  */
 import {
   CTRL_PTR_GLOBAL,
+  CTRL_URGENT,
   THREAD_GLOBAL,
   TABLE_EXPORT,
   STACK_POINTER_GLOBAL,
@@ -90,6 +91,8 @@ export interface ProcessOptions {
   /**
    * A syscall the kernel may make while the thread waits, without stopping
    * it: its result, or undefined if the thread is to stop for it as usual.
+   * Not asked while a stop is asked for now (CTRL_URGENT): the thread stops
+   * for the call, at the point after it, as it did before sys-now.
    */
   sysNow?(call: SysCall): number | undefined;
   kernel: KernelInfo;
@@ -203,7 +206,9 @@ export class Process {
         `${this.program.name}: threads need a kernel, and this run has none (--checkpoint-every, --stop-at, --save and resume run one thread here) — run it with \`popcorn run\` alone, or with --kernels`,
       );
     }
-    const result = this.opts.sysNow?.(call);
+    // a stop asked for now (a time slice over, a signal, a migration) is taken here, at the point after the call, as
+    // before sys-now: a thread making only calls that complete at once may reach no other point (--points explicit)
+    const result = this.ctrl.value & CTRL_URGENT ? undefined : this.opts.sysNow?.(call);
     if (result !== undefined) {
       this.sysResult = result;
       return 1;

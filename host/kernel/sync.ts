@@ -15,9 +15,9 @@
  *   barrier(addr, parties)       → 1 for the last to arrive, 0 for the others; blocks until
  *                                  `parties` threads have arrived
  *
- * wouldBlock(caller, join|lock|barrier, …) says, without changing anything,
- * whether the call would block: a call that would not is made while its
- * thread waits on its core (sys-now.ts).
+ * lockWouldBlock says, without changing anything, whether a lock would
+ * block: one that would not is made while its thread waits on its core
+ * (sys-now.ts).
  *
  * A mutex or barrier is named by its address in the process memory (the
  * guest object's), and exists from its first use. A thread is a row here
@@ -119,25 +119,10 @@ export class ProcessSync {
     return 0;
   }
 
-  /**
-   * Whether join, lock or barrier would block `caller` now; it changes
-   * nothing (a call that would throw does not block: making it throws).
-   */
-  wouldBlock(caller: number, call: "join" | "lock" | "barrier", addr: number, parties = 0): boolean {
-    switch (call) {
-      case "join": {
-        const t = this.threads.get(addr);
-        return t !== undefined && addr !== caller && !t.exited;
-      }
-      case "lock": {
-        const m = this.mutexes.get(addr);
-        return m !== undefined && m.owner !== caller;
-      }
-      case "barrier": {
-        const b = this.barriers.get(addr);
-        return parties >= 1 && (b?.parties ?? parties) === parties && (b?.waiting.length ?? 0) + 1 < parties;
-      }
-    }
+  /** Whether lock(caller, addr) would block now (another thread holds the mutex); it changes nothing. */
+  lockWouldBlock(caller: number, addr: number): boolean {
+    const m = this.mutexes.get(addr);
+    return m !== undefined && m.owner !== caller;
   }
 
   barrier(caller: number, addr: number, parties: number): number | undefined {

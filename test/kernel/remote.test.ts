@@ -94,8 +94,8 @@ describe("a client and a kernel that stops answering", () => {
   it("a quiet run longer than the bound is not cut off: the kernel's heartbeats keep the connection alive", async () => {
     const k = await RemoteKernel.connect(address, readKeyFile(keyFile), { deadAfterMs: BOUND });
     try {
-      // two threads counting to 2^31 each: far longer than the test waits, and silent until the end
-      const { pid, exited } = await k.exec(count, "count.wasm", ["2", "2147483647"]);
+      // sixteen threads counting to 2^31 each: far longer than the test waits (two took 3.7 s), and silent until the end
+      const { pid, exited } = await k.exec(count, "count.wasm", ["16", "2147483647"]);
       expect(await within(exited, BOUND + 1500)).toBe("still running");
       k.signal(pid, 9); // and the connection still carries a request and the exit
       expect(await within(exited, 5000)).toMatchObject({ status: 137 });

@@ -13,8 +13,8 @@ function sync() {
 }
 
 describe("ProcessSync", () => {
-  it("wouldBlock says whether a join, lock or barrier blocks, exactly, and changes nothing (a syscall made while its thread waits relies on it)", () => {
-    // random calls of 4 threads (0 main, 1–3 spawned) on 2 mutexes, 2 barriers and each other
+  it("lockWouldBlock says whether a lock blocks, exactly, and changes nothing (a lock made while its thread waits relies on it)", () => {
+    // random calls of 4 threads (0 main, 1–3 spawned) on 2 mutexes, with joins, barriers and exits changing who may call
     const call = fc.record({
       caller: fc.integer({ min: 0, max: 3 }),
       op: fc.constantFrom("join", "lock", "unlock", "barrier", "exit") as fc.Arbitrary<"join" | "lock" | "unlock" | "barrier" | "exit">,
@@ -28,27 +28,22 @@ describe("ProcessSync", () => {
         for (const c of calls) {
           if (s.blocked.has(c.caller) || s.threads.get(c.caller)!.exited) continue; // a blocked or ended thread makes no calls
           const addr = 100 + (c.target % 2); // the mutexes and barriers
-          if (c.op === "exit") {
-            if (c.caller !== 0) s.exited(c.caller);
-            continue;
-          }
-          if (c.op === "unlock") {
-            s.unlock(c.caller, addr);
-            continue;
-          }
-          const a = c.op === "join" ? c.target : addr;
-          const before = JSON.stringify([[...s.blocked], s.live()]);
-          const predicted = s.wouldBlock(c.caller, c.op, a, c.parties);
-          expect(JSON.stringify([[...s.blocked], s.live()])).toBe(before);
-          let result: number | undefined;
           try {
-            result = c.op === "join" ? s.join(c.caller, a) : c.op === "lock" ? s.lock(c.caller, a) : s.barrier(c.caller, a, c.parties);
+            if (c.op === "exit") {
+              if (c.caller !== 0) s.exited(c.caller);
+            } else if (c.op === "unlock") s.unlock(c.caller, addr);
+            else if (c.op === "join") s.join(c.caller, c.target);
+            else if (c.op === "barrier") s.barrier(c.caller, addr, c.parties);
+            else {
+              const before = JSON.stringify([[...s.blocked], s.live()]);
+              const predicted = s.lockWouldBlock(c.caller, addr);
+              expect(JSON.stringify([[...s.blocked], s.live()])).toBe(before);
+              expect(s.lock(c.caller, addr) === undefined, `lock by ${c.caller} of ${addr}: blocked`).toBe(predicted);
+            }
           } catch (e) {
             expect(e).toBeInstanceOf(SyncError);
-            expect(predicted, `${c.op} threw, so it does not block`).toBe(false);
-            continue;
+            if (c.op === "lock") expect(s.lockWouldBlock(c.caller, addr), "a lock that throws does not block").toBe(false);
           }
-          expect(result === undefined, `${c.op} by ${c.caller} on ${a}: blocked`).toBe(predicted);
         }
       }),
       { numRuns: 300 },

@@ -1,0 +1,282 @@
+// Syscalls made while the thread waits on its core (host/kernel/sys-now.ts),
+// on real kernels: what a review checked around them —
+// time slices and signals for a thread that makes only calls that complete
+// at once, a control thread too busy to answer (the core gives up and the
+// call is made after the thread stopped: once), and two cores of one kernel
+// on one mutex.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { stackmapBackends } from "../../host/isa/index.js";
+import { EmbeddedKernels } from "../../host/kernel/index.js";
+import { compile, type PointKind } from "../../host/toolchain/index.js";
+import { ScriptedCluster, type Exit } from "./scripted.js";
+
+/** Compiles a test program written here. */
+async function compileSource(name: string, source: string, points?: PointKind[]): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), "popcorn-sysnow-"));
+  writeFileSync(join(dir, `${name}.ts`), source);
+  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends(), points })).wasm;
+}
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T | "stuck"> =>
+  Promise.race([p, new Promise<"stuck">((r) => setTimeout(() => r("stuck"), ms))]);
+
+/** A spawned thread spins on calls that complete at once (on the mutex main needs) until main, which shares its one core, has run. */
+const SPIN_UNTIL_MAIN = `
+import { print, Thread, Mutex, AtomicCounter } from "popcorn";
+const m = new Mutex();
+const flag = new AtomicCounter(0);
+function spinner(arg: i32): void {
+  while (flag.get() == 0) { m.lock(); m.unlock(); }
+}
+export function main(): i32 {
+  const t = Thread.spawn(spinner, 0);
+  m.lock();
+  flag.add(1);
+  m.unlock();
+  t.join();
+  print("main ran");
+  return 0;
+}
+`;
+
+/** Main spins on calls that complete at once, for ever. */
+const SPIN_FOREVER = `
+import { print, Mutex } from "popcorn";
+const m = new Mutex();
+export function main(): i32 {
+  print("spinning");
+  for (;;) { m.lock(); m.unlock(); }
+  return 0;
+}
+`;
+
+const out = new Map<number, string[]>();
+const onOutput = (pid: number, _stream: 1 | 2, line: string) => {
+  if (!out.has(pid)) out.set(pid, []);
+  out.get(pid)!.push(line);
+};
+
+describe("a thread that makes only calls that complete at once (migration points at explicit checkMigrate() and syscalls only)", () => {
+  let one: EmbeddedKernels;
+  beforeAll(async () => {
+    one = await EmbeddedKernels.start({ isas: ["x86-64"], cores: 1, onOutput });
+  });
+  afterAll(() => one?.stop());
+
+  it("still gives its one core to a sibling when its slice is over (with every kind of point, too)", async () => {
+    for (const points of [["explicit"], undefined] as (PointKind[] | undefined)[]) {
+      const wasm = await compileSource("spin", SPIN_UNTIL_MAIN, points);
+      const { pid, exited } = one.exec(wasm, "spin", []);
+      const ex = await within(exited, 5000);
+      expect(ex === "stuck" ? "stuck" : ex.status, `points ${points ?? "all"}`).toBe(0);
+      expect(out.get(pid)).toEqual(["main ran"]);
+    }
+  });
+
+  it("still stops for kill -9", async () => {
+    const wasm = await compileSource("spinforever", SPIN_FOREVER, ["explicit"]);
+    const { pid, exited } = one.exec(wasm, "spinforever", []);
+    for (let i = 0; i < 500 && !out.get(pid); i++) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 20));
+    one.signal(pid, 9);
+    const ex = await within(exited, 5000);
+    expect(ex === "stuck" ? "stuck" : ex.status).toBe(137);
+  });
+});
+
+/** Threads add to a counter under a mutex, and with atomic adds: each call made once gives the exact sums. */
+const COUNTERS = `
+import { print, args, Thread, Mutex, AtomicCounter } from "popcorn";
+let n: i32 = 0;
+const m = new Mutex();
+const c = new AtomicCounter(0);
+let box = new StaticArray<i32>(4);
+function work(arg: i32): void {
+  for (let i = 0; i < n; i++) {
+    m.lock(); box[0] = box[0] + 1; m.unlock();
+    c.add(1);
+  }
+}
+export function main(): i32 {
+  n = I32.parseInt(args()[0]);
+  const threads = I32.parseInt(args()[1]);
+  box = new StaticArray<i32>(4);
+  const ts = new Array<Thread>(0);
+  for (let t = 0; t < threads; t++) ts.push(Thread.spawn(work, t));
+  work(0);
+  for (let t = 0; t < threads; t++) ts[t].join();
+  const want = n * (threads + 1);
+  print("x " + box[0].toString() + " c " + c.get().toString() + (box[0] == want && c.get() == want ? " ok" : " WRONG"));
+  return 0;
+}
+`;
+
+let cluster: ScriptedCluster | undefined;
+afterEach(() => {
+  cluster?.shutdown();
+  cluster = undefined;
+});
+
+async function execOn(c: ScriptedCluster, wasm: Uint8Array, args: string[], pid: number): Promise<Exit | "timeout"> {
+  c.request(0, { t: "exec", pid, name: "counters", bytes: wasm, args });
+  return c.exit(pid, 30_000);
+}
+
+const callsLine = (log: string[], pid: number) => {
+  const m = log.join("\n").match(new RegExp(`pid ${pid} syscalls made here: (\\d+) while the thread waited on its core, (\\d+) after it stopped`));
+  return m ? { waited: Number(m[1]), stopped: Number(m[2]) } : undefined;
+};
+
+describe("calls made while the thread waits, on a kernel whose control thread is this test's thread (scripted.ts)", () => {
+  it("two cores on one mutex: every call made once", async () => {
+    const c = (cluster = await ScriptedCluster.start({ kernels: 1, cores: 2 }));
+    const wasm = await compileSource("counters", COUNTERS);
+    const pid = 100_001;
+    const ex = await execOn(c, wasm, ["3000", "1"], pid);
+    expect(ex).toMatchObject({ status: 0 });
+    expect(c.output(pid)).toEqual(["x 6000 c 6000 ok"]);
+    await new Promise((r) => setTimeout(r, 20));
+    const calls = callsLine(c.logs[0]!, pid);
+    // per thread n × (lock, unlock, add); main's spawn, join and two gets
+    expect(calls && calls.waited + calls.stopped).toBe(2 * 3000 * 3 + 4);
+  });
+
+  it("a control thread busy for longer than the core waits: the core gives up, and each call is made once (after the thread stopped)", async () => {
+    // main alone on one core (every call completes at once: one made after the thread stopped is one the core gave up on),
+    // then main and a thread on two cores, on one mutex
+    const wasm = await compileSource("counters", COUNTERS);
+    for (const [cores, threads, n] of [[1, 0, 3000], [2, 1, 1500]] as const) {
+      const c = (cluster = await ScriptedCluster.start({ kernels: 1, cores }));
+      const pid = 100_002;
+      // the control thread (this one) is busy for 30 ms every 40 ms while the process runs
+      let busy = 0;
+      const timer = setInterval(() => {
+        const t0 = performance.now();
+        while (performance.now() - t0 < 30);
+        busy++;
+      }, 40);
+      let ex: Exit | "timeout";
+      try {
+        ex = await execOn(c, wasm, [String(n), String(threads)], pid);
+      } finally {
+        clearInterval(timer);
+      }
+      const all = n * (threads + 1);
+      expect(ex).toMatchObject({ status: 0 });
+      expect(busy, "busy spells").toBeGreaterThan(0);
+      expect(c.output(pid)).toEqual([`x ${all} c ${all} ok`]);
+      await new Promise((r) => setTimeout(r, 20));
+      const calls = callsLine(c.logs[0]!, pid);
+      if (!threads) expect(calls?.stopped, "calls the core gave up on").toBeGreaterThan(0);
+      // n × (lock, unlock, add) per thread; main's spawns, joins and two gets
+      expect(calls && calls.waited + calls.stopped).toBe(all * 3 + 2 * threads + 2);
+      c.shutdown();
+      cluster = undefined;
+    }
+  });
+});
+
+/** Main alone: n locked increments and atomic adds, then where it ended up. */
+const MAIN_ALONE = `
+import { print, args, Mutex, AtomicCounter, currentKernel } from "popcorn";
+const m = new Mutex();
+const c = new AtomicCounter(0);
+let box = new StaticArray<i32>(4);
+export function main(): i32 {
+  const n = I32.parseInt(args()[0]);
+  box = new StaticArray<i32>(4);
+  for (let i = 0; i < n; i++) {
+    m.lock(); box[0] = box[0] + 1; m.unlock();
+    c.add(1);
+  }
+  print("x " + box[0].toString() + " c " + c.get().toString() + " on kernel " + currentKernel().toString());
+  return 0;
+}
+`;
+
+/** The control thread (this test's thread) busy for `ms`, then `then()` at once, while the process runs. */
+function busyThen(ms: number, after: number, then: () => void): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms);
+      then();
+      resolve();
+    }, after),
+  );
+}
+
+describe("signals for a thread whose core waits for (or gave up on) its call", () => {
+  // SIGMIGRATE right after a busy spell of the control thread (the core gave up), and right after a short one (it still waits)
+  it("SIGMIGRATE moves it, every call made once", async () => {
+    const c = (cluster = await ScriptedCluster.start({ kernels: 2, cores: 1 }));
+    const wasm = await compileSource("alone", MAIN_ALONE);
+    for (const [i, ms] of [30, 2].entries()) {
+      const pid = 100_010 + i;
+      c.request(0, { t: "exec", pid, name: "alone", bytes: wasm, args: ["4000"] });
+      await busyThen(ms, 20, () => c.request(0, { t: "signal", pid, signo: 35, to: 1 }));
+      expect(await c.exit(pid, 30_000), `busy ${ms} ms`).toMatchObject({ status: 0 });
+      expect(c.output(pid)).toEqual(["x 4000 c 4000 on kernel 1"]);
+    }
+  });
+
+  for (const points of [undefined, ["explicit"]] as (PointKind[] | undefined)[]) {
+    it(`kill -9 ends it (points ${points ?? "all"})`, async () => {
+      const c = (cluster = await ScriptedCluster.start({ kernels: 1, cores: 1 }));
+      const wasm = await compileSource("alone", MAIN_ALONE, points);
+      for (const [i, ms] of [30, 2].entries()) {
+        const pid = 100_020 + i;
+        c.request(0, { t: "exec", pid, name: "alone", bytes: wasm, args: ["100000000"] });
+        await busyThen(ms, 40, () => c.request(0, { t: "signal", pid, signo: 9 }));
+        expect(await c.exit(pid, 5000), `busy ${ms} ms`).toMatchObject({ status: 137 });
+      }
+    });
+  }
+});
+
+/** A thread spins on calls that complete at once while the process ends: main returns (0), or another thread traps (1). */
+const ENDS_WHILE_SPINNING = `
+import { print, args, Thread, Mutex, AtomicCounter } from "popcorn";
+const m = new Mutex();
+const c = new AtomicCounter(0);
+function spinner(arg: i32): void {
+  for (;;) { m.lock(); m.unlock(); c.add(1); }
+}
+function trapper(arg: i32): void {
+  while (c.get() < 3000) {}
+  unreachable();
+}
+export function main(): i32 {
+  const mode = I32.parseInt(args()[0]);
+  Thread.spawn(spinner, 0);
+  if (mode == 1) Thread.spawn(trapper, 0).join();
+  while (c.get() < 3000) {}
+  print("main returns");
+  return 0;
+}
+`;
+
+describe("the process ends while a thread's core waits for its call", () => {
+  for (const points of [undefined, ["explicit"]] as (PointKind[] | undefined)[]) {
+    it(`main returns, or a thread traps: the spinning thread stops and its core is free (points ${points ?? "all"})`, async () => {
+      const c = (cluster = await ScriptedCluster.start({ kernels: 1, cores: 2 }));
+      const wasm = await compileSource("ends", ENDS_WHILE_SPINNING, points);
+      const cores = (c.kernels[0] as unknown as { cores: { busy?: string }[] }).cores;
+      let pid = 100_030;
+      for (const mode of [0, 1]) {
+        for (const ms of [0, 30]) {
+          pid++;
+          c.request(0, { t: "exec", pid, name: "ends", bytes: wasm, args: [String(mode)] });
+          if (ms) await busyThen(ms, 15, () => {});
+          const ex = await c.exit(pid, 10_000);
+          expect(ex === "timeout" ? ex : ex.status, `mode ${mode}, busy ${ms}`).toBe(mode);
+          for (let i = 0; i < 200 && cores.some((k) => k.busy); i++) await new Promise((r) => setTimeout(r, 5));
+          expect(cores.map((k) => k.busy ?? "free"), `mode ${mode}, busy ${ms}`).toEqual(["free", "free"]);
+        }
+      }
+    });
+  }
+});
