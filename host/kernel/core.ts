@@ -146,7 +146,7 @@ export class Core {
   /** A syscall made while the thread waits (sys-now.ts): at its origin, for the calls that may complete at once. */
   private sysNow(meta: ProcessMeta, call: SysCall): number | undefined {
     if (meta.origin !== this.cfg.kernel || !SYS_NOW.has(call.op)) return undefined;
-    return this.asker.ask((seq) => this.post({ t: "sys-now", meta, call, seq }));
+    return this.asker.ask((seq) => this.post({ t: "sys-now", pid: meta.pid, tid: meta.tid, call, seq }));
   }
 
   /** A process's memory on this kernel (from `memory` if the control thread sent it with the job). */

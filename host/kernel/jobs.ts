@@ -72,7 +72,7 @@ export type CoreReport =
   /** the core's worker has started and takes jobs; its answer word for sys-now (sys-now.ts) */
   | { t: "up"; sysNow: SharedArrayBuffer }
   /** a thread's syscall, made while it waits on its core if it completes at once (sys-now.ts) */
-  | { t: "sys-now"; meta: ProcessMeta; call: SysCall; seq: number }
+  | { t: "sys-now"; pid: number; tid: number; call: SysCall; seq: number }
   /** the thread runs on this core now: its control word, for signals */
   | { t: "running"; meta: ProcessMeta; ctrlAddress: number }
   /** a thread returned (tid 0: the process exits) */

@@ -978,13 +978,13 @@ export class Kernel {
    * origin: made if it completes at once, else the thread stops for it (and
    * it is made when the stopped thread comes, in sys()).
    */
-  private sysNow(core: number, r: { meta: ProcessMeta; call: SysCall; seq: number }): void {
+  private sysNow(core: number, r: { pid: number; tid: number; call: SysCall; seq: number }): void {
     const answer = this.cores[core]!.answer;
     if (!answer) return;
-    const t = this.threads.get(key(r.meta.pid, r.meta.tid));
-    const proc = this.procs.get(r.meta.pid);
+    const t = this.threads.get(key(r.pid, r.tid));
+    const proc = this.procs.get(r.pid);
     const sync = proc?.sync;
-    const { tid } = r.meta;
+    const { tid } = r;
     const { op, a } = r.call;
     if (!t || t.state !== "running" || !proc || !sync || proc.origin !== this.cfg.id || !SYS_NOW.has(op) || (op === SYS_LOCK && sync.lockWouldBlock(tid, a))) {
       return answer.park(r.seq);

@@ -33,6 +33,7 @@ export const THREADED: { name: string; args: string[]; output: string }[] = [
   { name: "prodcons", args: ["200"], output: "prodcons 200: sum 20100 ok" },
   { name: "stencil", args: ["2", "10"], output: "stencil 2x10: 3171.0773256109323 ok" },
   { name: "psum", args: ["3", "3000"], output: "psum 3000: 3910 ok counted 3000" },
+  { name: "locks", args: ["3", "200"], output: "locks 3x200: 600 600 ok" },
 ];
 
 const out = new Map<number, string[]>();

@@ -199,7 +199,7 @@ function countLoop(seed: bigint, load: number): bigint {
   return acc;
 }
 
-const THREADED = ["count", "psum", "prodcons", "stencil"];
+const THREADED = ["count", "psum", "prodcons", "stencil", "locks"];
 
 describe("the link step, for threads", () => {
   it.each(THREADED)("%s: exports the function table and the per-thread global, and imports thread_alloc", async (name) => {
