@@ -2,6 +2,11 @@
  * Cluster mode on the command line: `popcorn kernel` (a kernel daemon),
  * `popcorn keygen`, and `run/ps/kill/migrate/dmesg --cluster <addr>` (a
  * client of the kernel at that address, which finds the others).
+ *
+ * ps, kill, migrate and dmesg connect to every kernel the first one says is
+ * up, all at once: a kernel that does not answer its handshake (frozen,
+ * overloaded, unreachable) is left out with one line on stderr, and however
+ * many there are, they cost one handshake timeout (5 s) together.
  */
 import { readFile } from "node:fs/promises";
 import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo, type Scheduler } from "../kernel/index.js";
@@ -14,6 +19,8 @@ import { printRunJson, programOutput } from "./run-json.js";
 export interface ClusterFlags {
   cluster: string;
   keyFile?: string;
+  /** each kernel's handshake deadline (default DEFAULT_HANDSHAKE_MS, 5 s); no flag sets it, tests shorten it */
+  handshakeTimeoutMs?: number;
 }
 
 function key(o: ClusterFlags): Uint8Array {
@@ -54,20 +61,20 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
 /** Every up kernel of the cluster that `o.cluster` belongs to, connected, by kernel id. */
 async function connectAll(o: ClusterFlags): Promise<{ info: ClusterInfo; kernels: Map<number, RemoteKernel> }> {
   const k = key(o);
-  const first = await RemoteKernel.connect(o.cluster, k);
+  const first = await RemoteKernel.connect(o.cluster, k, { timeoutMs: o.handshakeTimeoutMs });
   const kernels = new Map<number, RemoteKernel>();
   try {
     const info = await first.cluster();
     kernels.set(info.self, first);
-    for (const peer of info.kernels) {
-      if (peer.id === info.self || !peer.up) continue;
-      try {
-        kernels.set(peer.id, await RemoteKernel.connect(peer.address, k));
-      } catch (e) {
-        // one unreachable kernel does not stop the others from answering
-        process.stderr.write(`popcorn: kernel ${peer.id} (${peer.address}) does not answer: ${(e as Error).message} — left out\n`);
-      }
-    }
+    const others = info.kernels.filter((peer) => peer.id !== info.self && peer.up);
+    // all at once: kernels that do not answer (frozen, unreachable) cost one handshake timeout together, not one each
+    const connected = await Promise.allSettled(others.map((peer) => RemoteKernel.connect(peer.address, k, { timeoutMs: o.handshakeTimeoutMs })));
+    connected.forEach((c, i) => {
+      const peer = others[i]!;
+      if (c.status === "fulfilled") kernels.set(peer.id, c.value);
+      // one unreachable kernel does not stop the others from answering
+      else process.stderr.write(`popcorn: kernel ${peer.id} (${peer.address}) does not answer: ${(c.reason as Error).message} — left out\n`);
+    });
     return { info, kernels };
   } catch (e) {
     first.close();
@@ -126,12 +133,16 @@ export async function runOnRemote(
     if (o.dmesg || o.json) {
       // what the kernels still reachable say: the one this client talks to may be the one that went away
       const info = await kernel.cluster().catch(() => undefined);
-      for (const peer of info?.kernels ?? []) {
-        const k = peer.id === info!.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
-        const lines = await k?.dmesg().catch(() => undefined);
-        if (lines) log.push(...lines);
-        if (k && k !== kernel) k.close();
-      }
+      // all at once, as connectAll: kernels that do not answer cost one timeout together
+      const logs = await Promise.all(
+        (info?.kernels ?? []).map(async (peer) => {
+          const k = peer.id === info!.self ? kernel : await RemoteKernel.connect(peer.address, clusterKey).catch(() => undefined);
+          const lines = await k?.dmesg().catch(() => undefined);
+          if (k && k !== kernel) k.close();
+          return lines ?? [];
+        }),
+      );
+      for (const lines of logs) log.push(...lines);
     }
     if (o.json) printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms, dmesg: log, pid });
     else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");

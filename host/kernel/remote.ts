@@ -32,7 +32,8 @@
  * 100001 may still be running there" (nobody knows its fate); a request in
  * flight fails with the reason. A tick late by half the bound means this
  * client did not run (its machine slept, it was stopped): the kernel gets a
- * fresh bound, since what it sent meanwhile is read only after the timer.
+ * fresh bound, since what it sent meanwhile is read only after the timer
+ * (msg/awake.ts; kernels do the same for their links).
  * A kernel from before heartbeats (no heartbeatMs in its hello) is not
  * watched.
  *
@@ -42,7 +43,7 @@
  * itself); an exec with a pid is refused.
  */
 import { decode, encode } from "@msgpack/msgpack";
-import { type Address, connectAuthenticated, DEFAULT_DEAD_AFTER_MS, DEFAULT_HANDSHAKE_MS, type FramedConnection, parseAddress } from "../msg/index.js";
+import { type Address, connectAuthenticated, DEFAULT_DEAD_AFTER_MS, DEFAULT_HANDSHAKE_MS, type FramedConnection, parseAddress, WakeWatch } from "../msg/index.js";
 import { type ClientReply, type ClientRequest, type ExitInfo, type MigrationRecord, type PingResult, type ProcessInfo, type Scheduler, SCHEDULERS } from "./client.js";
 
 export interface ClusterInfo {
@@ -183,13 +184,10 @@ export class RemoteKernel {
   /** Closes the connection once the kernel has been silent for `boundMs` (the header). */
   private watchSilence(boundMs: number): void {
     const tickMs = boundMs / 10;
-    let lastTick = Date.now();
-    let awake = lastTick;
+    const wake = new WakeWatch(tickMs, boundMs); // a late tick: this client did not run meanwhile
     this.watchdog = setInterval(() => {
       const now = Date.now();
-      if (now - lastTick > tickMs + boundMs / 2) awake = now; // this client did not run meanwhile
-      lastTick = now;
-      if (now - Math.max(this.conn.lastActivity, awake) <= boundMs) return;
+      if (now - Math.max(this.conn.lastActivity, wake.tick(now).woke) <= boundMs) return;
       this.silent = true;
       this.conn.destroy(`stopped answering (no heartbeat in ${boundMs / 1000} s)`);
     }, tickMs);

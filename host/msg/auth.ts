@@ -54,7 +54,11 @@
  * else, so a version mismatch is named with both versions on both sides. A
  * connection whose first bytes are not "PCRN" (an HTTP request, a port
  * scanner, random bytes) is closed as "not popcorn" as soon as a byte
- * differs. Every step runs under one deadline (timeoutMs).
+ * differs. Every step runs under one deadline (timeoutMs); on the
+ * connecting side, a handshake that runs out of it says what that usually
+ * means: "127.0.0.1:7101: no handshake within 5000 ms (it sent nothing) —
+ * the kernel there is frozen (stopped) or overloaded, or it is not a popcorn
+ * kernel".
  *
  * What this does not do: encrypt, or authenticate the frames that follow.
  * The handshake proves who is at each end when the connection opens; on a
@@ -173,7 +177,7 @@ export function connectAuthenticated(
   const sock = connect({ host: addr.host, port: addr.port });
   sock.setNoDelay(true);
   sock.setKeepAlive(true, 15_000);
-  const wire = new Wire(sock, who, timeoutMs, opts.signal);
+  const wire = new Wire(sock, who, timeoutMs, opts.signal, true);
   return wire.run(async () => {
     await wire.connected();
     const ownC = helloRecord(self);
@@ -363,12 +367,15 @@ class Wire {
     private readonly who: string,
     private readonly timeoutMs: number,
     private readonly signal: AbortSignal | undefined,
+    /** this end dialled `who` (connectAuthenticated): a timeout says what a silent address usually is */
+    private readonly connector = false,
   ) {
     sock.on("data", this.onChunk).on("end", this.onEnd).on("close", this.onEnd).on("error", this.onSocketError);
-    this.timer = setTimeout(
-      () => this.lost("timeout", `${this.who}: no handshake within ${this.timeoutMs} ms${this.progress()}`),
-      this.timeoutMs,
-    );
+    this.timer = setTimeout(() => {
+      // the side that dialled an address: what a silent one usually is, for whoever typed that address
+      const hint = !this.connector ? "" : this.seen.length === 0 ? " — the kernel there is frozen (stopped) or overloaded, or it is not a popcorn kernel" : " — the kernel there is frozen (stopped) or overloaded";
+      this.lost("timeout", `${this.who}: no handshake within ${this.timeoutMs} ms${this.progress()}${hint}`);
+    }, this.timeoutMs);
     if (signal) {
       this.abort = () => this.lost("aborted", `handshake with ${this.who} abandoned`);
       if (signal.aborted) queueMicrotask(this.abort);

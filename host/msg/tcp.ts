@@ -26,7 +26,13 @@
  * declared down, so a peer whose machine vanished without closing its
  * sockets, or whose process froze (SIGSTOP, a hung VM), is noticed. TCP
  * alone notices a frozen process never (its OS keeps acknowledging) and a
- * vanished machine only slowly.
+ * vanished machine only slowly. A heartbeat tick late by more than half of
+ * deadAfterMs means this kernel's own process did not run (it was stopped
+ * and continued, its machine slept): its timer may run before it reads what
+ * its peers sent meanwhile, so every link then gets a fresh deadAfterMs
+ * (awake.ts, as a client does in kernel/remote.ts) and the late tick is
+ * logged. A peer that really went away meanwhile is declared down one bound
+ * later, or at once if it closed its socket.
  *
  * send() to a peer whose link is down throws TransportError naming the peer
  * and why the link is down: nothing is queued for later. A message queued
@@ -54,6 +60,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { type Address, formatAddress } from "./address.js";
 import { acceptAuthenticated, AuthError, connectAuthenticated, DEFAULT_HANDSHAKE_MS, digest, type Hello } from "./auth.js";
+import { WakeWatch } from "./awake.js";
 import type { FramedConnection } from "./framing.js";
 import { decodeMessage, encodeMessage, type KernelMessage } from "./messages.js";
 import { isShared, releaseMessage } from "./ring.js";
@@ -126,6 +133,8 @@ export class TcpTransport implements Transport {
   private readonly cluster: string;
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** when this process last woke from not running (the header) */
+  private readonly wake: WakeWatch;
   private refusals = { windowStart: 0, lines: 0, suppressed: 0, timer: undefined as NodeJS.Timeout | undefined };
   private readonly o: Required<Pick<TcpTransportOptions, "handshakeTimeoutMs" | "reconnectMinMs" | "reconnectMaxMs" | "heartbeatMs" | "deadAfterMs" | "maxPendingHandshakes">>;
 
@@ -143,6 +152,7 @@ export class TcpTransport implements Transport {
       deadAfterMs: opts.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
       maxPendingHandshakes: opts.maxPendingHandshakes ?? 64,
     };
+    this.wake = new WakeWatch(this.o.heartbeatMs, this.o.deadAfterMs);
     this.cluster = clusterDigest(opts.peers);
     this.hello = { role: "kernel", id: opts.self, isa: opts.isa, arch: process.arch, cluster: this.cluster, heartbeatMs: this.o.heartbeatMs };
     for (const id of this.peers) {
@@ -347,10 +357,16 @@ export class TcpTransport implements Transport {
   /** Every heartbeat period: a frame on each quiet link and client that takes them, and down with the links that went silent. */
   private beat(): void {
     const now = Date.now();
+    const { woke, lateMs } = this.wake.tick(now);
+    if (lateMs > 0) {
+      this.opts.log(
+        `heartbeat timer ran ${(lateMs / 1000).toFixed(1)} s late (this kernel's process did not run: stopped, or its machine slept) — its links get a fresh ${this.o.deadAfterMs / 1000} s before any is declared down`,
+      );
+    }
     for (const link of this.links.values()) {
       const c = link.conn;
       if (!c) continue;
-      const silent = now - c.lastActivity;
+      const silent = now - Math.max(c.lastActivity, woke);
       if (silent > this.o.deadAfterMs) {
         c.destroy(`no word from kernel ${link.id} for ${(silent / 1000).toFixed(1)} s (heartbeat)`);
         continue;

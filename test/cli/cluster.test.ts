@@ -3,10 +3,14 @@
 // mistakes refused in one line, a kernel that dies, and one that freezes.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { psOnCluster } from "../../host/cli/cluster.js";
 import { freePort } from "../../host/cli/local-cluster.js";
+import { type ClusterInfo, decodeClientMessage, encodeClientMessage, type RemoteRequest } from "../../host/kernel/remote.js";
+import { acceptAuthenticated, readKeyFile } from "../../host/msg/index.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { popcornIn, ROOT, compileExample } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cluster-"));
@@ -204,6 +208,57 @@ describe("a kernel that goes away", () => {
       expect(r.stderr).toMatch(/kernel 1 \(127\.0\.0\.1:\d+\) does not answer: .* — left out/);
     } finally {
       kernels[1]!.child.kill("SIGCONT");
+    }
+  });
+
+  it("kernels that take the connection but never answer the handshake cost one handshake timeout together, not one each", async () => {
+    const sockets: Socket[] = [];
+    const servers: Server[] = [];
+    const listen = async (onConnection: (s: Socket) => void) => {
+      const server = createServer((s) => {
+        sockets.push(s);
+        s.on("error", () => {});
+        onConnection(s);
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      return `127.0.0.1:${(server.address() as { port: number }).port}`;
+    };
+    // two "kernels" that accept TCP and say nothing (frozen, or not popcorn), and a first kernel that says they are up
+    const silent = [await listen(() => {}), await listen(() => {})];
+    const info: ClusterInfo = {
+      self: 0,
+      kernels: [{ id: 0, address: "", isa: "x86-64", up: true }, ...silent.map((address, i) => ({ id: i + 1, address, isa: "aarch64", up: true }))],
+    };
+    const first = await listen((s) => {
+      acceptAuthenticated(s, readKeyFile(keyFile), { role: "kernel", id: 0, isa: "x86-64" }).then(({ conn }) => {
+        conn.onFrame((bytes) => {
+          const m = decodeClientMessage<RemoteRequest>(bytes, "the client");
+          if (m.t === "cluster" || m.t === "ps") conn.send(encodeClientMessage({ t: "reply", req: m.req, data: m.t === "ps" ? [] : info }));
+        });
+      }, () => {});
+    });
+    info.kernels[0]!.address = first;
+    const out = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const TIMEOUT = 1000;
+    try {
+      const t0 = Date.now();
+      const code = await psOnCluster({ cluster: first, keyFile, json: true, handshakeTimeoutMs: TIMEOUT });
+      const took = Date.now() - t0;
+      expect(code).toBe(0);
+      expect(took).toBeGreaterThanOrEqual(TIMEOUT - 100);
+      expect(took, "the silent kernels were waited for one after the other").toBeLessThan(2 * TIMEOUT);
+      expect(JSON.parse(String(out.mock.calls[0]![0]))).toEqual({ kernels: info.kernels, processes: [] });
+      // each one left out with its own line, in kernel order
+      expect(err.mock.calls.map((c) => String(c[0]))).toEqual(
+        silent.map((address, i) => expect.stringMatching(new RegExp(`^popcorn: kernel ${i + 1} \\(${address}\\) does not answer: ${address}: no handshake within ${TIMEOUT} ms .* — left out\n$`))),
+      );
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+      for (const s of sockets) s.destroy();
+      for (const s of servers) s.close();
     }
   });
 

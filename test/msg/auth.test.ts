@@ -200,6 +200,10 @@ describe("refusals", () => {
     const { port } = await listening(opened, (sock) => opened.add(sock).on("error", () => {}));
     const c = authError(await connector(port, KEY, K1, 150));
     expect(c.code).toBe("timeout");
+    // the connecting side names the address and what a silent one usually is, in one line
+    expect(c.message).toBe(
+      `127.0.0.1:${port}: no handshake within 150 ms (it sent nothing) — the kernel there is frozen (stopped) or overloaded, or it is not a popcorn kernel`,
+    );
   });
 
   it("says the connection was refused when nothing listens", async () => {

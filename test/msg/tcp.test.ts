@@ -1,6 +1,6 @@
 // The TCP transport (host/msg/tcp.ts): kernels on loopback ports link every
 // pair once, deliver messages in order with the sender's id, notice a peer
-// leave and come back, hand clients to onClient (with heartbeats for those
+// leave and come back (and do not take their own process's stop for a silent peer), hand clients to onClient (with heartbeats for those
 // that ask), refuse strangers with a logged reason, and shrug off a flood of
 // malformed frames while still serving real peers.
 import { encode } from "@msgpack/msgpack";
@@ -186,6 +186,25 @@ describe("links", () => {
     expect(k0.downs.find((d) => d.peer === 2)!.reason).toMatch(/^no word from kernel 2 for 0\.\d s \(heartbeat\)$/);
     expect(k0.t.up(1) && k1.t.up(0)).toBe(true); // idle for as long, but heartbeats flowed
     expect(k0.downs.some((d) => d.peer === 1)).toBe(false);
+  });
+
+  it("does not declare its peers down when its own process did not run for deadAfterMs (stopped, then continued)", async () => {
+    const peers = await addresses(2);
+    const fast = { heartbeatMs: 40, deadAfterMs: 400 };
+    const ks = await Promise.all([kernel(0, peers, fast), kernel(1, peers, fast)]);
+    await until("linked", () => allUp(ks));
+    for (let round = 0; round < 2; round++) {
+      // block from the check phase: the heartbeat timers then run before the sockets are read, as in a process that was SIGSTOPped
+      await new Promise((r) => setImmediate(r));
+      const end = Date.now() + fast.deadAfterMs + 200;
+      while (Date.now() < end) {
+        // this thread — both kernels — does not run
+      }
+      await new Promise((r) => setTimeout(r, 3 * fast.heartbeatMs)); // their ticks after the wake-up, and heartbeats
+    }
+    for (const k of ks) expect(k.downs, k.log.join("\n")).toEqual([]);
+    expect(allUp(ks)).toBe(true);
+    expect(ks[0]!.log.some((l) => /heartbeat timer ran \d+\.\d s late/.test(l))).toBe(true);
   });
 
   it("replaces a peer's old link when it connects again", async () => {
