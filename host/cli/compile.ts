@@ -2,7 +2,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { stackmapBackends } from "../isa/index.js";
-import { ALL_POINTS, type CompileSummary, type PointKind, type Runtime, compile, CompileError } from "../toolchain/index.js";
+import {
+  ALL_POINTS, type CompileSummary, type PointKind, type Runtime, compile, CompileError, entryPointProblem, wasmModule,
+} from "../toolchain/index.js";
 import { refuseSameFile } from "./files.js";
 
 export interface CompileFlags {
@@ -16,10 +18,17 @@ export interface CompileFlags {
 
 export function parsePoints(list: string): PointKind[] {
   const kinds = list.split(",").map((s) => s.trim()).filter(Boolean);
+  // no kind at all would compile a program that can never stop, migrate or checkpoint: surely a slip
+  if (!kinds.length) throw new CompileError(`--points "${list}": no kind of migration point — list some of ${ALL_POINTS.join(",")} (the default is all)`);
   for (const k of kinds) {
     if (!ALL_POINTS.includes(k as PointKind)) throw new CompileError(`--points: unknown kind "${k}" (choose from ${ALL_POINTS.join(",")})`);
   }
   return kinds as PointKind[];
+}
+
+/** `-o ""` would be read as no -o, `--plain ""` as no --plain: a slip in a script, refused rather than guessed at. */
+function refuseEmpty(flag: string, path: string | undefined): void {
+  if (path !== undefined && !path.trim()) throw new CompileError(`${flag} "${path}": an empty file name — name the file to write`);
 }
 
 export function defaultOut(file: string): string {
@@ -29,6 +38,8 @@ export function defaultOut(file: string): string {
 export async function compileCommand(file: string, o: CompileFlags): Promise<number> {
   const points = parsePoints(o.points);
   if (o.optimize > 3) throw new CompileError("-O: the level must be 0..3");
+  refuseEmpty("-o", o.out);
+  refuseEmpty("--plain", o.plain);
   const out = o.out ?? defaultOut(file);
   refuseSameFile("-o", out, file, "the input");
   if (o.plain) {
@@ -36,6 +47,10 @@ export async function compileCommand(file: string, o: CompileFlags): Promise<num
     refuseSameFile("--plain", o.plain, out, "the output (-o)");
   }
   const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime, backends: stackmapBackends() });
+  // the toolchain also builds modules a test drives export by export; a program the CLI writes is to be run,
+  // and without its entry point every `popcorn run` would refuse it (kernel/program.ts loadProgram, in the same words)
+  const noEntry = entryPointProblem(r.plain, wasmModule(r.plain), file);
+  if (noEntry) throw new CompileError(noEntry);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, r.wasm);
   if (o.plain) {

@@ -129,6 +129,11 @@ export class Process {
   private rewindQueue: Frame[] = [];
   private restoring: Value[] = [];
   private resuming = false;
+  /**
+   * While the thread rewinds an image read back (restore), "<file>: ": a
+   * rewind that fails then is the image's fault, not the program's.
+   */
+  private rewindingImage?: string;
   /** Called once the last frame of a resume has been handed back: the thread runs again. */
   onResumed: (() => void) | undefined;
   /** the syscall this thread stopped for, while it stops for it */
@@ -271,9 +276,14 @@ export class Process {
   run(onCapture?: (t: ThreadState, reason: CaptureReason) => "resume" | "stop"): number | undefined {
     const entry = this.entryFunction();
     for (;;) {
-      const status = this.guard(entry);
+      let status: number | undefined;
+      try {
+        status = this.guard(entry);
+      } catch (e) {
+        throw this.misfit(e);
+      }
       if (this.rewindQueue.length || this.restoring.length) {
-        throw new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`);
+        throw this.misfit(new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`));
       }
       if (!this.instrumented || !this.global(UNWINDING_GLOBAL).value) return status;
       const state = this.captureThread();
@@ -329,6 +339,7 @@ export class Process {
     }
     const state: ThreadState = { frames: img.threads[0]?.frames ?? [], globals: img.globals };
     this.checkFrames(state.frames, from);
+    this.rewindingImage = from;
     this.mem = this.freshMemory();
     this.control = undefined;
     this.instantiate();
@@ -357,6 +368,7 @@ export class Process {
   resume(state: ThreadState): void {
     this.requireSites();
     this.checkFrames(state.frames);
+    this.rewindingImage = undefined;
     if (!this.ex) this.instantiate();
     this.resumeInstance(state);
   }
@@ -381,12 +393,27 @@ export class Process {
     return sites;
   }
 
+  /**
+   * Refuses frames the program could not have left: unknown sites, values
+   * that do not fit, and frames that do not chain — innermost first, the
+   * thread stopped at a point (entry, loop, explicit) and every frame outside
+   * it at a call. Which function a call site calls is not in the site table:
+   * a chain that passes here and still does not fit fails while rewinding,
+   * and misfit() refuses it then.
+   */
   private checkFrames(frames: Frame[], from = ""): void {
     const sites = this.requireSites();
     if (!frames.length) throw new ImageError(`${from}image has no frames to resume`);
-    for (const f of frames) {
+    for (const [i, f] of frames.entries()) {
       const site = sites.sites[f.site];
       if (!site) throw new ImageError(`${from}image frame names site ${f.site}, the program has ${sites.sites.length}`);
+      if ((i > 0) !== (site.kind === "call")) {
+        const why = i > 0 ? "a frame outside another stops at a call site" : "the innermost frame stops at a migration point";
+        throw new ImageError(
+          `${from}image does not fit ${this.program.name}: its frame ${i} (innermost 0) is at ${site.kind} site ${f.site} in ${site.func}, but ${why} — ` +
+            "take the image again with `popcorn run --stop-at` and this program",
+        );
+      }
       if (site.values.length !== f.values.length) {
         throw new ImageError(`${from}image frame at site ${f.site} (${site.func}) has ${f.values.length} values, the site has ${site.values.length}`);
       }
@@ -417,6 +444,7 @@ export class Process {
   private resumed(): void {
     if (this.resuming && !this.rewindQueue.length && !this.restoring.length) {
       this.resuming = false;
+      this.rewindingImage = undefined;
       this.onResumed?.();
     }
   }
@@ -431,13 +459,16 @@ export class Process {
         return f.site;
       },
     };
-    const next = (): Value => {
+    // restore_I takes an i64 (a bigint), the others a number: a value of the other kind is a frame of another function
+    const next = (i64: boolean) => (): Value => {
       if (!this.restoring.length) throw new ProcessError("rewind: a frame has fewer values than its function restores");
       const v = this.restoring.pop()!;
+      if ((typeof v === "bigint") !== i64) throw new ProcessError(`rewind: a frame holds ${typeof v === "bigint" ? "an i64" : "a number"} where its function restores ${i64 ? "an i64" : "a number"}`);
       this.resumed();
       return v;
     };
-    rt.restore_i = rt.restore_I = rt.restore_f = rt.restore_F = next;
+    rt.restore_i = rt.restore_f = rt.restore_F = next(false);
+    rt.restore_I = next(true);
     for (const imp of WebAssembly.Module.imports(this.program.module)) {
       if (imp.module !== RT_MODULE || !imp.name.startsWith("save_")) continue;
       // a frame too large for one call comes in parts: save_more_<sig> first, then save_<sig> with its site
@@ -479,6 +510,22 @@ export class Process {
       })
       .map(([k]) => k);
     return new Map(this.mutableGlobals.map((k) => [k, this.ex[k] as WebAssembly.Global]));
+  }
+
+  /**
+   * A failure while rewinding an image read back — a trap, a frame too few
+   * or too many, a value handed to a restore of another type (a TypeError at
+   * the wasm boundary) — as an ImageError naming the image (see
+   * checkFrames); any other, as it is.
+   */
+  private misfit(e: unknown): unknown {
+    if (this.rewindingImage === undefined || !(e instanceof ProcessError || e instanceof TypeError)) return e;
+    const from = this.rewindingImage;
+    this.rewindingImage = undefined;
+    return new ImageError(
+      `${from}image does not fit ${this.program.name}: its frames do not chain (${e.message}) — take the image again with \`popcorn run --stop-at\` and this program`,
+      { cause: e },
+    );
   }
 
   private guard<T>(f: () => T): T {

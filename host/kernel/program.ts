@@ -6,7 +6,7 @@ import {
   type Stackmap,
   customSection,
   decodeSites,
-  exportedFunctionType,
+  entryPointProblem,
   hex,
   isWasm,
   memoryImport,
@@ -36,29 +36,10 @@ export function loadProgram(bytes: Uint8Array, name = "program"): Program {
   } catch (e) {
     throw new ProgramError(`${name}: invalid WebAssembly module (${(e as Error).message})`);
   }
-  if (!WebAssembly.Module.exports(module).some((e) => e.name === "main" && e.kind === "function")) {
-    throw new ProgramError(`${name}: exports no function \`main\` — a popcorn program's entry point is \`export function main(): i32\``);
-  }
-  checkMain(bytes, name);
+  const noEntry = entryPointProblem(bytes, module, name);
+  if (noEntry) throw new ProgramError(noEntry);
   const maps = programMaps(bytes, name);
   return { name, module, sites: maps?.sites, memory: memoryImport(bytes), stackmaps: maps?.stackmaps ?? new Map<string, Stackmap>() };
-}
-
-/**
- * main takes nothing and returns its exit status (or nothing: status 0). A
- * main with parameters would run with zeros, one returning i64 or f64 has no
- * exit status: refused here, before any thread runs it.
- */
-function checkMain(bytes: Uint8Array, name: string): void {
-  const sig = exportedFunctionType(bytes, "main");
-  if (!sig) return;
-  const ok = !sig.params.length && (!sig.results.length || (sig.results.length === 1 && sig.results[0] === "i32"));
-  if (ok) return;
-  const results = sig.results.length === 1 ? sig.results[0] : `(${sig.results.join(", ")})`;
-  throw new ProgramError(
-    `${name}: main is (${sig.params.join(", ")}) => ${results || "void"}, a popcorn program's entry point is \`export function main(): i32\` ` +
-      "(its exit status; the arguments come from args() of \"popcorn\")",
-  );
 }
 
 /** An instrumented program's sites and stackmaps, without compiling its module (a control thread's need); undefined for a plain one. */

@@ -19,6 +19,7 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
 export { decodeSites, encodeSites, customSection, hex, SitesFormatError, SITES_VERSION } from "./sites.js";
 export type { Site, SiteKind, SiteTable, SiteFunction, LiveValue } from "./sites.js";
 export { packageRoot, guestLibDir } from "./paths.js";
+export { entryPointProblem } from "./entry.js";
 export { wasmModule, isWasm, memoryImport, exportedFunctionType, type MemoryLimits, type FunctionSignature } from "./wasmbin.js";
 export {
   encodeStackmap, decodeStackmap, stackmapSection, StackmapFormatError, STACKMAP_SECTION_PREFIX, STACKMAP_VERSION,

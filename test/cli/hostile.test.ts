@@ -1,11 +1,12 @@
 // What a careless or hostile user does to compile, run, resume and viz:
 // every mistake is refused with one line that names the file (exit status 2),
 // never an internal error, a stack trace, or a file silently destroyed.
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import binaryen from "binaryen";
 import { beforeAll, describe, expect, it } from "vitest";
+import { decodeImage, encodeImage } from "../../host/kernel/index.js";
 import { example, popcornIn } from "../helpers.js";
 import { fibTrace } from "./trace-fixture.js";
 
@@ -138,4 +139,83 @@ describe("popcorn viz never overwrites its input", () => {
     expectOneLine(r.stderr);
     expect(readFileSync(join(dir, "t.json"), "utf8")).toBe(text);
   });
+});
+
+describe("popcorn compile of a program without an entry point", () => {
+  const sources: [string, string][] = [
+    ["empty.ts", ""],
+    ["nomain.ts", "export function helper(): i32 { return 1; }\n"],
+  ];
+  for (const [file, text] of sources) {
+    it(`${file}: refused at compile time with what to add, exit 2, nothing written`, () => {
+      writeFileSync(join(dir, file), text);
+      const out = file.replace(".ts", ".wasm");
+      const r = popcorn("compile", file, "-o", out);
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toContain(`popcorn: ${file}: `);
+      expect(r.stderr).toContain("export function main(): i32");
+      expect(existsSync(join(dir, out))).toBe(false);
+    });
+  }
+
+  it("a module from another toolchain without main is refused the same way", () => {
+    const f = wat("nomain.wasm", `(module (memory (export "memory") 1) (func (export "start") (result i32) (i32.const 1)))`);
+    const r = popcorn("compile", f, "-o", "nomain.out.wasm");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toContain("nomain.wasm: ");
+    expect(r.stderr).toContain("export function main(): i32");
+  });
+});
+
+describe("popcorn compile of empty flag values", () => {
+  beforeAll(() => copyFileSync(example("hello"), join(dir, "flags.ts")));
+
+  for (const points of ["", ",", " , "]) {
+    it(`--points "${points}" is refused with the kinds there are, exit 2`, () => {
+      const r = popcorn("compile", "flags.ts", "-o", "flags.wasm", "--points", points);
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toContain("--points");
+      expect(r.stderr).toContain("entry,loops,explicit");
+    });
+  }
+
+  for (const flag of ["-o", "--out", "--plain"]) {
+    it(`${flag} "" is refused naming the flag, exit 2`, () => {
+      const r = popcorn("compile", "flags.ts", ...(flag === "--plain" ? ["-o", "flags.wasm"] : []), flag, "");
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toContain(`${flag === "--out" ? "-o" : flag}`);
+      expect(r.stderr).toMatch(/empty/);
+    });
+  }
+});
+
+describe("popcorn resume of an image whose frames do not chain", () => {
+  beforeAll(() => {
+    copyFileSync(example("fib"), join(dir, "chain.ts"));
+    expect(popcorn("compile", "chain.ts", "-o", "chain.wasm").code).toBe(0);
+    expect(popcorn("run", "chain.wasm", "--stop-at", "40", "--save", "chain.img", "--", "11", "50").code).toBe(0);
+  });
+
+  const edits: [string, (frames: { site: number }[]) => unknown[]][] = [
+    ["only the outermost frame", (f) => f.slice(-1)],
+    ["no innermost frame", (f) => f.slice(1)],
+    ["the frames reversed", (f) => [...f].reverse()],
+  ];
+  for (const [what, edit] of edits) {
+    it(`${what}: refused naming the image, exit 2, not a trap of the program`, () => {
+      const img = decodeImage(readFileSync(join(dir, "chain.img")));
+      img.threads[0]!.frames = edit(img.threads[0]!.frames) as typeof img.threads[0]["frames"];
+      const file = `chain-${what.replace(/ /g, "-")}.img`;
+      writeFileSync(join(dir, file), encodeImage(img));
+      const r = popcorn("resume", "chain.wasm", file);
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toContain(`popcorn: ${file}: `);
+      expect(r.stderr).toContain("does not fit chain.wasm");
+    });
+  }
 });

@@ -139,3 +139,46 @@ describe("process images keep -0.0", () => {
     expect(Object.is(back.threads[0]!.frames[0]!.values[0], -0)).toBe(true);
   });
 });
+
+describe("process images whose frames do not chain", () => {
+  // a frame that called another stops at a call site; the innermost stops at a point
+  const edits: [string, (f: ProcessImage["threads"][0]["frames"]) => ProcessImage["threads"][0]["frames"]][] = [
+    ["only the outermost frame (a call with no callee's frame)", (f) => f.slice(-1)],
+    ["no innermost frame", (f) => f.slice(1)],
+    ["the frames reversed", (f) => [...f].reverse()],
+    ["the innermost frame twice", (f) => [f[0]!, ...f]],
+  ];
+  for (const [what, edit] of edits) {
+    it(`refuses ${what} with an ImageError naming the file, before the guest runs`, async () => {
+      const { wasm, image } = await imageOf("fib", ["11", "50"], 40);
+      const bad = structuredClone(image);
+      bad.threads[0]!.frames = edit(bad.threads[0]!.frames);
+      let err: unknown;
+      try {
+        run(wasm, { image: decodeImage(encodeImage(bad), "bad.img") });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ImageError);
+      expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: /);
+    });
+  }
+
+  it("refuses a chain of calls and points that passes the site table but not the rewind, once rewinding fails", async () => {
+    const { wasm, image } = await imageOf("fib", ["11", "50"], 40);
+    const sites = loadProgram(wasm, "test").sites!.sites;
+    // deep's entry point under fib's calls: each frame fits its site, but fib's call does not call deep
+    const deep = sites.find((s) => s.kind === "entry" && s.func.endsWith("/deep"))!;
+    const bad = structuredClone(image);
+    bad.threads[0]!.frames = [{ site: deep.id, values: deep.values.map(() => 1) }, ...bad.threads[0]!.frames.slice(1)];
+    expect(bad.threads[0]!.frames.length).toBeGreaterThan(2);
+    let err: unknown;
+    try {
+      run(wasm, { image: decodeImage(encodeImage(bad), "bad.img") });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its frames do not chain/);
+  });
+});
