@@ -6,7 +6,8 @@
  * ps, kill, migrate and dmesg connect to every kernel the first one says is
  * up, all at once: a kernel that does not answer its handshake (frozen,
  * overloaded, unreachable) is left out with one line on stderr, and however
- * many there are, they cost one handshake timeout (5 s) together.
+ * many there are, they cost one handshake timeout (5 s) together — after
+ * the first kernel's own, which is asked first for the list.
  */
 import { readFile } from "node:fs/promises";
 import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo, type Scheduler } from "../kernel/index.js";

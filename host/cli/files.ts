@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { CompileError } from "../toolchain/index.js";
 
 /** Whether paths a and b name one file: the same path, or (both existing) the same inode — a link or another spelling. */
-export function sameFile(a: string, b: string): boolean {
+function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
   try {
     const sa = statSync(a);

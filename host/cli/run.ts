@@ -128,7 +128,6 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
 
 /** The program failed (a trap, an abort) under --json: a script still gets its JSON, with the error and the output so far. */
 function failedJson(e: ProcessError, output: OutputLine[], t0: number, dmesg: string[] = []): number {
-  process.stderr.write(`popcorn: ${e.message}\n`);
   printRunJson({ status: 1, error: e.message, output, ms: performance.now() - t0, dmesg });
   return 1;
 }

@@ -19,6 +19,12 @@
  * ahead and makes the migrate message (departure.ts) — the thread no longer
  * writes memory.
  *
+ * A syscall that usually completes at once (a lock, an unlock, an atomic
+ * add) at the process's origin does not park the thread: the core asks its
+ * control thread and waits in Atomics.wait on its answer word (sys-now.ts;
+ * the "up" report carries the word), up to 20 ms before it parks the thread
+ * after all.
+ *
  * Arrival, on the destination core (its control thread has merged the
  * pages, and its transport has decoded the message): lift the native image
  * to portable frames with this ISA's stackmap, and rewind. Each phase is

@@ -939,7 +939,7 @@ export class Kernel {
   /** Makes thread `tid`'s syscall; `from`: the kernel it is parked on. */
   private sys(proc: Proc, tid: number, call: SysCall, from: number): void {
     proc.sync!.moved(tid, from);
-    proc.sysStopped++;
+    if (call.op !== SYS_ACQUIRE) proc.sysStopped++; // an acquire is the kernel's own (an arrival's, a stale merge's)
     if (call.op === SYS_SPAWN) return this.spawn(proc, tid, call, from);
     let result: number | undefined;
     try {

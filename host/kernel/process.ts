@@ -14,6 +14,10 @@
  * with `rewind_frame`/`restore_<t>` and the point the thread stopped at
  * clears CTRL_REWIND.
  *
+ * A syscall (sys) stops the thread the same way, at the point right after
+ * the call — unless the kernel makes it while the thread waits (sysNow,
+ * kernel/sys-now.ts), and the thread goes on.
+ *
  * A ProcessImage (image.ts) is a ThreadState plus the memory's pages: what a
  * checkpoint writes to a file and `restore` reads back into fresh memory.
  */

@@ -9,4 +9,4 @@ export { type Address, ConfigError, formatAddress, generateKey, MIN_KEY_BYTES, p
 export { FrameError, FrameReader, FramedConnection, type FramedConnectionOptions, MAX_FRAME_BYTES } from "./framing.js";
 export { acceptAuthenticated, AuthError, type AuthFailure, connectAuthenticated, DEFAULT_HANDSHAKE_MS, type HandshakeOptions, type Hello, PROTOCOL_VERSION } from "./auth.js";
 export { WakeWatch } from "./awake.js";
-export { clusterDigest, DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS, TcpTransport, type TcpTransportOptions } from "./tcp.js";
+export { clusterDigest, DEFAULT_DEAD_AFTER_MS, TcpTransport, type TcpTransportOptions } from "./tcp.js";

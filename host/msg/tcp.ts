@@ -371,9 +371,18 @@ export class TcpTransport implements Transport {
         c.destroy(`no word from kernel ${link.id} for ${(silent / 1000).toFixed(1)} s (heartbeat)`);
         continue;
       }
-      if (now - c.lastSent >= this.o.heartbeatMs) c.send(new Uint8Array(0));
+      if (this.quiet(c, now)) c.send(new Uint8Array(0));
     }
-    for (const [c, beats] of this.clients) if (beats && now - c.lastSent >= this.o.heartbeatMs) c.send(new Uint8Array(0));
+    for (const [c, beats] of this.clients) if (beats && this.quiet(c, now)) c.send(new Uint8Array(0));
+  }
+
+  /**
+   * Whether a connection has sent nothing since the last tick: half a period
+   * of slack, as this tick's own beat stamped lastSent a little after the
+   * tick's `now` (with none, a quiet connection heard every other tick).
+   */
+  private quiet(c: FramedConnection, now: number): boolean {
+    return now - c.lastSent >= this.o.heartbeatMs / 2;
   }
 
   // ---- dialling (to lower ids) ----

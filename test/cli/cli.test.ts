@@ -309,6 +309,7 @@ describe("run --json: one shape in every mode a script can rely on", () => {
       const r = popcorn("run", trap, "--json", ...args);
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(1);
       expect(common(r, true).error, args.join(" ")).toMatch(/trap: unreachable/);
+      expect(r.stderr, `${args.join(" ")}: the error is in the JSON, as in every mode`).toBe("");
     }
   });
 });

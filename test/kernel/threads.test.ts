@@ -160,7 +160,12 @@ describe("syscalls made while the thread waits on its core (sys-now.ts)", () => 
     expect(ex.status, ex.error).toBe(0);
     expect(out.get(pid)).toEqual(["counter 605"]);
     const log = (await one.dmesg()).join("\n");
-    expect(log).toContain(`pid ${pid} syscalls made here: 901 while the thread waited on its core, 0 after it stopped`);
+    // a core that waits 20 ms for a stalled control thread gives up and stops the thread for its call: on a loaded
+    // machine a few may; each call is made once, one way or the other
+    const m = log.match(new RegExp(`pid ${pid} syscalls made here: (\\d+) while the thread waited on its core, (\\d+) after it stopped`));
+    expect(m, "the syscall line").not.toBeNull();
+    expect(Number(m![1]) + Number(m![2])).toBe(901);
+    expect(Number(m![1])).toBeGreaterThan(800);
   });
 
   it("gives one kernel's results under contention and from another kernel, the calls that cannot complete at once made after the thread stopped", async () => {
@@ -174,7 +179,9 @@ describe("syscalls made while the thread waits on its core (sys-now.ts)", () => 
       const m = (await k.dmesg()).join("\n").match(new RegExp(`pid ${pid} syscalls made here: (\\d+) while the thread waited on its core, (\\d+) after it stopped`));
       expect(m, "the syscall line").not.toBeNull();
       expect(Number(m![1]), "made while waiting").toBeGreaterThan(0);
-      expect(Number(m![2]), "made after the thread stopped").toBeGreaterThan(0);
+      // after the thread stopped: the two spawns and two joins at least; on two kernels also the consumer's every call
+      // (a lock and an unlock a value at least), made from kernel 1
+      expect(Number(m![2]), "made after the thread stopped").toBeGreaterThanOrEqual(k === two ? 4 + 600 : 4);
     }
   });
 });

@@ -297,8 +297,7 @@ describe("clients", () => {
     }
     await until("both clients handed over", () => clients.length === 2);
     for (const c of clients) c.onFrame(() => {});
-    await new Promise((r) => setTimeout(r, 400));
-    expect(beats[0]).toBeGreaterThanOrEqual(4);
+    await until("4 beats to the client that asked", () => beats[0]! >= 4);
     expect(beats[1]).toBe(0); // a client from before heartbeats closed on an empty frame
   });
 
