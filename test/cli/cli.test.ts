@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { popcornIn, example, ROOT } from "../helpers.js";
 import { encodeImage, loadProgram, Process } from "../../host/kernel/index.js";
 
@@ -120,8 +120,12 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
   };
 
-  it("numbers beyond what popcorn can count or run", () => {
+  // compiled once for this block, so that each test also runs alone (-t)
+  beforeAll(() => {
     expect(popcorn("compile", example("fib"), "-o", fib).code).toBe(0);
+  });
+
+  it("numbers beyond what popcorn can count or run", () => {
     for (const args of [
       ["run", fib, "--stop-at", "4294967296", "--save", join(dir, "x.img")],
       ["run", fib, "--checkpoint-every", "1e99"],
