@@ -5,6 +5,16 @@ import { describe, expect, it } from "vitest";
 import { Process, decodeImage, encodeImage, ImageError, loadProgram, type ProcessImage } from "../../host/kernel/index.js";
 import { compileExample, run } from "../helpers.js";
 
+/** What resuming `wasm` from image bytes read as "bad.img" throws (undefined if it runs). */
+function resumeError(wasm: Uint8Array, bytes: Uint8Array): unknown {
+  try {
+    run(wasm, { image: decodeImage(bytes, "bad.img") });
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 async function imageOf(name: string, args: string[], at: number): Promise<{ wasm: Uint8Array; image: ProcessImage }> {
   const c = await compileExample(name, { runtime: "stub" });
   const p = new Process(loadProgram(c.wasm, name), {
@@ -112,12 +122,7 @@ describe("process images of the wrong shape, with a valid checksum", () => {
     it(`refuses ${what} with an ImageError naming the file`, async () => {
       const { wasm, p } = await payload();
       const bytes = imageBytes(edit(p));
-      let err: unknown;
-      try {
-        run(wasm, { image: decodeImage(bytes, "bad.img") });
-      } catch (e) {
-        err = e;
-      }
+      const err = resumeError(wasm, bytes);
       expect(err).toBeInstanceOf(ImageError);
       expect((err as Error).message).toMatch(/^bad\.img: /);
     });
@@ -153,12 +158,7 @@ describe("process images whose frames do not chain", () => {
       const { wasm, image } = await imageOf("fib", ["11", "50"], 40);
       const bad = structuredClone(image);
       bad.threads[0]!.frames = edit(bad.threads[0]!.frames);
-      let err: unknown;
-      try {
-        run(wasm, { image: decodeImage(encodeImage(bad), "bad.img") });
-      } catch (e) {
-        err = e;
-      }
+      const err = resumeError(wasm, encodeImage(bad));
       expect(err).toBeInstanceOf(ImageError);
       expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: /);
     });
@@ -172,12 +172,7 @@ describe("process images whose frames do not chain", () => {
     const bad = structuredClone(image);
     bad.threads[0]!.frames = [{ site: deep.id, values: deep.values.map(() => 1) }, ...bad.threads[0]!.frames.slice(1)];
     expect(bad.threads[0]!.frames.length).toBeGreaterThan(2);
-    let err: unknown;
-    try {
-      run(wasm, { image: decodeImage(encodeImage(bad), "bad.img") });
-    } catch (e) {
-      err = e;
-    }
+    const err = resumeError(wasm, encodeImage(bad));
     expect(err).toBeInstanceOf(ImageError);
     expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its frames do not chain/);
   });
