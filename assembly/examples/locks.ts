@@ -3,8 +3,8 @@
 // they hold it, and add 1 to an AtomicCounter `n` times. Every lock, unlock
 // and add is a syscall made at the process's origin; `popcorn run --dmesg`
 // says at the end how many were made while the thread waited on its core
-// and how many after it stopped (a lock another thread held, a thread on
-// another kernel).
+// (also from another kernel, which asks the origin meanwhile) and how many
+// after it stopped (a lock another thread held).
 //
 // args: [threads=1] [n=1000]
 // Prints `locks <threads>x<n>: <total> <counter> ok` (or MISMATCH), where ok

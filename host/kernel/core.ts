@@ -20,10 +20,11 @@
  * writes memory.
  *
  * A syscall that usually completes at once (a lock, an unlock, an atomic
- * add) at the process's origin does not park the thread: the core asks its
- * control thread and waits in Atomics.wait on its answer word (sys-now.ts;
- * the "up" report carries the word), up to 20 ms before it parks the thread
- * after all.
+ * add) does not park the thread: the core asks its control thread and
+ * waits in Atomics.wait on its answer word (sys-now.ts; the "up" report
+ * carries the word), up to 20 ms before it parks the thread after all —
+ * unless the control thread took the call, which may then ask the
+ * process's origin on another kernel.
  *
  * Arrival, on the destination core (its control thread has merged the
  * pages, and its transport has decoded the message): lift the native image
@@ -149,9 +150,9 @@ export class Core {
     return p;
   }
 
-  /** A syscall made while the thread waits (sys-now.ts): at its origin, for the calls that may complete at once. */
+  /** A syscall made while the thread waits (sys-now.ts), for the calls that may complete at once. */
   private sysNow(meta: ProcessMeta, call: SysCall): number | undefined {
-    if (meta.origin !== this.cfg.kernel || !SYS_NOW.has(call.op)) return undefined;
+    if (!SYS_NOW.has(call.op)) return undefined;
     return this.asker.ask((seq) => this.post({ t: "sys-now", pid: meta.pid, tid: meta.tid, call, seq }));
   }
 

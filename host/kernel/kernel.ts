@@ -25,10 +25,12 @@
  * thread elsewhere parks, its kernel sends `sys` with its release (diff),
  * and the origin answers `sys-done` with the pages that kernel lacks (the
  * acquire) once the call is done — so data-race-free programs see
- * sequentially consistent memory (memory/replica.ts). A thread at the
- * origin does not park for a lock that is free, an unlock or an atomic add:
- * its core waits while this thread makes the call (`sys-now`, sys-now.ts),
- * and it stays running; dmesg counts both kinds at the process's end. A spawned thread
+ * sequentially consistent memory (memory/replica.ts). A thread does not
+ * park for a lock that is free, an unlock or an atomic add: its core waits
+ * while this thread makes the call (`sys-now`, sys-now.ts) — or, on another
+ * kernel, sends it to the origin marked `now` and hands the core its
+ * answer — and it stays running; dmesg counts both kinds at the origin,
+ * at the process's end. A spawned thread
  * starts with its parent's globals on its parent's kernel — or, with a
  * scheduler, on the kernel the balance policy picks (`spawn`, after the
  * pages that kernel lacks).
@@ -145,6 +147,8 @@ interface Thread {
   job?: CoreJob;
   /** while blocked in an arrival's acquire: the job that takes it in once the acquire is done */
   waiting?: CoreJob;
+  /** while its core waits on a syscall made at the origin (sys-now.ts): that core */
+  waitsOn?: number;
   /** a stop to ask for as soon as it runs again */
   request?: Request;
   /** a migration written to its control word while it ran, until it is taken (leaving) or the thread parks */
@@ -790,6 +794,7 @@ export class Kernel {
       if (t.meta.pid !== pid) continue;
       this.threads.delete(k);
       if (t.state === "running" && t.ctrlAddress && proc?.replica) new ControlWord(proc.replica.memory.buffer, t.ctrlAddress).request({ signo: 9 });
+      this.nowAnswered(t); // a core waiting on its syscall at the origin goes on, to the kill
       if (t.state === "starting" && proc?.replica) this.zombies.set(k, proc.replica.memory);
     }
     for (let c = 0; c < this.cores.length; c++) {
@@ -936,10 +941,10 @@ export class Kernel {
 
   // ---- syscalls, at the origin ----
 
-  /** Makes thread `tid`'s syscall; `from`: the kernel it is parked on. */
-  private sys(proc: Proc, tid: number, call: SysCall, from: number): void {
+  /** Makes thread `tid`'s syscall; `from`: the kernel it is parked on (or waits on, `now`). */
+  private sys(proc: Proc, tid: number, call: SysCall, from: number, now = false): void {
     proc.sync!.moved(tid, from);
-    if (call.op !== SYS_ACQUIRE) proc.sysStopped++; // an acquire is the kernel's own (an arrival's, a stale merge's)
+    if (call.op !== SYS_ACQUIRE) now ? proc.sysWaited++ : proc.sysStopped++; // an acquire is the kernel's own (an arrival's, a stale merge's)
     if (call.op === SYS_SPAWN) return this.spawn(proc, tid, call, from);
     let result: number | undefined;
     try {
@@ -983,12 +988,12 @@ export class Kernel {
     if (!answer) return;
     const t = this.threads.get(key(r.pid, r.tid));
     const proc = this.procs.get(r.pid);
-    const sync = proc?.sync;
     const { tid } = r;
     const { op, a } = r.call;
-    if (!t || t.state !== "running" || !proc || !sync || proc.origin !== this.cfg.id || !SYS_NOW.has(op) || (op === SYS_LOCK && sync.lockWouldBlock(tid, a))) {
-      return answer.park(r.seq);
-    }
+    if (!t || t.state !== "running" || !proc || !SYS_NOW.has(op)) return answer.park(r.seq);
+    if (proc.origin !== this.cfg.id) return this.sysNowAtOrigin(core, answer, t, proc, r.call, r.seq);
+    const sync = proc.sync;
+    if (!sync || (op === SYS_LOCK && sync.lockWouldBlock(tid, a))) return answer.park(r.seq);
     if (!answer.claim(r.seq)) return; // the core stopped waiting: the call comes with the stopped thread
     let result: number | undefined;
     try {
@@ -1001,6 +1006,30 @@ export class Kernel {
     }
     proc.sysWaited++;
     answer.done(result);
+  }
+
+  /**
+   * The same on a kernel that is not the origin: once claimed, the core
+   * waits for the origin's answer however long it takes — sys-done (the
+   * call is made; its acquire is merged, then the core goes on) or sys-park
+   * (it would block: the thread stops for it and sends it again). The claim
+   * comes before the release, so the release holds every write the thread
+   * made before its call. A process that ends meanwhile lets the core go
+   * (reap).
+   */
+  private sysNowAtOrigin(core: number, answer: SysAnswer, t: Thread, proc: Proc, call: SysCall, seq: number): void {
+    if (!proc.replica || this.down.has(proc.origin)) return answer.park(seq);
+    if (!answer.claim(seq)) return;
+    t.waitsOn = core;
+    this.sysAtOrigin(proc, t.meta.tid, call, true);
+  }
+
+  /** The core that waits for thread `t`'s syscall at the origin goes on: with the result, or (none) to stop the thread for the call. */
+  private nowAnswered(t: Thread, result?: number): void {
+    const answer = t.waitsOn === undefined ? undefined : this.cores[t.waitsOn]?.answer;
+    t.waitsOn = undefined;
+    if (result === undefined) answer?.park();
+    else answer?.done(result);
   }
 
   /** The atomic add of SYS_ATOMIC_ADD, on the origin's memory (the home of every page). */
@@ -1259,7 +1288,12 @@ export class Kernel {
         const proc = this.procs.get(msg.pid);
         if (!proc?.sync) return this.dmesg(`syscall of pid ${name(msg.pid, msg.tid)} from kernel ${from} dropped: no such process here`);
         this.applyRelease(proc, msg.diff, from);
-        return this.sys(proc, msg.tid, msg, msg.from);
+        // its core waits on the answer: a call that would block is not made, the thread stops for it instead
+        if (msg.now && (!SYS_NOW.has(msg.op) || (msg.op === SYS_LOCK && proc.sync.lockWouldBlock(msg.tid, msg.a)))) {
+          proc.sync.moved(msg.tid, msg.from);
+          return void this.sendTo(from, { t: "sys-park", pid: msg.pid, tid: msg.tid });
+        }
+        return this.sys(proc, msg.tid, msg, msg.from, msg.now === true);
       }
       case "pages": {
         if (this.reaped.has(msg.pid)) return;
@@ -1305,10 +1339,18 @@ export class Kernel {
         if (!replica) return this.processFailed(msg.pid, `thread ${msg.tid}: a syscall result for a process with no memory here`);
         proc.memIn += pageBytes(msg.pages);
         const merged = replica.merge(msg.pages, this.quiet(msg.pid));
-        if (msg.spawn) this.spawnHere(proc, msg.tid, msg.spawn);
+        const t = this.threads.get(key(msg.pid, msg.tid));
+        const waits = t?.waitsOn !== undefined;
+        if (msg.spawn && !waits) this.spawnHere(proc, msg.tid, msg.spawn);
         // pages a release of this kernel touched after home collected them were left out: acquire again
-        if (merged.stale) return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: msg.result, b: 0, c: 0 });
+        if (merged.stale) return this.sysAtOrigin(proc, msg.tid, { op: SYS_ACQUIRE, a: msg.result, b: 0, c: 0 }, waits);
+        if (waits) return this.nowAnswered(t!, msg.result);
         return this.resumeParked(proc, msg.tid, msg.result);
+      }
+      case "sys-park": {
+        const t = this.threads.get(key(msg.pid, msg.tid));
+        if (t?.waitsOn !== undefined) this.nowAnswered(t);
+        return;
       }
     }
   }
@@ -1324,12 +1366,12 @@ export class Kernel {
   }
 
   /** On a kernel that is not the origin: the thread's syscall goes to the origin, after this kernel's release. */
-  private sysAtOrigin(proc: Proc, tid: number, call: SysCall): void {
+  private sysAtOrigin(proc: Proc, tid: number, call: SysCall, now = false): void {
     const replica = proc.replica;
     if (!replica) return this.processFailed(proc.pid, `thread ${tid} made a syscall on a kernel that holds no memory of its process`);
     const diff = replica.diff();
     proc.memOut += diffBytes(diff);
-    const msg: SysMessage = { t: "sys", pid: proc.pid, tid, op: call.op, a: call.a, b: call.b, c: call.c, diff, from: this.cfg.id };
+    const msg: SysMessage = { t: "sys", pid: proc.pid, tid, op: call.op, a: call.a, b: call.b, c: call.c, diff, from: this.cfg.id, ...(now && { now }) };
     if (!this.sendTo(proc.origin, msg)) this.processFailed(proc.pid, `its origin, kernel ${proc.origin}, cannot be reached`);
   }
 

@@ -4,16 +4,26 @@
  * A thread's syscall (toolchain/abi.ts SYS_*) normally stops the thread: it
  * unwinds, parks with its control thread, the call is made, and the thread
  * is rewound on a core — four hand-offs, ~100 µs for an uncontended
- * lock on this 2-core VM. When the process's origin is this kernel and the
- * call usually completes at once (SYS_NOW: lock, unlock, atomic add), the
- * core asks its control thread and waits, blocked in Atomics.wait on its
- * answer word; the control thread makes the call if it completes at once,
+ * lock on this 2-core VM. When the call usually completes at once (SYS_NOW:
+ * lock, unlock, atomic add), the core asks its control thread and waits,
+ * blocked in Atomics.wait on its answer word. At the process's origin the
+ * control thread makes the call if it completes at once,
  * and otherwise (a held lock) answers "park": the thread then stops for it
  * as usual, and the call is made (or blocks) when the stopped thread
  * reaches the control thread. A call that would block is never begun here,
  * so parking after "park" makes it exactly once. A thread asked to stop
  * now (CTRL_URGENT: its slice is over, a signal) does not ask: it stops
  * for the call, at the point after it (process.ts).
+ *
+ * On a kernel that is not the process's origin, the control thread claims
+ * the request and sends it to the origin (sys with `now`, msg/messages.ts)
+ * with its release; the core waits, CLAIMED, for as long as the origin
+ * takes. The origin makes the call if it completes at once and answers
+ * sys-done with the acquire, which is merged before the core goes on; a
+ * lock that would block is not made there but answered sys-park, and the
+ * thread stops for it here (the call is sent again, as any stopped
+ * thread's). A process that ends meanwhile answers the core PARK, with a
+ * kill in its control word (kernel.ts reap).
  *
  * A core's answer word: an Int32Array over 8 shared bytes.
  *

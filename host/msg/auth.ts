@@ -75,9 +75,12 @@ import { FramedConnection, socketName } from "./framing.js";
  * messages in them (messages.ts). Two kernels of different versions would
  * read each other's messages wrong without an error, so the handshake
  * refuses them. 1: the first; 2: the blob area at a multiple of 8, dense
- * pages in diffs (test/msg/messages.test.ts pins the bytes to this number).
+ * pages in diffs (test/msg/messages.test.ts pins the bytes to this number);
+ * 3: syscalls made while the thread waits on another kernel (sys `now`,
+ * sys-park) — a version-2 origin would make a `now` lock that blocks and
+ * keep a core waiting on it.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MAGIC = Uint8Array.of(0x50, 0x43, 0x52, 0x4e); // "PCRN"
 export const NONCE_BYTES = 32;
 export const MAX_HELLO_BYTES = 1024;

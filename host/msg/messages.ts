@@ -31,12 +31,17 @@
  *   migrate      source → destination      a stopped thread: see MigrateMessage
  *   migrate-ack  destination → source      pid, tid, ok; on !ok the reason, and the source
  *                                          resumes the thread where it was
- *   sys          kernel → origin           pid, tid, op, a, b, c, diff: a thread's syscall
- *                                          (spawn, join, mutex, barrier, atomic add), made at
- *                                          the process's origin; diff is the caller's kernel's
- *                                          release (memory/replica.ts)
+ *   sys          kernel → origin           pid, tid, op, a, b, c, diff, now?: a thread's
+ *                                          syscall (spawn, join, mutex, barrier, atomic add),
+ *                                          made at the process's origin; diff is the caller's
+ *                                          kernel's release (memory/replica.ts); now: the
+ *                                          thread waits on its core (kernel/sys-now.ts), so a
+ *                                          call that would block is not made but answered
+ *                                          sys-park
  *   sys-done     origin → kernel           pid, tid, result, pages (the acquire), spawn?: the
  *                                          call is done; for a spawn, the child to start there
+ *   sys-park     origin → kernel           pid, tid: a `now` call that would block was not
+ *                                          made; the thread stops for it and sends it again
  *   thread-exit  kernel → origin           pid, tid, diff: a spawned thread returned
  *   release      kernel → origin           pid, diff: a kernel's release, ahead of a thread
  *                                          that migrates to the origin
@@ -207,6 +212,15 @@ export interface SysMessage {
   diff: Diff;
   /** for a spawn: the kernel the child starts on */
   from: number;
+  /** the thread waits on its core for the answer (kernel/sys-now.ts): a call that would block is answered sys-park, not made */
+  now?: boolean;
+}
+
+/** A `now` syscall that would block was not made: its thread stops for it, and sends it again. */
+export interface SysParkMessage {
+  t: "sys-park";
+  pid: number;
+  tid: number;
 }
 
 /** A spawned thread's start: on the kernel of its parent, with its parent's globals. */
@@ -274,7 +288,7 @@ export interface PagesMessage {
 
 export type KernelMessage =
   | MigrateMessage | MigrateAck | OutputMessage | ExitMessage | SignalMessage | ReapMessage | ProgramMessage | PingMessage
-  | SysMessage | SysDoneMessage | ThreadExitMessage | ReleaseMessage | PagesMessage | SpeedMessage | SpawnMessage;
+  | SysMessage | SysDoneMessage | SysParkMessage | ThreadExitMessage | ReleaseMessage | PagesMessage | SpeedMessage | SpawnMessage;
 
 export class MessageError extends Error {}
 
@@ -493,7 +507,7 @@ function encodeWith(ctx: EncodeContext, m: KernelMessage, alloc: (n: number) => 
   return out;
 }
 
-const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "thread-exit", "release", "pages", "speed", "spawn"]);
+const TYPES = new Set(["migrate", "migrate-ack", "output", "exit", "signal", "reap", "program", "ping", "pong", "sys", "sys-done", "sys-park", "thread-exit", "release", "pages", "speed", "spawn"]);
 
 export function decodeMessage(bytes: Uint8Array, from: string): KernelMessage {
   let m: unknown;

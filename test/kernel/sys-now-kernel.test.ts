@@ -280,3 +280,84 @@ describe("the process ends while a thread's core waits for its call", () => {
     });
   }
 });
+
+/** A spawned thread (started on kernel 1 by the balance scheduler) makes n locked increments; main holds the mutex for a while first. */
+const AWAY = `
+import { print, args, Thread, Mutex } from "popcorn";
+const m = new Mutex();
+let box = new StaticArray<i32>(1); // in memory: a global is the thread's own
+function work(n: i32): void {
+  for (let i = 0; i < n; i++) { m.lock(); box[0]++; m.unlock(); }
+}
+export function main(): i32 {
+  const n = I32.parseInt(args()[0]);
+  const hold = I32.parseInt(args()[1]);
+  box = new StaticArray<i32>(1);
+  m.lock();
+  const t = Thread.spawn(work, n);
+  let x: i32 = 0;
+  for (let i = 0; i < hold; i++) x += i ^ (x >> 3);
+  m.unlock();
+  t.join();
+  print("sum " + box[0].toString() + (x == 7 ? "!" : ""));
+  return 0;
+}
+`;
+
+describe("calls made while the thread waits on another kernel than its origin (scripted transport)", () => {
+  /** AWAY on two kernels, its worker on kernel 1; `script` sees every message. */
+  async function away(n: number, hold: number, script?: ScriptedCluster["link"]["script"]): Promise<{ c: ScriptedCluster; pid: number }> {
+    const c = (cluster = await ScriptedCluster.start({ kernels: 2, cores: 1 }));
+    if (script) c.link.script = script;
+    const wasm = await compileSource("away", AWAY);
+    const pid = 100_001;
+    c.request(0, { t: "exec", pid, name: "away", bytes: wasm, args: [String(n), String(hold)], scheduler: "balance" });
+    return { c, pid };
+  }
+
+  /** Kernel 1 still has its core: a process of its own runs to its end there. */
+  async function coreFree(c: ScriptedCluster): Promise<void> {
+    const pid = await c.exec(1, "hello", ["0"]);
+    expect(await c.exit(pid, 10_000)).toMatchObject({ status: 0 });
+  }
+
+  it("a lock held at the origin is answered sys-park: the thread stops for it, and every call is made once", async () => {
+    const kinds = new Map<string, number>();
+    const { c, pid } = await away(200, 30_000_000, (from, to, msg) => {
+      const k = `${msg.t}${msg.t === "sys" && msg.now ? " now" : ""} ${from}→${to}`;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      return "pass";
+    });
+    expect(await c.exit(pid, 30_000)).toMatchObject({ status: 0 });
+    expect(c.output(pid)).toEqual(["sum 200"]);
+    expect(kinds.get("sys-park 0→1"), [...kinds].join(", ")).toBeGreaterThan(0);
+    // most of the worker's calls are asked for while it waits (not those made as its slice ended)
+    expect(kinds.get("sys now 1→0"), "calls asked for while the thread waited").toBeGreaterThan(200);
+    await new Promise((r) => setTimeout(r, 20));
+    const calls = callsLine(c.logs[0]!, pid);
+    // 200 × (lock, unlock) from kernel 1, main's lock, unlock, spawn and join
+    expect(calls && calls.waited + calls.stopped).toBe(2 * 200 + 4);
+  });
+
+  it("a process killed while its thread's core waits on the origin: the core goes on, to the kill", async () => {
+    // the worker's first call never reaches the origin: its core waits, claimed, until the process ends
+    let lost = 0;
+    const { c, pid } = await away(5, 0, (_from, _to, msg) => (msg.t === "sys" && msg.now && !lost++ ? "drop" : "pass"));
+    for (let i = 0; i < 2000 && !lost; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(lost, "the call that was dropped").toBe(1);
+    c.request(0, { t: "signal", pid, signo: 9 });
+    expect(await c.exit(pid, 10_000)).toMatchObject({ status: 137 });
+    await coreFree(c);
+  });
+
+  it("the origin's link drops while a core waits on it: the process is dropped there, and the core goes on", async () => {
+    let lost = 0;
+    const { c, pid } = await away(5, 0, (_from, _to, msg) => (msg.t === "sys" && msg.now && !lost++ ? "drop" : "pass"));
+    for (let i = 0; i < 2000 && !lost; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(lost, "the call that was dropped").toBe(1);
+    c.kernels[1]!.peerDown(0, "link dropped (test)");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(c.logs[1]!.join("\n")).toContain(`pid ${pid} dropped: its origin, kernel 0, went away`);
+    await coreFree(c);
+  });
+});

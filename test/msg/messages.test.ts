@@ -435,11 +435,11 @@ describe("the wire form is the protocol version's", () => {
   // If this fails, the bytes of a message changed: a kernel of the previous build would read
   // them wrong without an error. Bump PROTOCOL_VERSION (host/msg/auth.ts), so that the
   // handshake refuses mixed clusters, and put the new digest here with the new version.
-  it("a migrate, a pages and a release with runs and dense pages encode to the bytes of version 2", () => {
+  it("a migrate, a pages and a release with runs and dense pages encode to the bytes of version 3", () => {
     const dense: Diff = { ...diffOf(4, 9, [[8200, bytes(3, 1)], [70_000, bytes(5, 2)]]), densePages: Uint32Array.of(9, 12), denseMasks: bytes(1024, 4), denseBytes: bytes(8192, 5) };
     const h = createHash("sha256");
     for (const m of [migrate(), pagesMsg(), { t: "release", pid: 7, tid: 1, diff: dense }] as KernelMessage[]) h.update(encodeMessage(m));
-    expect({ version: PROTOCOL_VERSION, digest: h.digest("hex") }).toEqual({ version: 2, digest: "21c4cc90008b7f9628161b4c4469fb8d235027001f2a18ae5423eddb2baa121c" });
+    expect({ version: PROTOCOL_VERSION, digest: h.digest("hex") }).toEqual({ version: 3, digest: "21c4cc90008b7f9628161b4c4469fb8d235027001f2a18ae5423eddb2baa121c" });
   });
 });
 
