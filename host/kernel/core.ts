@@ -38,7 +38,7 @@ import { profile } from "../isa/index.js";
 import { releaseMessage } from "../msg/index.js";
 import { lift } from "../transform/index.js";
 import { now } from "./control-word.js";
-import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
+import { arrivingMeta, nextKernel, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { loadProgram, type Program } from "./program.js";
 import { SYS_NOW, SysAsker } from "./sys-now.js";
@@ -343,7 +343,7 @@ export class Core {
     const at = meta.schedule?.[0];
     if (at === undefined || !p.instrumented) return;
     meta.schedule = meta.schedule!.slice(1);
-    p.ctrl.request({ dest: (this.cfg.kernel + 1) % this.cfg.isas.length, countdown: at });
+    p.ctrl.request({ dest: nextKernel(meta, this.cfg.kernel, this.cfg.isas.length), countdown: at });
   }
 
   /**

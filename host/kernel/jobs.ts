@@ -24,6 +24,18 @@ export interface ProcessMeta extends ThreadIdentity {
   schedule?: number[];
 }
 
+/**
+ * "The next kernel" of a thread on kernel `here` of `count` (signal 35,
+ * --migrate-every, --migrate-at): from elsewhere, back to its origin (every
+ * migration has the origin at one end); from the origin, each other kernel
+ * in turn — origin + 1, origin + 2, … — one per round trip (its epoch
+ * counts its migrations, two a round trip). With two kernels: the other.
+ */
+export function nextKernel(meta: ProcessMeta, here: number, count: number): number {
+  if (here !== meta.origin) return meta.origin;
+  return (meta.origin + 1 + (Math.floor(meta.epoch / 2) % Math.max(1, count - 1))) % count;
+}
+
 /** A migrated thread's meta on its destination: the stay that begins there. */
 export function arrivingMeta(msg: MigrateMessage): ProcessMeta {
   return { ...threadIdentity(msg), epoch: msg.epoch + 1, schedule: msg.schedule };

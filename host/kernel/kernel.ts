@@ -76,7 +76,7 @@ import { profile } from "../isa/index.js";
 import { ControlWord, now } from "./control-word.js";
 import type { ClientLink, ClientReply, ClientRequest, PingResult, ProcessInfo, Scheduler } from "./client.js";
 import { SIGMIGRATE, SIGNALS, STOP_SIGNALS } from "./core.js";
-import { arrivingMeta, type CoreJob, type CoreReport, type ProcessMeta, type Request } from "./jobs.js";
+import { arrivingMeta, nextKernel, type CoreJob, type CoreReport, type ProcessMeta, type Request } from "./jobs.js";
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
 import { SYS_NOW, SysAnswer } from "./sys-now.js";
@@ -1448,7 +1448,7 @@ export class Kernel {
     }
     if (s.signo === SIGMIGRATE) {
       const count = this.cfg.isas.length;
-      const to = s.to ?? (this.cfg.id + 1) % count;
+      const to = s.to ?? nextKernel(t.meta, this.cfg.id, count);
       if (!Number.isInteger(to) || to < 0 || to >= count) {
         const why = `migration of ${who} to kernel ${to} refused: no such kernel (kernels 0..${count - 1})`;
         this.dmesg(why);

@@ -172,3 +172,30 @@ describe("a kill is never lost to a migration", () => {
     }
   });
 });
+
+describe("the next kernel, with three kernels", () => {
+  it("--migrate-at and signal 35 take a process from its origin to each other kernel in turn, and back to the origin from there", async () => {
+    const hops: string[] = [];
+    const three = await EmbeddedKernels.start({ isas: ["x86-64", "aarch64", "x86-64"], onMigration: (m) => hops.push(`${m.from}→${m.to}`) });
+    try {
+      const fib = (await compileExample("fib")).wasm;
+      const { exited } = three.exec(fib, "fib", ["22"], { schedule: [20, 20, 20, 20, 20, 20] });
+      const ex = await exited;
+      expect(ex.status, ex.error).toBe(0);
+      expect(hops).toEqual(["0→1", "1→0", "0→2", "2→0", "0→1", "1→0"]);
+      // signal 35, to a process that runs until it is killed
+      hops.length = 0;
+      const count = (await compileExample("count")).wasm;
+      const { pid, exited: ended } = three.exec(count, "count", ["2000000000"]);
+      for (let n = 1; n <= 3; n++) {
+        expect(three.signal(pid, 35)).toBe(true);
+        for (let i = 0; i < 1000 && hops.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+      }
+      three.signal(pid, 9);
+      await ended;
+      expect(hops).toEqual(["0→1", "1→0", "0→2"]);
+    } finally {
+      await three.stop();
+    }
+  });
+});
