@@ -138,12 +138,12 @@ export async function psCommand(o: { json?: boolean }): Promise<number> {
     process.stdout.write(runs.length ? "no processes\n" : "no popcorn runs with kernels on this machine (start one with `popcorn run <prog> --kernels x86-64,aarch64`)\n");
     return 0;
   }
-  process.stdout.write(psTable(procs));
+  process.stdout.write(psTable(procs, runs.length > 1));
   return 0;
 }
 
-/** ps rows as the table `popcorn ps` prints. */
-export function psTable(procs: ProcessInfo[]): string {
+/** ps rows as the table `popcorn ps` prints; `byRun`: a first column RUN (the OS pid of the `popcorn run` whose kernels they are on), when several runs' kernels are listed. */
+export function psTable(procs: (ProcessInfo & { run?: number })[], byRun = false): string {
   // SENT/RECEIVED: this thread's migration messages; MEM OUT/IN: the process's memory traffic (pages, diffs) on that kernel
   const rows = [["PID", "NAME", "KERNEL", "ISA", "STATE", "MIGRATIONS", "LAST µs", "SENT", "RECEIVED", "MEM OUT", "MEM IN"]];
   for (const p of procs) {
@@ -152,6 +152,7 @@ export function psTable(procs: ProcessInfo[]): string {
       p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn), bytesText(p.memOut ?? 0), bytesText(p.memIn ?? 0),
     ]);
   }
+  if (byRun) rows.forEach((r, i) => r.unshift(i ? String(procs[i - 1]!.run ?? "-") : "RUN"));
   return table(rows);
 }
 

@@ -53,3 +53,18 @@ describe("Ctrl-C on popcorn run --kernels", () => {
     expect(err).toMatch(/interrupted again — stopping the kernels/);
   });
 });
+
+describe("popcorn ps over several runs", () => {
+  it("has a RUN column when more than one run's kernels are listed, each run its own kernel 0", async () => {
+    const { psTable } = await import("../../host/cli/kernels.js");
+    const row = (pid: number, isa: string, run: number) => ({
+      pid, tid: 0, name: "fib", kernel: 0, isa, arch: process.arch, state: "running", origin: 0, migrations: 0, migrationsIn: 0, migrationsOut: 0, bytesIn: 0, bytesOut: 0, memIn: 0, memOut: 0, run,
+    });
+    const procs = [row(1, "x86-64", 4001), row(2, "aarch64", 4002)];
+    const lines = psTable(procs, true).trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^RUN\s+PID\s+NAME\s+KERNEL/);
+    expect(lines[1]).toMatch(/^4001\s+1\s+fib\s+0\s+x86-64/);
+    expect(lines[2]).toMatch(/^4002\s+2\s+fib\s+0\s+aarch64/);
+    expect(psTable(procs).split("\n")[0]).toMatch(/^PID\s/);
+  });
+});
