@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import binaryen from "binaryen";
 import { RESERVED_END, SITES_SECTION } from "./abi.js";
 import { type InstrumentResult, instrument } from "./instrument/index.js";
@@ -58,7 +58,10 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
   const stderr = { write: (s: string | Uint8Array) => ((errors += typeof s === "string" ? s : Buffer.from(s).toString()), true) };
   const stdout = { write: () => true };
   const args = [
-    resolve(file),
+    // from the program's own folder: asc names functions by their file's path from its base folder, so a program's
+    // names (fib/fib) do not depend on where popcorn runs
+    basename(file),
+    "--baseDir", dirname(resolve(file)),
     // packages are looked up from the program's folder up, as Node does — asc alone looks from where popcorn runs
     ...packageFolders(dirname(resolve(file))).flatMap((d) => ["--path", d]),
     "--lib", guestLibDir(),

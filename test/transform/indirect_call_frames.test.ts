@@ -36,6 +36,6 @@ describe("indirect call frames", () => {
     // some captures stopped in mix under the APPLY handler: two call_indirects deep
     const viaTable = stacks.filter((s) => /indirect\/mix/.test(s[0]!) && /indirect\/hApply/.test(s[1]!));
     expect(viaTable.length).toBeGreaterThan(0);
-    expect(stacks.every((s) => s[s.length - 1] === "assembly/examples/indirect/main")).toBe(true);
+    expect(stacks.every((s) => s[s.length - 1] === "indirect/main")).toBe(true);
   });
 });

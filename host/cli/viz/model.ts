@@ -64,7 +64,7 @@ export interface VizMigration {
 
 export interface VizFrame {
   depth: number;
-  /** the full name, e.g. "assembly/examples/fib/fib" */
+  /** the full name, e.g. "fib/fib" (file/function) */
   function: string;
   /** its last path segment, e.g. "fib" */
   name: string;
