@@ -15,16 +15,22 @@
  * (b) and (c) run on kernel daemons on loopback instead of worker threads,
  * and (a) and (d) on the first entry's ISA, natively. With `--cluster <addr>`
  * (b) and (c) run on that cluster's first two kernels (popcorn kernel
- * daemons, maybe on other machines), and (a) and (d) here.
+ * daemons, maybe on other machines), and (a) and (d) here; the result names
+ * the two kernels' addresses for (b) and (c), in the table's header, the
+ * JSON's `configs` and the plot's legend.
  *
  * Method. Each configuration has its own kernels, booted once and kept for
- * the whole run, so that a measurement is a process's life only: from the
+ * the whole run (on a cluster, (b) and (c) share its kernels and one client
+ * connection to each), so that a measurement is a process's life only: from the
  * exec request to its exit, as the client sees it. The first run of each
  * configuration is a warm-up (V8 compiles the program on every core) and is
  * dropped. Then for every (threads, load) the configurations run one after
  * another, in rotating order, `reps` times; a figure is the median of its
  * runs. Migrations and bytes moved are counted from the kernels' migration
- * records. Every run's output must equal (a)'s, or the benchmark throws.
+ * records: a migration's destination sends its record to every client that
+ * watches it, so each kernel has one watching client here, or every record
+ * would count once per client. Every run's output must equal (a)'s, or the
+ * benchmark throws.
  *
  * Reported: a table (time, speedup over (a), migrations, bytes moved), JSON
  * (`speedup` = (a)/(b) at the largest load with the most threads), an SVG
@@ -69,6 +75,8 @@ interface Config {
   scheduler?: Scheduler;
   /** move half the threads to kernel 1 with signal 35 once they run */
   signal35?: boolean;
+  /** runs on these kernel daemons of a running cluster (--cluster), kernel 0 first */
+  cluster?: string[];
 }
 
 export interface CountRow {
@@ -84,7 +92,12 @@ export interface CountRow {
 }
 
 export interface CountResult {
-  configs: { name: ConfigName; what: string; kernels: string[]; cores: number }[];
+  /**
+   * `cluster`: the addresses of the cluster's kernels 0 and 1, for (b) and (c)
+   * with --cluster; their `cores` are then left out, since a client does not
+   * learn how many cores a daemon was started with
+   */
+  configs: { name: ConfigName; what: string; kernels: string[]; cores?: number; cluster?: string[] }[];
   rows: CountRow[];
   /** (a)/(b) at the largest load with the most threads (≥ 2) */
   speedup: number;
@@ -107,10 +120,12 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const pair = joined?.map((k) => k.isa) ?? o.kernels ?? ["x86-64", "aarch64"];
   if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
   const scheduler = o.scheduler ?? (pair.some((e) => kernelSpec(e).qemu) ? "hetero" : "balance");
+  const cluster = joined?.map((k) => k.address);
+  const two = cluster ? `2 kernels on cluster ${cluster.join(",")}` : "2 kernels";
   const configs: Config[] = [
     { name: "a", what: "1 kernel, 1 core", isas: [kernelSpec(pair[0]!).isa], cores: 1 },
-    { name: "b", what: `2 kernels, scheduler ${scheduler}`, isas: pair, cores: 1, scheduler },
-    { name: "c", what: "2 kernels, half moved by signal 35", isas: pair, cores: 1, signal35: true },
+    { name: "b", what: `${two}, scheduler ${scheduler}`, isas: pair, cores: 1, scheduler, cluster },
+    { name: "c", what: `${two}, half moved by signal 35`, isas: pair, cores: 1, signal35: true, cluster },
     { name: "d", what: "1 kernel, 2 cores", isas: [kernelSpec(pair[0]!).isa], cores: 2 },
   ];
 
@@ -121,10 +136,14 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const outputs = new Map<number, string[]>();
   const onOutput = (pid: number, stream: 1 | 2, line: string) => outputs.get(pid)?.push(`${stream}:${line}`);
   const onMigration = (m: MigrationRecord) => records.get(m.pid)?.push(m);
+  // (b) and (c) on a cluster share its kernels, and so one client per kernel: each
+  // client that watches hears every migration into its kernel, so a second set of
+  // watching clients would report every record twice
+  const onTheCluster = cluster ? onCluster(cluster, o.cluster!.key, onOutput, onMigration) : undefined;
   const running = await Promise.all(
     configs.map((c) =>
-      joined && c.isas.length === 2
-        ? onCluster(joined.map((k) => k.address), o.cluster!.key, onOutput, onMigration)
+      c.cluster && onTheCluster
+        ? onTheCluster
         : c.isas.some((e) => kernelSpec(e).qemu)
           ? onDaemons(c.isas, onOutput, onMigration, log)
           : embedded(c.isas.map((e) => kernelSpec(e).isa), c.cores, onOutput, onMigration),
@@ -219,7 +238,7 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
     await mkdir(dir, { recursive: true });
     const files = { json: join(dir, "count.json"), svg: join(dir, "count.svg") };
     const result: CountResult = {
-      configs: configs.map((c) => ({ name: c.name, what: c.what, kernels: c.isas, cores: c.cores })),
+      configs: configs.map((c) => ({ name: c.name, what: c.what, kernels: c.isas, cores: c.cluster ? undefined : c.cores, cluster: c.cluster })),
       rows, speedup, breakEvenLoad, files,
     };
     await writeFile(files.json, JSON.stringify(result, null, 2));
@@ -234,7 +253,7 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
     else process.stdout.write(formatCount(result));
     return result;
   } finally {
-    await Promise.all(running.map((k) => k.stop()));
+    await Promise.all([...new Set(running)].map((k) => k.stop()));
   }
 }
 
@@ -316,7 +335,10 @@ async function onCluster(addresses: string[], key: Uint8Array, onOutput: OnOutpu
 
 export function formatCount(r: CountResult): string {
   const lines = ["configurations:"];
-  for (const c of r.configs) lines.push(`  (${c.name}) ${c.what}: kernels ${c.kernels.join(",")}, ${c.cores} core${c.cores > 1 ? "s" : ""} each`);
+  for (const c of r.configs) {
+    const cores = c.cores === undefined ? "cores as the daemons were started with" : `${c.cores} core${c.cores > 1 ? "s" : ""} each`;
+    lines.push(`  (${c.name}) ${c.what}: kernels ${c.kernels.join(",")}, ${cores}`);
+  }
   lines.push("", "config  threads         load      time ms  speedup  migrations  moved");
   for (const row of r.rows) {
     lines.push(

@@ -17,6 +17,21 @@
  * floor run after the kernels' series swung from 33 to 80 µs between runs,
  * and the ratio with it). Bandwidth is payload bytes both ways over the
  * time of the kept blocks.
+ *
+ * A floor is only a floor while its threads run. On a machine busier than
+ * its cores, the spinning thread of the local floor is descheduled for a
+ * scheduler tick on every round trip, and a block of them measures the
+ * tick: 16,000 µs instead of 0.2–0.3 (seen twice, `--count 200` on a
+ * heavily loaded machine: "ratio 0.01× the floor"). So after the blocks:
+ *
+ *   best = the smallest median of a floor block
+ *   a floor block whose median > IMPLAUSIBLE (100) × best is measured again,
+ *     up to REMEASURE (3) times; one that stays so is dropped from the floor
+ *   floorSuspect, with floorSuspectReason, when a block was dropped, or when
+ *     the floor's p50 is above the kernels' (ratio < 1: every block was
+ *     descheduled alike, which the first rule cannot see)
+ *
+ * A suspect floor is printed with a warning line after the ratio.
  */
 import { createConnection, type Socket } from "node:net";
 import { freePort } from "../host/cli/local-cluster.js";
@@ -44,10 +59,46 @@ export interface PingReport {
   ratio: number;
   bandwidthMBps: number;
   floorBandwidthMBps?: number;
+  /** floor blocks measured again because their median was implausible (the header) */
+  floorRemeasured: number;
+  /** the floor is not to be trusted: a block stayed implausible and was dropped, or ratio < 1 */
+  floorSuspect: boolean;
+  floorSuspectReason?: string;
 }
 
 /** Blocks per series (after one warm-up block): the kernels and the floor alternate. */
 const BLOCKS = 10;
+/** A floor block whose median is more than this many times the best block's measured a descheduled thread (the header). */
+export const IMPLAUSIBLE = 100;
+/** How many times an implausible floor block is measured again before it is dropped. */
+const REMEASURE = 3;
+
+/**
+ * The blocks, by index, whose median round trip is more than `factor` times
+ * the smallest (positive) block median: the blocks in which the floor's
+ * threads were descheduled rather than running.
+ */
+export function implausibleBlocks(medians: readonly number[], factor = IMPLAUSIBLE): number[] {
+  const positive = medians.filter((m) => m > 0);
+  if (positive.length === 0) return [];
+  const best = Math.min(...positive);
+  return medians.flatMap((m, i) => (m > factor * best ? [i] : []));
+}
+
+/** Why a floor is suspect (the header), or undefined when it is not. */
+export function floorSuspicion(f: { p50us: number; floorP50us: number; blocks: number; dropped: number[] }): string | undefined {
+  const why: string[] = [];
+  if (f.dropped.length) {
+    why.push(
+      `${f.dropped.length} of ${f.blocks} floor blocks (medians ${f.dropped.map((m) => `${round(m, 2)} µs`).join(", ")}) stayed above ${IMPLAUSIBLE}× ` +
+        `the best block's median when measured again (up to ${REMEASURE} times) and were left out: the floor's threads were descheduled`,
+    );
+  }
+  if (f.floorP50us > f.p50us) {
+    why.push(`the floor's p50 (${f.floorP50us} µs) is above the kernels' (${f.p50us} µs), which a floor cannot be: its threads were descheduled, the machine is busier than its cores`);
+  }
+  return why.length ? why.join("; ") : undefined;
+}
 
 /** What takes turns: the kernels, or the floor. `run` makes `count` round trips. */
 interface Medium {
@@ -66,26 +117,48 @@ export async function benchPing(o: PingOptions): Promise<PingReport> {
   const log = o.log ?? (() => {});
   log(`${o.transport}: ${o.count} pings of ${o.size} bytes between two kernels, and as many on the floor, in ${BLOCKS} alternating blocks`);
   const kernels = o.transport === "local" ? await localKernels(o.size) : await tcpKernels(o.size);
-  const kept = { kernels: { rttUs: [] as number[], totalMs: 0 }, floor: { rttUs: [] as number[], totalMs: 0 } };
+  const blocks = { kernels: [] as Series[], floor: [] as Series[] };
+  let floorRemeasured = 0;
+  let dropped: number[] = [];
+  const run = async (medium: Medium, n: number) => {
+    const r = await medium.run(n);
+    if (r.error) throw new Error(`ping: ${r.error}`);
+    return r;
+  };
   try {
     const floor = o.transport === "local" ? await spinFloor() : await tcpFloor(o.size);
     try {
       const per = Math.max(1, Math.ceil(o.count / BLOCKS));
       for (let b = -1; b < BLOCKS; b++) {
         for (const [name, medium] of [["kernels", kernels], ["floor", floor]] as const) {
-          const r = await medium.run(b < 0 ? Math.max(1, Math.ceil(per / 2)) : per);
-          if (r.error) throw new Error(`ping: ${r.error}`);
-          if (b < 0) continue; // warm-up
-          kept[name].rttUs.push(...r.rttUs);
-          kept[name].totalMs += r.totalMs;
+          const r = await run(medium, b < 0 ? Math.max(1, Math.ceil(per / 2)) : per);
+          if (b >= 0) blocks[name].push(r); // else the warm-up
         }
       }
+      const floorMedians = () => blocks.floor.map((s) => median(s.rttUs));
+      for (let again = 0; again < REMEASURE; again++) {
+        const medians = floorMedians();
+        const bad = implausibleBlocks(medians);
+        if (!bad.length) break;
+        const best = Math.min(...medians);
+        for (const i of bad) {
+          log(`floor block ${i + 1}: median ${round(medians[i]!, 2)} µs, over ${IMPLAUSIBLE}× the best block's ${round(best, 2)} µs (its thread was descheduled): measuring it again`);
+          blocks.floor[i] = await run(floor, per);
+          floorRemeasured++;
+        }
+      }
+      const medians = floorMedians();
+      const bad = implausibleBlocks(medians);
+      dropped = bad.map((i) => medians[i]!);
+      blocks.floor = blocks.floor.filter((_, i) => !bad.includes(i));
     } finally {
       await floor.close();
     }
   } finally {
     await kernels.close();
   }
+  const pool = (ss: Series[]): Series => ({ rttUs: ss.flatMap((s) => s.rttUs), totalMs: ss.reduce((t, s) => t + s.totalMs, 0) });
+  const kept = { kernels: pool(blocks.kernels), floor: pool(blocks.floor) };
   const bandwidth = (s: Series) => round((2 * o.size * s.rttUs.length) / (s.totalMs / 1000) / 1e6, 1);
   const report: PingReport = {
     transport: o.transport,
@@ -98,14 +171,19 @@ export async function benchPing(o: PingOptions): Promise<PingReport> {
     ratio: 0,
     bandwidthMBps: bandwidth(kept.kernels),
     floorBandwidthMBps: o.transport === "tcp" ? bandwidth(kept.floor) : undefined,
+    floorRemeasured,
+    floorSuspect: false,
   };
   report.ratio = round(report.p50us / report.floorP50us, 2);
+  report.floorSuspectReason = floorSuspicion({ p50us: report.p50us, floorP50us: report.floorP50us, blocks: BLOCKS, dropped });
+  report.floorSuspect = report.floorSuspectReason !== undefined;
   if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
   else {
     process.stdout.write(
       `${report.transport} transport, ${o.size} B payload, ${report.count} round trips: p50 ${report.p50us} µs, p99 ${report.p99us} µs, ` +
         `${report.bandwidthMBps} MB/s\nfloor (${report.floor}): p50 ${report.floorP50us} µs${report.floorBandwidthMBps !== undefined ? `, ${report.floorBandwidthMBps} MB/s` : ""}\n` +
-        `ratio ${report.ratio}× the floor\n`,
+        `ratio ${report.ratio}× the floor\n` +
+        (report.floorSuspect ? `warning: the floor is suspect, and the ratio with it: ${report.floorSuspectReason}\n` : ""),
     );
   }
   return report;
