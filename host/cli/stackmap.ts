@@ -3,7 +3,7 @@
  * on each ISA, side by side — what `llvm-readobj --stackmap` or Popcorn's
  * stackinfo dump shows for one ISA at a time.
  *
- *   function fib  (assembly/examples/fib/fib)
+ *   function fib  (fib/fib)
  *                     x86-64                      aarch64
  *     address         0x4010c0, 73 bytes          0x4100c0, 76 bytes
  *     frame           32 bytes                    32 bytes
@@ -38,7 +38,7 @@ async function readProgram(file: string): Promise<{ wasm: Uint8Array; sites: Sit
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-/** "fib" for "assembly/examples/fib/fib" */
+/** "fib" for "fib/fib" */
 const shortName = (f: string) => f.slice(f.lastIndexOf("/") + 1);
 
 export async function stackmapCommand(file: string, o: StackmapFlags): Promise<number> {

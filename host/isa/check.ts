@@ -11,7 +11,9 @@
  *              popcorn.sites; frame sizes aligned to the ISA's stack
  *              alignment; every register location a callee-saved register
  *              of the value's class (a value lives across a call); every
- *              stack slot and save slot inside its frame, naturally aligned
+ *              stack slot and save slot inside its frame, naturally aligned;
+ *              no two of them, nor the frame record, sharing a byte, and no
+ *              two values of a site in one register (overlap.ts)
  *   across     the same functions in the same order on every ISA
  *
  * It reports every problem it finds, the first one first.
@@ -28,6 +30,7 @@ import {
 import { VALUE_BYTES } from "./allocate.js";
 import { PROFILES } from "./profiles.js";
 import { customSectionsWithPrefix, checkStackmap } from "./load.js";
+import { frameOverlaps } from "./overlap.js";
 import { locationText, type IsaProfile } from "./profile.js";
 
 export interface CheckReport {
@@ -119,5 +122,10 @@ function checkFrames(sm: Stackmap, sites: SiteTable, p: IsaProfile, where: strin
       }
     });
   }
+  const valueText = (site: number, j: number) => {
+    const v = sites.sites[site]!.values[j]!;
+    return `value ${v.name} (${v.type})`;
+  };
+  for (const o of frameOverlaps(sm, p, valueText)) out.push(`${where}: ${sm.isa}: ${o}`);
   return out;
 }

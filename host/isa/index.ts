@@ -8,6 +8,7 @@ export { locationText, alignUp } from "./profile.js";
 export { allocate, AllocationError, VALUE_BYTES } from "./allocate.js";
 export { loadStackmaps, checkStackmap, customSectionsWithPrefix } from "./load.js";
 export { checkStackmaps, type CheckReport } from "./check.js";
+export { frameOverlaps } from "./overlap.js";
 export { PROFILES, profile, UnknownIsaError, x86_64, aarch64 } from "./profiles.js";
 
 export type { StackmapBackend };

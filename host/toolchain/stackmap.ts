@@ -42,7 +42,10 @@
  *                kind 2 constant   arg = a signed 32-bit integer, the value's
  *                                  bytes are its little-endian sign extension
  *                                  to `size` bytes (as LLVM's Constant)
- *              size = bytes of the value: 4 (i32, f32), 8 (i64, f64), 16 (v128)
+ *              size = bytes of the value: 4 (i32, f32), 8 (i64, f64), 16 (v128);
+ *              no two stack slots of a site, save slots or the frame record
+ *              share a byte, and no two values of a site share a register
+ *              (checked by the copy plan and `popcorn check`: host/isa/overlap.ts)
  *   byAddress  Popcorn's second index: a pc found while unwinding leads to
  *              its site in one lookup; decoding checks it against `sites`
  *

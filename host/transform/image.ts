@@ -84,7 +84,7 @@ export class TransformError extends Error {}
 
 export const hexAddress = (a: number): string => `0x${a.toString(16)}`;
 
-/** "frame 3 (assembly/examples/fib/fib, site 5)" */
+/** "frame 3 (fib/fib, site 5)" */
 export function frameText(depth: number, func?: string, site?: number): string {
   return func === undefined ? `frame ${depth}` : `frame ${depth} (${func}, site ${site})`;
 }

@@ -2,7 +2,9 @@
  * lower: portable frames → the native image one ISA would hold for them.
  *
  * The frames (innermost first, as a capture yields them) are encoded into
- * the frame buffer as raw value bytes, and the builder lays them out with
+ * the frame buffer as raw value bytes (values.ts: a value that cannot be
+ * laid out exactly — an f32 no f32 holds, a value other than the constant
+ * the stackmap keeps it as — is refused), and the builder lays them out with
  * the ISA's stackmap (build.ts): outermost frame first from the stack top,
  * each prologue saving the callee-saved registers it uses, each frame
  * record linking to the caller, each value in its register or slot.

@@ -14,9 +14,11 @@
  * Building the plan checks everything about the stackmap that the loops
  * then take for granted: every register is in the register file, every
  * slot, save slot and the frame record lie inside their frame [CFA −
- * frameSize, CFA), every number fits the typed array it goes into (frame
- * sizes and offsets i32, constants i32, sizes 4, 8 or 16), every location
- * is of a known kind, and no site returns where the entry stub's call does.
+ * frameSize, CFA), no two of them share a byte and no two values of a site
+ * share a register (frameOverlaps, host/isa/overlap.ts), every number fits
+ * the typed array it goes into (frame sizes and offsets i32, constants i32,
+ * sizes 4, 8 or 16), every location is of a known kind, and no site
+ * returns where the entry stub's call does.
  * A stackmap decoded from a Wasm file (decodeStackmap) passes all of that;
  * one made by hand or by another tool may not, and a value read from the
  * wrong place would otherwise be moved silently. A plan is cached per
@@ -24,7 +26,7 @@
  * ISA.
  */
 import type { SiteTable, Stackmap } from "../toolchain/index.js";
-import { checkStackmap, type IsaProfile } from "../isa/index.js";
+import { checkStackmap, frameOverlaps, type IsaProfile } from "../isa/index.js";
 import { hexAddress, TransformError } from "./image.js";
 
 export const LOC_REGISTER = 0;
@@ -145,6 +147,9 @@ function buildPlan(sm: Stackmap, p: IsaProfile): Plan {
   if (byAddress.has(sm.entryReturnAddress)) {
     throw bad(`site ${byAddress.get(sm.entryReturnAddress)} returns to ${hexAddress(sm.entryReturnAddress)}, where the entry stub's call to main returns`);
   }
+  // laid out, one of two things in the same bytes would be read back as the other
+  const overlap = frameOverlaps(sm, p, undefined, 1)[0];
+  if (overlap) throw bad(overlap);
   return {
     sm,
     profile: p,

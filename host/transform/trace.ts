@@ -24,7 +24,7 @@
  *                  A, written while building B)
  *
  * Example (one fib frame, x86-64 → aarch64):
- *   { depth: 1, function: "assembly/examples/fib/fib", site: 5,
+ *   { depth: 1, function: "fib/fib", site: 5,
  *     from: { returnAddress: 0x4010ee, frameBase: …, … }, to: { … },
  *     values: [{ index: 0, name: "$0", type: "i32", size: 4,
  *                from: { kind: "register", dwarf: 3, size: 4 }, fromText: "rbx",

@@ -4,12 +4,23 @@
  * v128 16 (the low i64 lane first). A value keeps its bits: −0, infinities
  * and NaN stay what they are (a NaN's payload only as far as a JS number
  * carries it).
+ *
+ * Encoding takes only what it can lay out exactly, and refuses the rest
+ * with a TransformError naming the frame, the value and both numbers:
+ *
+ *   f32       the number must be an f32 (Math.fround(x) === x, or NaN):
+ *             0.1 as a double would be rounded to 0.10000000149011612
+ *   constant  a value the stackmap keeps as a constant must be that
+ *             constant (its bits sign-extended to the value's size and read
+ *             as its type), compared as the type compares: by Object.is for
+ *             f32/f64 (−0 is not 0, any NaN is NaN), by value for integers
+ *             and both v128 lanes; the layout holds no place for another
  */
-import type { SiteTable, ValueType } from "../toolchain/index.js";
+import type { LiveValue, SiteTable, ValueType } from "../toolchain/index.js";
 import { VALUE_BYTES } from "../isa/index.js";
 import type { FrameBuffer } from "./frames.js";
 import { frameText, type PortableFrame, TransformError, type Value } from "./image.js";
-import type { Plan } from "./plan.js";
+import { LOC_CONSTANT, type Plan } from "./plan.js";
 
 /** Fills `fb` with the frames' sites and value bytes, innermost first. */
 export function encodeFrames(frames: readonly PortableFrame[], sites: SiteTable, plan: Plan, fb: FrameBuffer, what: string): void {
@@ -45,6 +56,9 @@ export function encodeFrames(frames: readonly PortableFrame[], sites: SiteTable,
       if (want) {
         throw new TransformError(`${where}: value ${lv.name} (${lv.type}) must be ${want}, got ${Array.isArray(v) ? "an array" : typeof v} ${String(v)}`);
       }
+      // out of line: the common value (no f32, or an exact one; not a constant) pays two comparisons
+      const f32Rounds = lv.type === "f32" && Math.fround(v as number) !== v && v === v;
+      if (f32Rounds || plan.locKind[first + j] === LOC_CONSTANT) checkExact(v, j, lv, plan, first + j, where);
       off += size;
     });
   });
@@ -78,6 +92,48 @@ function writeValue(view: DataView, at: number, type: ValueType, v: Value): stri
       view.setBigInt64(at, v[0], true);
       view.setBigInt64(at + 8, v[1], true);
   }
+}
+
+/** Throws if `v`, value j at location l, is an f32 no f32 holds or not the constant its location is. */
+function checkExact(v: Value, j: number, lv: LiveValue, plan: Plan, l: number, where: string): void {
+  if (plan.locKind[l] === LOC_CONSTANT) {
+    const c = constantValue(plan.locArg[l]!, lv.type);
+    if (!sameValue(v, c)) {
+      throw new TransformError(
+        `${where}: ${valueIs(j, lv, v)}, but the ${plan.profile.name} stackmap keeps it as the constant ${valueText(c)} — the frames are not of this program, or the stackmap is not`,
+      );
+    }
+  } else {
+    const near = valueText(Math.fround(v as number));
+    throw new TransformError(`${where}: ${valueIs(j, lv, v)}, which an f32 cannot hold — the nearest f32 is ${near}; pass Math.fround(${lv.name})`);
+  }
+}
+
+const scratch = new DataView(new ArrayBuffer(16));
+
+/** The value a constant location stands for: `c` sign-extended to 16 bytes, read as `type`. */
+function constantValue(c: number, type: ValueType): Value {
+  scratch.setBigInt64(0, BigInt(c), true);
+  scratch.setBigInt64(8, c < 0 ? -1n : 0n, true);
+  return readValue(scratch, 0, type);
+}
+
+/** Equal as the type compares: floats by Object.is (−0 ≠ 0, NaN = NaN), integers and lanes by value. */
+function sameValue(a: Value, b: Value): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a[0] === b[0] && a[1] === b[1];
+  return Object.is(a, b);
+}
+
+/** "value 1 (x: f32) is 0.1" */
+function valueIs(j: number, lv: LiveValue, v: Value): string {
+  return `value ${j} (${lv.name}: ${lv.type}) is ${valueText(v)}`;
+}
+
+/** A value as an error message shows it: −0 as -0, an i64 as 5n, a v128 as [lo, hi]. */
+function valueText(v: Value): string {
+  if (Array.isArray(v)) return `[${valueText(v[0])}, ${valueText(v[1])}]`;
+  if (typeof v === "bigint") return `${v}n`;
+  return Object.is(v, -0) ? "-0" : String(v);
 }
 
 function readValue(view: DataView, at: number, type: ValueType): Value {

@@ -108,6 +108,16 @@ describe("popcorn check", () => {
       sm.sites[i + 1]!.returnAddress = sm.sites[i]!.returnAddress;
     }, /popcorn.stackmap.aarch64 section is malformed \(sites \d+ and \d+ share return address 0x[0-9a-f]+\)/],
     ["a value of the wrong size", (sm) => void (sm.sites[site()]!.values[0]!.size = 8), /value .* \(i32\) is 8 bytes on aarch64/],
+    // a value written over the frame record, a save slot or another value: rewrite would move one in place of the other
+    ["a stack slot over the return address", (sm) => void (sm.sites[site()]!.values[0] = { kind: "stack", offset: 8, size: 4 }),
+      /aarch64: site \d+ \(.*\): value \$\w+ \(i32\) at \[x29\+8\] \(4 bytes\) overlaps the return address at \[x29\+8\] \(8 bytes\)/],
+    ["a stack slot over a save slot", (sm) => void (sm.sites[site()]!.values[0] = { kind: "stack", offset: 16, size: 4 }),
+      /aarch64: site \d+ \(.*\): value \$\w+ \(i32\) at \[x29\+16\] \(4 bytes\) overlaps the save slot of x19 at \[x29\+16\] \(8 bytes\)/],
+    ["two values in one register", (sm) => {
+      const values = sm.sites.find((s) => s.values.filter((v) => v.kind === "register").length >= 2)!.values;
+      const [i, j] = values.flatMap((v, k) => (v.kind === "register" ? [k] : []));
+      values[j!] = { ...values[i!]! };
+    }, /aarch64: site \d+ \(.*\): value \$\w+ \(i32\) and value \$\w+ \(i32\) are both in [wx]\d+/],
   ];
   it.each(cases)("names %s", (_what, edit, expected) => {
     const bad = corrupt(edit);

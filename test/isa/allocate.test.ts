@@ -3,7 +3,7 @@
 // addresses unique, and the two ISAs really disagree where they should.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { aarch64, allocate, AllocationError, type IsaProfile, PROFILES, VALUE_BYTES, x86_64 } from "../../host/isa/index.js";
+import { aarch64, allocate, AllocationError, frameOverlaps, type IsaProfile, PROFILES, VALUE_BYTES, x86_64 } from "../../host/isa/index.js";
 import { encodeStackmap, type SiteTable, type Stackmap } from "../../host/toolchain/index.js";
 import { siteTable, siteTableArb } from "../transform/tables.js";
 
@@ -60,6 +60,7 @@ function checkInvariants(t: SiteTable, sm: Stackmap, p: IsaProfile): void {
     for (const [o, n] of all) expect(o >= low && o + n <= cfa).toBe(true);
   });
   expect(ras.size).toBe(t.sites.length);
+  expect(frameOverlaps(sm, p), "what the copy plan and popcorn check would refuse").toEqual([]);
 }
 
 describe("the backend allocator", () => {

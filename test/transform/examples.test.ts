@@ -1,10 +1,12 @@
 // Every example program: `popcorn compile` writes a stackmap per ISA that
-// matches its site table, and the stacks captured at several points of a
-// real run go through lower, rewrite (both directions) and lift unchanged —
+// matches its site table and that `popcorn check` passes (no slot over the
+// frame record or another slot among them), and the stacks captured at
+// several points of a real run go through lower, rewrite (both directions)
+// and lift unchanged —
 // and the run, resumed each time from the frames lifted on the other ISA,
 // prints what the plain run prints.
 import { describe, expect, it } from "vitest";
-import { allocate, loadStackmaps, PROFILES } from "../../host/isa/index.js";
+import { allocate, checkStackmaps, loadStackmaps, PROFILES } from "../../host/isa/index.js";
 import { customSection, decodeSites, SITES_SECTION } from "../../host/toolchain/index.js";
 import { lift, lower, rewrite } from "../../host/transform/index.js";
 import { EXAMPLES, compileExample, run } from "../helpers.js";
@@ -23,6 +25,7 @@ describe.each(EXAMPLES)("example $name", ({ name, args, runtime }) => {
       expect(sm.sites).toEqual(fresh.sites);
       expect(sm.functions).toEqual(fresh.functions);
     }
+    expect(checkStackmaps(c.wasm, `${name}.wasm`).problems, "popcorn check").toEqual([]);
   });
 
   it("round-trips every captured stack through both ISAs and resumes from the lifted frames", async () => {
