@@ -92,6 +92,12 @@ export interface ProcessInfo {
   /** bytes of the process's memory (pages, diffs) that came into and went out of this kernel */
   memIn: number;
   memOut: number;
+  /**
+   * cluster mode, on the process's origin: bytes sent to the client that
+   * started it and not yet read by it — large when that client is stopped
+   * or slow (kernel/daemon.ts drops it past MAX_CLIENT_BACKLOG_BYTES)
+   */
+  unread?: number;
 }
 
 /** Round-trip times (µs) of `count` pings of `size` payload bytes, one at a time, and the time of the whole series. */

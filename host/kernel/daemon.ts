@@ -13,20 +13,66 @@
  * handshake. When a peer leaves, migrations to it that it had not
  * acknowledged resume here, and processes that were running there are
  * reported lost to their clients (Kernel.peerDown).
+ *
+ * A client that stops reading. A process's output goes, line by line, to
+ * the client that started it, over that client's connection; while the
+ * client does not read (`popcorn run --cluster` stopped with Ctrl-Z, or
+ * piped into a reader that went to sleep) the socket's kernel buffers fill
+ * and Node queues the rest in this process (framing.ts) — without a bound,
+ * a kernel's memory grows with everything its processes print (670 MiB
+ * for a 200 MB burst). So a client with more than MAX_CLIENT_BACKLOG_BYTES
+ * (32 MiB) sent and unread is treated as gone, as if it had disconnected
+ * (Kernel.detach: its processes run on, and their output and exits are
+ * dropped from then on):
+ *
+ *   post(r) to a client:  send r
+ *     unread = conn.bufferedBytes() > MAX_CLIENT_BACKLOG_BYTES →
+ *       dmesg "client 127.0.0.1:53412 of pid 100001 stopped reading: 32.0 MiB of output unread — …"
+ *       detach it; drop the frames queued behind its socket (discardQueued)
+ *       send, for each process it started, exit {status 1, error: "output lost: …"}
+ *       close: the exits go once the client reads again, then the socket ends;
+ *              one that has not read for CLIENT_NOTICE_GRACE_MS (1 day) is cut off
+ *
+ * The client, once it runs again, prints what its socket still held, then
+ * "popcorn: prog.wasm: output lost: …" (naming the pid, which may still be
+ * running), and exits 1. The memory a client costs is at most the bound plus
+ * one frame. Until then, `ps --json` shows each process's `unread` bytes:
+ * a process whose client is not reading. The bound is large because the
+ * loss is for good: a client that reads, only slower than its process
+ * prints (a run redirected to a file on a busy machine), must keep up —
+ * on 2 cores one fell more than 8 MiB behind a 300 MB burst, not 32.
+ *
+ * Why not back-pressure, as a full pipe blocks its writer? A guest prints
+ * synchronously on its core's worker, which posts each line to this control
+ * thread; holding the printing thread takes either a core that blocks inside
+ * print (and with it every other process on that core, and signals to that
+ * thread) or a "held" state in the kernel's scheduler that parks every thread
+ * of the process, on every kernel it has threads on (a new message between
+ * kernels), at its next migration point — and an uninstrumented program has
+ * none. Both are changes to the kernel's cores and scheduler; until they
+ * are made, the memory is bounded and the user is told what was lost.
  */
 import { profile } from "../isa/index.js";
 import {
   ConfigError,
+  formatAddress,
   type FramedConnection,
   type Hello,
   TcpTransport,
   parsePeers,
   readKeyFile,
 } from "../msg/index.js";
-import { type ClientLink, type ClientRequest, workerFile } from "./client.js";
+import { type ClientLink, type ClientReply, type ClientRequest, type ProcessInfo, workerFile } from "./client.js";
 import { now } from "./control-word.js";
 import { Kernel } from "./kernel.js";
 import { type ClusterInfo, type RemoteRequest, checkRequest, decodeClientMessage, encodeClientMessage } from "./remote.js";
+
+/** The most a kernel queues for a client that does not read: past it, the client is treated as gone (the header). */
+export const MAX_CLIENT_BACKLOG_BYTES = 32 << 20;
+/** How long a dropped client has to read the exits that tell it why, before its connection is cut (the header). */
+const CLIENT_NOTICE_GRACE_MS = 24 * 3600 * 1000;
+
+const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(1);
 
 export interface DaemonOptions {
   isa: string;
@@ -51,6 +97,8 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
   const { peers, self } = parsePeers(o.peers, o.listen);
   if (self === undefined) throw new ConfigError(`--listen ${o.listen} is not in --peers ${o.peers} — list this kernel's own address too`);
   const key = readKeyFile(o.keyFile);
+  /** this kernel's address, as clients give it to --cluster */
+  const here = formatAddress(peers[self]!);
   const isas = peers.map((_, i) => (i === self ? o.isa : "?"));
   const arch = new Map<number, string>([[self, process.arch]]);
   let kernel: Kernel | undefined;
@@ -85,10 +133,56 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
     })),
   });
 
+  /** pid → the connection of the client that started it here, while it is attached: ps shows its unread bytes */
+  const owners = new Map<number, FramedConnection>();
+
   function attachClient(conn: FramedConnection, hello: Hello): void {
     const k = kernel;
     if (!k) return conn.close("the kernel is still starting");
-    const link: ClientLink = { post: (r) => conn.send(encodeClientMessage(r)), close: () => conn.close("kernel shutting down") };
+    /** the processes this client started, until their exit is sent */
+    const pids = new Set<number>();
+    /** requests whose reply says a pid (exec) or lists processes (ps) */
+    const execs = new Set<number>();
+    const pss = new Set<number>();
+    let dropped = false;
+    const post = (r: ClientReply) => {
+      if (r.t === "reply" && execs.delete(r.req) && typeof r.data === "number") {
+        pids.add(r.data);
+        owners.set(r.data, conn);
+      } else if (r.t === "reply" && pss.delete(r.req) && Array.isArray(r.data)) {
+        const rows = r.data as ProcessInfo[];
+        r = { ...r, data: rows.map((p) => ({ ...p, unread: owners.get(p.pid)?.bufferedBytes() })) };
+      } else if (r.t === "exit") {
+        pids.delete(r.pid);
+        owners.delete(r.pid);
+      }
+      conn.send(encodeClientMessage(r));
+      const unread = conn.bufferedBytes();
+      if (unread > MAX_CLIENT_BACKLOG_BYTES && !dropped) stoppedReading(unread);
+    };
+    const link: ClientLink = { post, close: () => conn.close("kernel shutting down") };
+
+    /** The client has not read MAX_CLIENT_BACKLOG_BYTES: it is dropped, and told why if it ever reads again (the header). */
+    const stoppedReading = (unread: number) => {
+      dropped = true;
+      k.detach(link);
+      const of = pids.size ? ` of pid ${[...pids].join(", ")}` : "";
+      k.dmesg(
+        `client ${conn.remote}${of} stopped reading: ${mib(unread)} MiB of output unread — dropped as if it had disconnected` +
+          (pids.size ? `; ${pids.size > 1 ? "they run" : "it runs"} on, output discarded` : ""),
+      );
+      conn.discardQueued();
+      for (const pid of pids) {
+        owners.delete(pid);
+        const error =
+          `output lost: this client stopped reading, and kernel ${self} (${here}) dropped it with ${mib(unread)} MiB of output unread — ` +
+          `pid ${pid} runs on there without its output (\`popcorn kill ${pid} --cluster ${here} --key-file …\` ends it if it still runs)`;
+        conn.send(encodeClientMessage({ t: "exit", pid, status: 1, error }));
+      }
+      pids.clear();
+      conn.close(`stopped reading (${mib(unread)} MiB unread)`, CLIENT_NOTICE_GRACE_MS);
+    };
+
     const request = k.attach(link);
     conn.onFrame((bytes) => {
       let m: RemoteRequest;
@@ -101,9 +195,14 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
       }
       if (m.t === "cluster") return link.post({ t: "reply", req: m.req, data: clusterInfo() });
       if (m.t === "shutdown") return k.dmesg(`client ${conn.remote} asked for a shutdown: refused (stop the kernel process instead)`);
+      if (m.t === "exec" && m.req !== undefined) execs.add(m.req);
+      if (m.t === "ps") pss.add(m.req);
       request(m as ClientRequest);
     });
-    conn.onClose(() => k.detach(link));
+    conn.onClose(() => {
+      k.detach(link);
+      for (const pid of pids) owners.delete(pid);
+    });
     void hello;
   }
 

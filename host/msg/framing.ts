@@ -27,7 +27,9 @@
  * buffer holds at most its high-water mark plus one frame, and
  * bufferedBytes() — the queue plus the socket's buffer — is everything sent
  * and not yet handed to the kernel. The queue itself is unbounded: a caller
- * that may outrun its peer watches bufferedBytes() or onDrain().
+ * that may outrun its peer watches bufferedBytes() or onDrain(), and may
+ * discardQueued() what waits (kernel/daemon.ts does, for a client that
+ * stopped reading).
  *
  *   send(p):  closed?             → dropped (never throws after close)
  *             queue empty, socket accepts → socket.write(len ‖ p)   (one write; cork for big p)
@@ -216,6 +218,19 @@ export class FramedConnection {
   /** Bytes sent and not yet taken by the kernel's socket buffer: the queue plus the socket's own buffer. */
   bufferedBytes(): number {
     return this.queuedBytes + (this.socket.destroyed ? 0 : this.socket.writableLength);
+  }
+
+  /**
+   * Drops the frames waiting for the socket to drain (not those it has
+   * taken, which may still arrive) and returns their bytes. Frames sent after
+   * go behind what the socket holds, as usual.
+   */
+  discardQueued(): number {
+    const bytes = this.queuedBytes;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    return bytes;
   }
 
   /** Stops delivering frames and reading the socket (the peer's sends back up into its own queue). */

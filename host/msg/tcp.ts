@@ -22,7 +22,9 @@
  *
  * onPeerUp and onPeerDown fire on each transition. A link that is up sends
  * an empty frame (a heartbeat) every heartbeatMs (1 s) when it has sent
- * nothing else; one that has heard nothing for deadAfterMs (10 s) is
+ * nothing else and nothing it sent still waits (a peer or client that is
+ * not reading hears the waiting bytes first: heartbeats queued behind them
+ * would only pile up); one that has heard nothing for deadAfterMs (10 s) is
  * declared down, so a peer whose machine vanished without closing its
  * sockets, or whose process froze (SIGSTOP, a hung VM), is noticed. TCP
  * alone notices a frozen process never (its OS keeps acknowledging) and a
@@ -377,12 +379,13 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Whether a connection has sent nothing since the last tick: half a period
-   * of slack, as this tick's own beat stamped lastSent a little after the
+   * Whether a connection has sent nothing since the last tick, and nothing
+   * it sent still waits for the socket (the header): half a period of
+   * slack, as this tick's own beat stamped lastSent a little after the
    * tick's `now` (with none, a quiet connection heard every other tick).
    */
   private quiet(c: FramedConnection, now: number): boolean {
-    return now - c.lastSent >= this.o.heartbeatMs / 2;
+    return now - c.lastSent >= this.o.heartbeatMs / 2 && c.bufferedBytes() === 0;
   }
 
   // ---- dialling (to lower ids) ----

@@ -301,6 +301,22 @@ describe("clients", () => {
     expect(beats[1]).toBe(0); // a client from before heartbeats closed on an empty frame
   });
 
+  it("queues no heartbeats behind bytes a client has not read (a stopped client would collect them for ever)", async () => {
+    const peers = await addresses(1);
+    const clients: FramedConnection[] = [];
+    await kernel(0, peers, { heartbeatMs: 10, onClient: (conn) => clients.push(conn) });
+    const { conn } = await connectAuthenticated(peers[0]!, KEY, { role: "client", id: 1, heartbeats: true });
+    opened.add(conn); // and never reads: no onFrame, its socket stays paused
+    await until("the client handed over", () => clients.length === 1);
+    const k = clients[0]!;
+    k.send(new Uint8Array(32 << 20)); // more than the sockets' buffers take
+    await new Promise((r) => setTimeout(r, 100));
+    const waiting = k.bufferedBytes();
+    expect(waiting).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 500)); // 50 heartbeat periods
+    expect(k.bufferedBytes()).toBeLessThanOrEqual(waiting);
+  });
+
   it("refuses clients when it has no onClient, telling the client why", async () => {
     const peers = await addresses(1);
     const k0 = await kernel(0, peers);
