@@ -5,9 +5,10 @@
  *
  * A program that uses threads (it imports the kernel's syscalls) runs on a
  * kernel: plain `run` gives it one. The one-thread runs here cannot make its
- * syscalls, so --stop-at/--save refuse it up front (an image of it, taken
- * before its first spawn, would fail on resume); --checkpoint-every lets it
- * run until it makes one. --json prints the summary of run-json.ts.
+ * syscalls, so --checkpoint-every, --stop-at and --save (of run, and
+ * --checkpoint-every of resume) refuse it up front: it would fail at its
+ * first spawn, and an image of it taken before that would fail on resume.
+ * --json prints the summary of run-json.ts.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { stackmapBackends } from "../isa/index.js";
@@ -59,16 +60,9 @@ export async function runCommand(file: string, args: string[], o: RunFlags): Pro
     throw new CompileError("--cores, --migrate-every, --migrate-at, --scheduler and --trace need --kernels, e.g. --kernels x86-64,aarch64");
   }
   const program = loadProgram(bytes, file);
-  if (usesThreads(program) && (o.stopAt !== undefined || o.save !== undefined)) {
-    // worded as Process words a spawn in a run without a kernel (what resuming such an image meets)
-    throw new CompileError(
-      `${file}: threads need a kernel, and --stop-at and --save run one thread here (single-threaded programs only) — ` +
-        "run it with `popcorn run` alone, or with --kernels (and move it with --migrate-at or `popcorn kill -35` instead of an image)",
-    );
-  }
-  // threads need a kernel's scheduler and the origin's syscalls: one x86-64 kernel (checkpoints
-  // run here, in this thread, and take single-threaded runs: a spawn there is an error that says so)
-  if (usesThreads(program) && !o.checkpointEvery) return runOnKernels(bytes, file, args, { ...o, kernels: "x86-64" });
+  refuseThreads(program, file, o);
+  // threads need a kernel's scheduler and the origin's syscalls: one x86-64 kernel
+  if (usesThreads(program)) return runOnKernels(bytes, file, args, { ...o, kernels: "x86-64" });
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
   }
@@ -81,9 +75,22 @@ function usesThreads(program: Program): boolean {
   return WebAssembly.Module.imports(program.module).some((i) => i.module === GUEST_MODULE && i.name === SYS_IMPORT);
 }
 
+/** Refuses, before it starts, a program that uses threads in a run made on one thread here (the flags that ask for one). */
+function refuseThreads(program: Program, file: string, o: RunFlags): void {
+  const flags = [o.checkpointEvery && "--checkpoint-every", o.stopAt !== undefined && "--stop-at", o.save !== undefined && "--save"].filter((f) => !!f);
+  if (!flags.length || !usesThreads(program)) return;
+  const named = flags.length > 1 ? `${flags.slice(0, -1).join(", ")} and ${flags[flags.length - 1]} run` : `${flags[0]} runs`;
+  // worded as Process words a spawn in a run without a kernel (what resuming such an image meets)
+  throw new CompileError(
+    `${file}: threads need a kernel, and ${named} one thread here (single-threaded programs only) — ` +
+      "run it with `popcorn run` alone, or with --kernels (and move it with --migrate-at or `popcorn kill -35` instead of an image)",
+  );
+}
+
 /** `popcorn resume <program> <image>`: runs a saved image on to the end. */
 export async function resumeCommand(file: string, imageFile: string, o: RunFlags): Promise<number> {
   const program = loadProgram(await readProgramBytes(file), file);
+  refuseThreads(program, file, o);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(imageFile));

@@ -12,7 +12,8 @@
  * bytes), the globals written back, the frames queued outermost first,
  * CTRL_REWIND set, and `main` called again: each function takes its frame
  * with `rewind_frame`/`restore_<t>` and the point the thread stopped at
- * clears CTRL_REWIND.
+ * clears CTRL_REWIND: the rewind is over only then, not when the last value
+ * has been handed back (the innermost frame's dispatch comes after that).
  *
  * A syscall (sys) stops the thread the same way, at the point right after
  * the call — unless the kernel makes it while the thread waits (sysNow,
@@ -23,6 +24,7 @@
  */
 import {
   CTRL_PTR_GLOBAL,
+  CTRL_REWIND,
   CTRL_URGENT,
   THREAD_GLOBAL,
   TABLE_EXPORT,
@@ -35,6 +37,7 @@ import {
   RT_MODULE,
   START_EXPORT,
   UNWINDING_GLOBAL,
+  functionNames,
   hex,
 } from "../toolchain/index.js";
 import { ControlWord } from "./control-word.js";
@@ -134,8 +137,9 @@ export class Process {
   private restoring: Value[] = [];
   private resuming = false;
   /**
-   * While the thread rewinds an image read back (restore), "<file>: ": a
-   * rewind that fails then is the image's fault, not the program's.
+   * After a restore, "<file>: " (until the thread is resumed otherwise): a
+   * failure while the rewind is under way (rewinding()) is the image's
+   * fault, not the program's.
    */
   private rewindingImage?: string;
   /** Called once the last frame of a resume has been handed back: the thread runs again. */
@@ -286,8 +290,9 @@ export class Process {
       } catch (e) {
         throw this.misfit(e);
       }
-      if (this.rewindQueue.length || this.restoring.length) {
-        throw this.misfit(new ProcessError(`rewind ended with ${this.rewindQueue.length} frames left — the image does not match the program`));
+      if (this.rewinding()) {
+        const left = this.rewindQueue.length ? `${this.rewindQueue.length} frames left` : "before the point the thread stopped at";
+        throw this.misfit(new ProcessError(`rewind ended ${left} — the image does not match the program`));
       }
       if (!this.instrumented || !this.global(UNWINDING_GLOBAL).value) return status;
       const state = this.captureThread();
@@ -342,11 +347,11 @@ export class Process {
       );
     }
     const state: ThreadState = { frames: img.threads[0]?.frames ?? [], globals: img.globals };
-    this.checkFrames(state.frames, from);
-    this.rewindingImage = from;
     this.mem = this.freshMemory();
     this.control = undefined;
-    this.instantiate();
+    this.instantiate(); // runs no guest code: checkFrames needs it to know main
+    this.checkFrames(state.frames, from);
+    this.rewindingImage = from;
     const mem = this.memory;
     const have = mem.buffer.byteLength / 65536;
     if (img.memory.wasmPages > have) {
@@ -371,9 +376,9 @@ export class Process {
    */
   resume(state: ThreadState): void {
     this.requireSites();
+    if (!this.ex) this.instantiate();
     this.checkFrames(state.frames);
     this.rewindingImage = undefined;
-    if (!this.ex) this.instantiate();
     this.resumeInstance(state);
   }
 
@@ -400,10 +405,12 @@ export class Process {
   /**
    * Refuses frames the program could not have left: unknown sites, values
    * that do not fit, and frames that do not chain — innermost first, the
-   * thread stopped at a point (entry, loop, explicit) and every frame outside
-   * it at a call. Which function a call site calls is not in the site table:
-   * a chain that passes here and still does not fit fails while rewinding,
-   * and misfit() refuses it then.
+   * thread stopped at a point (entry, loop, explicit), every frame outside
+   * it at a call, and the outermost in the function the thread starts in
+   * (main, or a spawned thread's function; when the name section names it).
+   * Which function a call site calls is not in the site table: a chain that
+   * passes here and still does not fit fails while rewinding, and misfit()
+   * refuses it then.
    */
   private checkFrames(frames: Frame[], from = ""): void {
     const sites = this.requireSites();
@@ -427,6 +434,28 @@ export class Process {
         }
       });
     }
+    const outermost = sites.sites[frames[frames.length - 1]!.site]!.func;
+    const entry = this.entryName();
+    if (entry !== undefined && outermost !== entry) {
+      const where = this.opts.entry ? `thread ${this.opts.tid}'s function ${entry}` : "main";
+      throw new ImageError(
+        `${from}image does not fit ${this.program.name}: its outermost frame is in ${outermost}, not in ${where} — ` +
+          "take the image again with `popcorn run --stop-at` and this program",
+      );
+    }
+  }
+
+  /**
+   * The name-section name of the function the thread starts in (main, or a
+   * spawned thread's function), or undefined if the module does not name it.
+   * An exported function's (and a table function's) `name` is its function
+   * index in the module (the JS API's rule).
+   */
+  private entryName(): string | undefined {
+    const entry = this.opts.entry;
+    const f = entry ? (this.ex[TABLE_EXPORT] as WebAssembly.Table | undefined)?.get(entry.fn) : this.ex.main;
+    const index = Number((f as { name?: unknown } | null | undefined)?.name);
+    return Number.isInteger(index) ? namesIn(this.program.module).get(index) : undefined;
   }
 
   private requestMigration(to: number): void {
@@ -448,9 +477,17 @@ export class Process {
   private resumed(): void {
     if (this.resuming && !this.rewindQueue.length && !this.restoring.length) {
       this.resuming = false;
-      this.rewindingImage = undefined;
       this.onResumed?.();
     }
+  }
+
+  /**
+   * Whether a rewind is under way: frames or values still to hand back, or
+   * the point the thread stopped at not reached yet (it clears CTRL_REWIND;
+   * the innermost frame's function dispatches to it after taking its values).
+   */
+  private rewinding(): boolean {
+    return this.rewindQueue.length > 0 || this.restoring.length > 0 || (this.instrumented && (this.ctrl.value & CTRL_REWIND) !== 0);
   }
 
   private runtimeImports(): Record<string, (...a: never[]) => unknown> {
@@ -520,10 +557,10 @@ export class Process {
    * A failure while rewinding an image read back — a trap, a frame too few
    * or too many, a value handed to a restore of another type (a TypeError at
    * the wasm boundary) — as an ImageError naming the image (see
-   * checkFrames); any other, as it is.
+   * checkFrames); any other, and any once the rewind is over, as it is.
    */
   private misfit(e: unknown): unknown {
-    if (this.rewindingImage === undefined || !(e instanceof ProcessError || e instanceof TypeError)) return e;
+    if (this.rewindingImage === undefined || !(e instanceof ProcessError || e instanceof TypeError) || !this.rewinding()) return e;
     const from = this.rewindingImage;
     this.rewindingImage = undefined;
     return new ImageError(
@@ -555,6 +592,19 @@ function wasmFrames(e: Error): string {
     .map((l) => /at (\S+) \(wasm:\/\//.exec(l)?.[1])
     .filter((n): n is string => !!n);
   return names.length ? ` in ${names.slice(0, 8).join(" <- ")}` : "";
+}
+
+/** Function index → name, from a module's name section, read once per module. */
+const namesOf = new WeakMap<WebAssembly.Module, Map<number, string>>();
+
+function namesIn(module: WebAssembly.Module): Map<number, string> {
+  let names = namesOf.get(module);
+  if (!names) {
+    const section = WebAssembly.Module.customSections(module, "name")[0];
+    names = section ? functionNames(section) : new Map<number, string>();
+    namesOf.set(module, names);
+  }
+  return names;
 }
 
 /** Whether a frame value holds a value of Wasm type `type`: what the restore_<t> imports can hand back as it is. */

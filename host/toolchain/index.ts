@@ -20,7 +20,7 @@ export { decodeSites, encodeSites, customSection, hex, SitesFormatError, SITES_V
 export type { Site, SiteKind, SiteTable, SiteFunction, LiveValue } from "./sites.js";
 export { packageRoot, guestLibDir } from "./paths.js";
 export { entryPointProblem } from "./entry.js";
-export { wasmModule, isWasm, memoryImport, type MemoryLimits } from "./wasmbin.js";
+export { functionNames, wasmModule, isWasm, memoryImport, type MemoryLimits } from "./wasmbin.js";
 export {
   encodeStackmap, decodeStackmap, stackmapSection, StackmapFormatError, STACKMAP_SECTION_PREFIX, STACKMAP_VERSION,
 } from "./stackmap.js";

@@ -56,6 +56,29 @@ class Reader {
   }
 }
 
+/** Function index → name, from a "name" custom section's payload (its function names subsection); empty if it is malformed. */
+export function functionNames(section: ArrayBuffer): Map<number, string> {
+  const names = new Map<number, string>();
+  const r = new Reader(new Uint8Array(section));
+  const text = new TextDecoder();
+  try {
+    while (r.pos < section.byteLength) {
+      const id = r.u8();
+      const end = r.uleb() + r.pos;
+      if (id === 1) {
+        for (let n = r.uleb(); n > 0; n--) {
+          const index = r.uleb();
+          names.set(index, text.decode(r.bytes(r.uleb())));
+        }
+      }
+      r.pos = end;
+    }
+  } catch {
+    names.clear(); // a malformed name section names nothing
+  }
+  return names;
+}
+
 export function isWasm(b: Uint8Array): boolean {
   return b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
 }

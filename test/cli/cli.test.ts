@@ -171,6 +171,32 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     expect(existsSync(image), "nothing saved").toBe(false);
   });
 
+  it("--checkpoint-every refuses a program that uses threads up front, in run and in resume, as --stop-at does", () => {
+    const count = join(dir, "count.wasm");
+    expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
+    const r = popcorn("run", count, "--checkpoint-every", "5", "--", "2", "1000");
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/count\.wasm: .*threads need a kernel.*--checkpoint-every runs one thread here .*single-threaded programs.* run it with `popcorn run` alone, or with --kernels/);
+    expect(r.stdout, "it did not start").toBe("");
+    oneLine(r);
+    const image = join(dir, "count-cp.img");
+    const p = new Process(loadProgram(readFileSync(count), "count.wasm"), {
+      args: ["2", "1000"],
+      kernel: { id: 0, isa: "x86-64", count: 1 },
+      stdout: () => {},
+      stderr: () => {},
+      nextCapture: () => 10,
+    });
+    p.boot();
+    expect(p.run(() => "stop")).toBeUndefined();
+    writeFileSync(image, encodeImage(p.image()));
+    const resumed = popcorn("resume", count, image, "--checkpoint-every", "5");
+    expect(resumed.code, resumed.stderr).toBe(2);
+    expect(resumed.stderr).toMatch(/count\.wasm: .*threads need a kernel.*--checkpoint-every runs one thread here/);
+    expect(resumed.stdout).toBe("");
+    oneLine(resumed);
+  });
+
   it("resuming an image of a program whose threads need a kernel says what to do instead", () => {
     // `run --stop-at` refuses such a program now; an image made some other way (an older popcorn, the API) still meets this
     const count = join(dir, "count.wasm");

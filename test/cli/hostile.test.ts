@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import binaryen from "binaryen";
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodeImage, encodeImage } from "../../host/kernel/index.js";
-import { example, popcornIn } from "../helpers.js";
+import { decodeImage, encodeImage, loadProgram, Process } from "../../host/kernel/index.js";
+import { example, fromWat, popcornIn } from "../helpers.js";
 import { fibTrace } from "./trace-fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-hostile-"));
@@ -218,4 +218,44 @@ describe("popcorn resume of an image whose frames do not chain", () => {
       expect(r.stderr).toContain("does not fit chain.wasm");
     });
   }
+
+  it("without main's frame: refused naming the function its outermost frame is in, exit 2", () => {
+    const img = decodeImage(readFileSync(join(dir, "chain.img")));
+    img.threads[0]!.frames = img.threads[0]!.frames.slice(0, -1);
+    writeFileSync(join(dir, "chain-no-main.img"), encodeImage(img));
+    const r = popcorn("resume", "chain.wasm", "chain-no-main.img");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toMatch(/^popcorn: chain-no-main\.img: image does not fit chain\.wasm: its outermost frame is in \S+\/fib, not in main — /);
+    expect(r.stdout).toBe("");
+  });
+
+  it("an innermost frame with no values at a point of another function: refused as the image's, exit 2, not a failure of the program", () => {
+    // main calls leaf (a point, no live values), then work (a point where n is live)
+    const { wasm, sites } = fromWat(`(module
+      (import "popcorn" "check_migrate" (func $check))
+      (memory 1)
+      (export "memory" (memory 0))
+      (func $leaf (call $check))
+      (func $work (param $n i32) (result i32) (call $check) (i32.add (local.get $n) (i32.const 1)))
+      (func $main (export "main") (result i32) (call $leaf) (call $work (i32.const 41))))`);
+    writeFileSync(join(dir, "callees.wasm"), wasm);
+    const leafPoints = sites.filter((s) => s.func === "leaf" && s.kind !== "call");
+    // stopped at the first point in work: every point before it counted down
+    const stopAt = (at: number) => {
+      const p = new Process(loadProgram(wasm, "callees.wasm"), { args: [], kernel: { id: 0, isa: "x86-64", count: 1 }, stdout: () => {}, stderr: () => {}, nextCapture: () => at });
+      p.boot();
+      expect(p.run(() => "stop")).toBeUndefined();
+      return p.image();
+    };
+    let at = 1;
+    while (sites[stopAt(at).threads[0]!.frames[0]!.site]!.func !== "work") at++;
+    const img = stopAt(at);
+    img.threads[0]!.frames[0] = { site: leafPoints[0]!.id, values: [] };
+    writeFileSync(join(dir, "callees.img"), encodeImage(img));
+    const r = popcorn("resume", "callees.wasm", "callees.img");
+    expect(r.code, r.stderr).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toMatch(/^popcorn: callees\.img: image does not fit callees\.wasm: its frames do not chain/);
+  });
 });

@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto";
 import { encode } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
-import { Process, decodeImage, encodeImage, ImageError, loadProgram, type ProcessImage } from "../../host/kernel/index.js";
-import { compileExample, run } from "../helpers.js";
+import { Process, ProcessError, decodeImage, encodeImage, ImageError, loadProgram, type ProcessImage } from "../../host/kernel/index.js";
+import { compileExample, fromWat, run } from "../helpers.js";
 
 /** What resuming `wasm` from image bytes read as "bad.img" throws (undefined if it runs). */
 function resumeError(wasm: Uint8Array, bytes: Uint8Array): unknown {
@@ -175,5 +175,74 @@ describe("process images whose frames do not chain", () => {
     const err = resumeError(wasm, encodeImage(bad));
     expect(err).toBeInstanceOf(ImageError);
     expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its frames do not chain/);
+  });
+});
+
+/** main calls leaf (a point, no live values) and work (a point where n is live), then runs `tail`. */
+const twoCallees = (tail = "") => `(module
+  (import "popcorn" "check_migrate" (func $check))
+  (memory 1)
+  (export "memory" (memory 0))
+  (func $leaf (call $check))
+  (func $work (param $n i32) (result i32) (call $check) (i32.add (local.get $n) (i32.const 1)))
+  (func $main (export "main") (result i32) (local $r i32)
+    (call $leaf)
+    (local.set $r (call $work (i32.const 41)))
+    ${tail}
+    (local.get $r)))`;
+
+/** An image of `wasm` stopped at the first point whose innermost frame is in `func`. */
+function imageIn(wasm: Uint8Array, func: string): ProcessImage {
+  const program = loadProgram(wasm, "test");
+  for (let at = 1; at < 20; at++) {
+    const p = new Process(program, { args: [], kernel: { id: 0, isa: "x86-64", count: 1 }, stdout: () => {}, stderr: () => {}, nextCapture: () => at });
+    p.boot();
+    if (p.run(() => "stop") !== undefined) break;
+    const image = p.image();
+    if (program.sites!.sites[image.threads[0]!.frames[0]!.site]!.func === func) return image;
+  }
+  throw new Error(`no point in ${func}`);
+}
+
+describe("the rewind of an image ends at the point it stopped at", () => {
+  it("an innermost frame with no values at a site of another function is the image's fault, not the program's", () => {
+    const { wasm, sites } = fromWat(twoCallees());
+    const image = imageIn(wasm, "work");
+    // leaf's point: no live values, so nothing is left to hand back once work takes it — work's rewind fails after that
+    const leaf = sites.find((s) => s.func === "leaf" && s.kind !== "call" && !s.values.length)!;
+    const bad = structuredClone(image);
+    bad.threads[0]!.frames[0] = { site: leaf.id, values: [] };
+    const err = resumeError(wasm, encodeImage(bad));
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its frames do not chain/);
+  });
+
+  it("a failure of the program after the rewind is the program's, from an image and at every checkpoint", () => {
+    const { wasm } = fromWat(twoCallees("(if (i32.eq (local.get $r) (i32.const 42)) (then unreachable))"));
+    const err = resumeError(wasm, encodeImage(imageIn(wasm, "work")));
+    expect(err).toBeInstanceOf(ProcessError);
+    expect((err as Error).message).toMatch(/trap: unreachable/);
+    expect(() => run(wasm, { checkpointEvery: 1 })).toThrow(ProcessError);
+    expect(() => run(wasm, { checkpointEvery: 1 })).toThrow(/trap: unreachable/);
+  });
+});
+
+describe("the outermost frame of an image", () => {
+  it("in another function than main is refused before the guest runs, naming it", () => {
+    const { wasm } = fromWat(twoCallees());
+    const bad = imageIn(wasm, "work");
+    bad.threads[0]!.frames = bad.threads[0]!.frames.slice(0, -1); // without main's frame
+    const err = resumeError(wasm, encodeImage(bad));
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its outermost frame is in work, not in main — /);
+  });
+
+  it("of fib without main's frame is refused the same way", async () => {
+    const { wasm, image } = await imageOf("fib", ["11", "50"], 40);
+    const bad = structuredClone(image);
+    bad.threads[0]!.frames = bad.threads[0]!.frames.slice(0, -1);
+    const err = resumeError(wasm, encodeImage(bad));
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as Error).message).toMatch(/^bad\.img: image does not fit test: its outermost frame is in fib\/fib, not in main — /);
   });
 });
