@@ -143,7 +143,9 @@ export async function runOnRemote(
           return lines ?? [];
         }),
       );
-      for (const lines of logs) log.push(...lines);
+      // this run's lines: a daemon's log holds every process it ran since it started
+      const mine = new RegExp(`\\bpid ${pid}(\\.\\d+)?\\b`);
+      for (const lines of logs) log.push(...lines.filter((l) => mine.test(l)));
     }
     if (o.json) printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms, dmesg: log, pid });
     else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");

@@ -152,6 +152,8 @@ export function psTable(procs: (ProcessInfo & { run?: number })[], byRun = false
       p.lastUs === undefined ? "-" : p.lastUs.toFixed(0), bytesText(p.bytesOut), bytesText(p.bytesIn), bytesText(p.memOut ?? 0), bytesText(p.memIn ?? 0),
     ]);
   }
+  // a process whose client is not reading its output (kernel/daemon.ts): the bytes it has not read
+  if (procs.some((p) => p.unread)) rows.forEach((r, i) => r.push(i ? (procs[i - 1]!.unread === undefined ? "-" : bytesText(procs[i - 1]!.unread!)) : "UNREAD"));
   if (byRun) rows.forEach((r, i) => r.unshift(i ? String(procs[i - 1]!.run ?? "-") : "RUN"));
   return table(rows);
 }

@@ -122,6 +122,9 @@ describe("two kernel daemons on loopback", () => {
     expect(summary.status).toBe(0);
     expect(summary.output).toEqual([{ stream: 1, line: "prodcons 50: sum 1275 ok" }]);
     expect(summary.dmesg.some((l: string) => / exited with status 0/.test(l))).toBe(true);
+    // the run's own log: its process's lines, not the daemons' whole log (the runs before it, peers joining)
+    const pids = new Set(summary.dmesg.map((l: string) => /\bpid (\d+)/.exec(l)?.[1]));
+    expect([...pids]).toEqual([String(summary.pid)]);
   });
 
   it("refuses a client with the wrong key, naming why", () => {

@@ -67,5 +67,10 @@ describe("popcorn ps over several runs", () => {
     expect(lines[1]).toMatch(/^4001\s+1\s+fib\s+0\s+x86-64/);
     expect(lines[2]).toMatch(/^4002\s+2\s+fib\s+0\s+aarch64/);
     expect(psTable(procs).split("\n")[0]).toMatch(/^PID\s/);
+    expect(psTable(procs).split("\n")[0]).not.toMatch(/UNREAD/);
+    // a cluster process whose client does not read its output
+    const unread = psTable([{ ...procs[0]!, unread: 3 << 20 }]).split("\n");
+    expect(unread[0]).toMatch(/UNREAD$/);
+    expect(unread[1]).toMatch(/3\.0 MiB$/);
   });
 });
