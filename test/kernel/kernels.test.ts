@@ -176,7 +176,12 @@ describe("a kill is never lost to a migration", () => {
 describe("the next kernel, with three kernels", () => {
   it("--migrate-at and signal 35 take a process from its origin to each other kernel in turn, and back to the origin from there", async () => {
     const hops: string[] = [];
-    const three = await EmbeddedKernels.start({ isas: ["x86-64", "aarch64", "x86-64"], onMigration: (m) => hops.push(`${m.from}→${m.to}`) });
+    const lines: string[] = [];
+    const three = await EmbeddedKernels.start({
+      isas: ["x86-64", "aarch64", "x86-64"],
+      onMigration: (m) => hops.push(`${m.from}→${m.to}`),
+      onOutput: (_pid, _stream, line) => lines.push(line),
+    });
     try {
       const fib = (await compileExample("fib")).wasm;
       const { exited } = three.exec(fib, "fib", ["22"], { schedule: [20, 20, 20, 20, 20, 20] });
@@ -194,6 +199,11 @@ describe("the next kernel, with three kernels", () => {
       three.signal(pid, 9);
       await ended;
       expect(hops).toEqual(["0→1", "1→0", "0→2"]);
+      // hello goes the same way
+      const hello = (await compileExample("hello")).wasm;
+      lines.length = 0;
+      expect((await three.exec(hello, "hello", ["4"]).exited).status).toBe(0);
+      expect(lines).toEqual(["Hello from kernel 0 (x86-64)", "Hello from kernel 1 (aarch64)", "Hello from kernel 0 (x86-64)", "Hello from kernel 2 (x86-64)", "Hello from kernel 0 (x86-64)", "hops = 4"]);
     } finally {
       await three.stop();
     }
