@@ -9,7 +9,11 @@
  *     frame           32 bytes                    32 bytes
  *     saves           rbx [rbp-8], r12 [rbp-16]   x19 [x29+16], x20 [x29+24]
  *     site 5 call     ret 0x4010ee                ret 0x4100f0
- *       $0 i32        rbx                         x19
+ *       $0 i32        ebx                         w19
+ *
+ * A register holding a value is named by the view the value's size uses
+ * (ebx, w19 for an i32; rbx, x19 for an i64); a save slot holds the whole
+ * register (rbx, x19).
  *
  * `popcorn check` says whether the stackmaps agree; this shows them.
  */

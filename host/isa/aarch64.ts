@@ -7,6 +7,11 @@
  *
  *   x0–x30 0–30 (x29 frame pointer, x30 link register)   sp 31   v0–v31 64–95
  *
+ * A register is named by the view its value uses, as an assembler writes
+ * it: w19 for a 4-byte value (an i32 lives in the low 32 bits, AAPCS64),
+ * x19 for 8 bytes or the whole register (save slots, x29); s8, d8, v8 for
+ * 4, 8 and 16 bytes of v8. Only the text: a stackmap holds DWARF numbers.
+ *
  * Callee-saved: x19–x28, x29, x30, and the low 64 bits of v8–v15 (d8–d15;
  * the upper halves are not preserved). x29 and x30 live in the frame record,
  * so the allocator has ten general-purpose registers (x19–x28) and eight
@@ -110,6 +115,7 @@ export const aarch64: IsaProfile = {
   perf: { speed: 1.0, cores: 1 },
   registerName(dwarf, size) {
     if (dwarf >= V0 && dwarf < V0 + 32) return `${size === 4 ? "s" : size === 8 ? "d" : "v"}${dwarf - V0}`;
+    if (size === 4 && dwarf <= SP) return dwarf === SP ? "wsp" : `w${dwarf}`; // the 32-bit view an i32 lives in
     return byDwarf.get(dwarf)?.name ?? `dwarf${dwarf}`;
   },
 };

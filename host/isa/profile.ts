@@ -97,13 +97,13 @@ export interface IsaProfile {
   layoutFrame(frame: FrameRequest): FrameLayout;
   code: CodeModel;
   perf: { speed: number; cores: number };
-  /** the register's name as an assembler writes it for a value of `size` bytes (rbx, x21, d8) */
+  /** the register's name as an assembler writes it for a value of `size` bytes (ebx and w21 for 4, rbx and x21 for 8, d8); without a size, the whole register */
   registerName(dwarf: number, size?: number): string;
 }
 
 export const alignUp = (x: number, a: number): number => Math.ceil(x / a) * a;
 
-/** "rbx" | "[rbp-24]" | "[x29+32]" | "const 7": a location as an assembler would write it. */
+/** "ebx" | "[rbp-24]" | "x21" | "[x29+32]" | "const 7": a location as an assembler would write it. */
 export function locationText(p: IsaProfile, l: Location): string {
   switch (l.kind) {
     case "register":

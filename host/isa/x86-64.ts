@@ -7,6 +7,11 @@
  *   rax 0  rdx 1  rcx 2  rbx 3  rsi 4  rdi 5  rbp 6  rsp 7  r8–r15 8–15
  *   16 = return-address column (rip)      xmm0–xmm15 17–32
  *
+ * A register is named by the view its value uses, as an assembler writes
+ * it: ebx, r12d for a 4-byte value (an i32 lives in the low 32 bits),
+ * rbx, r12 for 8 bytes or the whole register (save slots, rbp); xmm8 for
+ * any size. Only the text: a stackmap holds DWARF numbers.
+ *
  * Callee-saved: rbx, rbp, r12–r15. rbp is the frame pointer, so the
  * allocator has five registers for values live across a call: rbx, r12, r13,
  * r14, r15. No xmm register survives a call, so every f32/f64/v128 value
@@ -46,6 +51,8 @@ import type { Location, SiteKind } from "../toolchain/index.js";
 import { alignUp, type FrameLayout, type FrameRequest, type IsaProfile, type Register, registerTable } from "./profile.js";
 
 const GPR_NAMES = ["rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+/** the 32-bit views: where an i32 lives (a write to one zeroes the upper half) */
+const GPR32_NAMES = ["eax", "edx", "ecx", "ebx", "esi", "edi", "ebp", "esp", ...GPR_NAMES.slice(8).map((r) => `${r}d`)];
 const RBX = 3;
 const RBP = 6;
 const RSP = 7;
@@ -121,5 +128,5 @@ export const x86_64: IsaProfile = {
     },
   },
   perf: { speed: 1.0, cores: 1 },
-  registerName: (dwarf) => byDwarf.get(dwarf)?.name ?? `dwarf${dwarf}`,
+  registerName: (dwarf, size) => (size === 4 && GPR32_NAMES[dwarf]) || (byDwarf.get(dwarf)?.name ?? `dwarf${dwarf}`),
 };

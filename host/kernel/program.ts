@@ -1,5 +1,12 @@
-/** A compiled program as the kernel sees it: the module, its site table, its stackmaps. */
-import { loadStackmaps } from "../isa/index.js";
+/**
+ * A compiled program as the kernel sees it: the module, its site table, its
+ * stackmaps. Loading checks, once per program, everything the
+ * transformation would otherwise find only at the first migration — with a
+ * thread already stopped mid-run: the stackmaps decode and agree with the
+ * site table (loadStackmaps), and no frame of a known ISA puts two things in
+ * the same bytes (frameOverlaps: the copy plan's message, named by the file).
+ */
+import { frameOverlaps, loadStackmaps, PROFILES } from "../isa/index.js";
 import {
   SITES_SECTION,
   type SiteTable,
@@ -47,7 +54,13 @@ export function programMaps(bytes: Uint8Array, name = "program"): ProgramMaps | 
   const section = customSection(bytes, SITES_SECTION);
   if (!section) return undefined;
   const sites = decodeSites(section, name);
-  return { name, sites, stackmaps: loadStackmaps(bytes, sites, name) };
+  const stackmaps = loadStackmaps(bytes, sites, name);
+  for (const [isa, sm] of stackmaps) {
+    const p = PROFILES.get(isa);
+    const overlap = p && frameOverlaps(sm, p, undefined, 1)[0];
+    if (overlap) throw new ProgramError(`${name}: ${isa} stackmap: ${overlap} — recompile with \`popcorn compile\``);
+  }
+  return { name, sites, stackmaps };
 }
 
 export function programHash(p: Program): string {

@@ -10,7 +10,10 @@
  *               frame record: [fp + savedFpOffset] := callerFp,
  *                             [fp + returnAddressOffset] := callerRA
  *     body:     each live value to its location: regs[dwarf] (the rest of
- *               the register zeroed) or [fp + offset]; a constant needs nothing
+ *               the register zeroed) or [fp + offset]; a constant needs nothing,
+ *               but in a rewrite the value unwound must be that constant
+ *               (values.ts, checkConstant) — or the target's code would see
+ *               the constant instead of it
  *     callerFp := fp;  callerRA := the site's return address;  cfa := cfa − frameSize(f)
  *   pc := the innermost site's return address; sp := cfa; regs[sp], regs[fp], regs[ra] := sp, fp, pc
  *
@@ -18,11 +21,19 @@
  * frame sizes), so the stack is allocated once, zeroed (small images from a
  * shared slab: see imageBytes in frames.ts).
  */
+import type { SiteTable } from "../toolchain/index.js";
 import { copyBytes, type FrameBuffer, imageBytes, writeAddress } from "./frames.js";
 import { type NativeImage, TransformError } from "./image.js";
 import { LOC_REGISTER, LOC_STACK, type Plan } from "./plan.js";
+import { checkConstant, holdsConstant } from "./values.js";
 
-export function build(fb: FrameBuffer, plan: Plan, what: string): NativeImage {
+/**
+ * Lays out `fb` with `plan`. `unwoundFrom` (rewrite): the ISA the values
+ * were unwound from; each value the plan keeps as a constant is checked,
+ * compared by the types in `table` if given. lower passes neither: it has
+ * checked the portable values already.
+ */
+export function build(fb: FrameBuffer, plan: Plan, what: string, unwoundFrom?: string, table?: SiteTable): NativeImage {
   const p = plan.profile;
   const n = fb.n;
   if (n === 0) throw new TransformError(`${what}: no frames to lay out on ${p.name} — a captured thread has at least main's frame`);
@@ -60,6 +71,7 @@ export function build(fb: FrameBuffer, plan: Plan, what: string): NativeImage {
         copyBytes(regs, at, bytes, from, size);
         for (let k = at + size; k < at + 16; k++) regs[k] = 0;
       } else if (kind === LOC_STACK) copyBytes(stack, base + locArg[l]!, bytes, from, size);
+      else if (unwoundFrom !== undefined && !holdsConstant(bytes, from, size, locArg[l]!)) checkConstant(fb, i, l, from, plan, unwoundFrom, table, what);
       from += size;
     }
     fb.fpTo[i] = fp;

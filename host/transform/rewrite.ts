@@ -8,7 +8,8 @@
  *      slot, or a constant;
  *   2. build B (build.ts): outermost frame first, B's frame records, return
  *      addresses and callee-saved save slots, each value's bytes written to
- *      its B location.
+ *      its B location; a value B keeps as a constant must be that
+ *      constant, or the stackmaps are not of the same program (refused).
  *
  * Values move as bytes: no JS value, no BigInt, no per-value object on this
  * path; the stackmaps are compiled once into copy plans (plan.ts). With
@@ -26,7 +27,7 @@ import { unwind } from "./unwind.js";
 export interface RewriteOptions {
   /** also return the trace of every frame and value moved */
   trace?: boolean;
-  /** names and types of the values in the trace (from popcorn.sites) */
+  /** names and types of the values in the trace and in errors (from popcorn.sites) */
   sites?: SiteTable;
 }
 
@@ -48,6 +49,6 @@ export function rewrite(
   const b = planOf(to, toProfile);
   checkPair(a, b);
   unwind(img, a, frameBuffer, what);
-  const image = build(frameBuffer, b, what);
+  const image = build(frameBuffer, b, what, fromProfile.name, opts.sites);
   return opts.trace ? { image, trace: traceOf(frameBuffer, a, b, img, image, opts.sites) } : { image };
 }

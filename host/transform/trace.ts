@@ -14,8 +14,9 @@
  *         index, name, type     name and type from popcorn.sites (null
  *                               without a site table), size in bytes
  *         from, to              stackmap locations (Location)
- *         fromText, toText      as an assembler writes them:
- *                               "rbx" | "[rbp-24]" | "x21" | "[x29+32]" | "const 7"
+ *         fromText, toText      as an assembler writes them, a register by
+ *                               the view the value's size uses (host/isa):
+ *                               "ebx" | "r12" | "[rbp-24]" | "w21" | "x21" | "[x29+32]" | "const 7"
  *         hex                   the value's bytes in memory order, e.g.
  *                               "07000000" for the i32 7
  *     counts       frames, values, valueBytes; per side the values held in
@@ -27,8 +28,8 @@
  *   { depth: 1, function: "fib/fib", site: 5,
  *     from: { returnAddress: 0x4010ee, frameBase: …, … }, to: { … },
  *     values: [{ index: 0, name: "$0", type: "i32", size: 4,
- *                from: { kind: "register", dwarf: 3, size: 4 }, fromText: "rbx",
- *                to: { kind: "register", dwarf: 19, size: 4 }, toText: "x19",
+ *                from: { kind: "register", dwarf: 3, size: 4 }, fromText: "ebx",
+ *                to: { kind: "register", dwarf: 19, size: 4 }, toText: "w19",
  *                hex: "02000000" }] }
  */
 import type { Location, SiteTable, ValueType } from "../toolchain/index.js";

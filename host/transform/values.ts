@@ -15,6 +15,13 @@
  *             as its type), compared as the type compares: by Object.is for
  *             f32/f64 (−0 is not 0, any NaN is NaN), by value for integers
  *             and both v128 lanes; the layout holds no place for another
+ *
+ * rewrite has no JS values, only the bytes unwound from the source image;
+ * the builder checks each value the target keeps as a constant
+ * (holdsConstant: its bytes are the constant's, sign-extended) and only on
+ * a mismatch reads both as the value's type (checkConstant) — from the site
+ * table if rewrite was given one, so that one NaN is another; without it a
+ * float cannot be told from an integer, and the bits must match.
  */
 import type { LiveValue, SiteTable, ValueType } from "../toolchain/index.js";
 import { VALUE_BYTES } from "../isa/index.js";
@@ -107,6 +114,37 @@ function checkExact(v: Value, j: number, lv: LiveValue, plan: Plan, l: number, w
     const near = valueText(Math.fround(v as number));
     throw new TransformError(`${where}: ${valueIs(j, lv, v)}, which an f32 cannot hold — the nearest f32 is ${near}; pass Math.fround(${lv.name})`);
   }
+}
+
+/** Whether the `size` bytes at `at` are the constant `c` sign-extended, as unwind expands it. */
+export function holdsConstant(bytes: Uint8Array, at: number, size: number, c: number): boolean {
+  const fill = c < 0 ? 0xff : 0;
+  for (let k = 0; k < size; k++) if (bytes[at + k] !== (k < 4 ? (c >>> (8 * k)) & 0xff : fill)) return false;
+  return true;
+}
+
+const BY_SIZE: Record<number, ValueType> = { 4: "i32", 8: "i64", 16: "v128" };
+
+/**
+ * Throws unless value l of frame `depth` in `fb` (its bytes at `at`, unwound
+ * from `fromIsa`) is the constant the plan keeps it as, compared as its type
+ * compares (from `sites`; without them, as the integer of its size).
+ */
+export function checkConstant(fb: FrameBuffer, depth: number, l: number, at: number, plan: Plan, fromIsa: string, sites: SiteTable | undefined, what: string): void {
+  const s = fb.site[depth]!;
+  const j = l - plan.siteLoc[s]!;
+  const size = plan.locSize[l]!;
+  const lv = sites?.sites[s]?.values[j];
+  const known = lv !== undefined && VALUE_BYTES[lv.type] === size;
+  const type = known ? lv.type : BY_SIZE[size]!;
+  const v = readValue(fb.view, at, type);
+  const c = constantValue(plan.locArg[l]!, type);
+  if (sameValue(v, c)) return;
+  const value = known ? valueIs(j, lv, v) : `value ${j} (${size} bytes) is ${valueText(v)}`;
+  throw new TransformError(
+    `${what}: ${frameText(depth, plan.sm.functions[plan.siteFunc[s]!]!.name, s)}: ${value} on ${fromIsa}, ` +
+      `but the ${plan.profile.name} stackmap keeps it as the constant ${valueText(c)} — the stackmaps are not of the same program: rebuild it whole`,
+  );
 }
 
 const scratch = new DataView(new ArrayBuffer(16));

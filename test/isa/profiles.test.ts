@@ -67,8 +67,27 @@ describe("ISA profiles", () => {
     expect(aarch64.code.siteBytes("call", [{ kind: "stack", offset: 1000, size: 8 }]) % 4).toBe(0);
   });
 
+  // an i32 (or f32 bits in a general register) is in the 32-bit view of the
+  // register, and an assembler names that view: mov ebx, … / mov w19, …;
+  // before, the name was the 64-bit one whatever the value's size
+  it("names a general-purpose register by the view a value of its size uses: ebx r12d w19 for 4 bytes, rbx r12 x19 for 8", () => {
+    const x86 = (size?: number) => [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 15].map((d) => x86_64.registerName(d, size));
+    expect(x86(4)).toEqual(["eax", "edx", "ecx", "ebx", "esi", "edi", "ebp", "esp", "r8d", "r12d", "r15d"]);
+    expect(x86(8)).toEqual(["rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r12", "r15"]);
+    expect(x86()).toEqual(x86(8)); // no size: the whole register (save slots, the frame pointer)
+    expect([4, 8, 16].map((size) => x86_64.registerName(17 + 8, size))).toEqual(["xmm8", "xmm8", "xmm8"]);
+    for (let i = 0; i <= 30; i++) {
+      expect(aarch64.registerName(i, 4)).toBe(`w${i}`);
+      expect(aarch64.registerName(i, 8)).toBe(`x${i}`);
+    }
+    expect([aarch64.registerName(31, 4), aarch64.registerName(31, 8)]).toEqual(["wsp", "sp"]);
+    expect([4, 8, 16].map((size) => aarch64.registerName(64 + 8, size))).toEqual(["s8", "d8", "v8"]);
+  });
+
   it("writes locations as an assembler does", () => {
-    expect(locationText(x86_64, { kind: "register", dwarf: 3, size: 4 })).toBe("rbx");
+    expect(locationText(x86_64, { kind: "register", dwarf: 3, size: 4 })).toBe("ebx");
+    expect(locationText(x86_64, { kind: "register", dwarf: 3, size: 8 })).toBe("rbx");
+    expect(locationText(aarch64, { kind: "register", dwarf: 21, size: 4 })).toBe("w21");
     expect(locationText(x86_64, { kind: "stack", offset: -24, size: 4 })).toBe("[rbp-24]");
     expect(locationText(aarch64, { kind: "stack", offset: 32, size: 8 })).toBe("[x29+32]");
     expect(locationText(aarch64, { kind: "register", dwarf: 21, size: 8 })).toBe("x21");

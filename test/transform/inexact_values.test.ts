@@ -7,9 +7,9 @@
 // subnormals still pass, and a constant compares by the rules of its type:
 // −0 is not 0, NaN is NaN.
 import { describe, expect, it } from "vitest";
-import { lift, lower, type PortableFrame, TransformError, type Value } from "../../host/transform/index.js";
+import { lift, lower, type PortableFrame, rewrite, TransformError, type Value } from "../../host/transform/index.js";
 import type { Location, Stackmap, ValueType } from "../../host/toolchain/index.js";
-import { ISAS, siteTable, stackmaps } from "./tables.js";
+import { ISAS, PAIRS, siteTable, stackmaps } from "./tables.js";
 
 const table = siteTable([
   { name: "leaf", sites: [{ values: [["i32", "n"], ["f32", "x"], ["i64", "w"], ["f64", "y"], ["v128", "v"]] }] },
@@ -37,7 +37,7 @@ function refused(f: () => unknown): string {
     expect(e).toBeInstanceOf(TransformError);
     return (e as Error).message;
   }
-  throw new Error("lower took it");
+  throw new Error("it was taken");
 }
 
 describe.each(ISAS.map((p) => ({ isa: p.name, p })))("lower on $isa", ({ p }) => {
@@ -84,5 +84,62 @@ describe.each(ISAS.map((p) => ({ isa: p.name, p })))("lower on $isa", ({ p }) =>
       [4, -2, frame(1, 0, 0n, 0, [-2n, -1n])],
     ];
     for (const [j, c, frames] of same) expect(roundTrip(frames, withConstant(sm, j, c)), `${TYPES[j]} constant ${c}`).toEqual(frames);
+  });
+});
+
+// rewrite moves values unwound from one ISA's image into the other's layout.
+// A value the target stackmap keeps as a constant has no place there: if the
+// source frame held another value, the target's code would see the constant
+// instead. Before, rewrite wrote nothing and the value silently became the
+// constant (5 came back as 7). Now it is refused by the rules lower uses —
+// with the site table, as the value's type compares (−0 is not 0, NaN is
+// NaN); without it, floats cannot be told from integers and the bits must
+// match.
+describe.each(PAIRS)("rewrite $from → $to", ({ A, B }) => {
+  const smA = stackmaps(table).get(A.name)!;
+  const smB = stackmaps(table).get(B.name)!;
+  const rewriteTo = (frames: PortableFrame[], b: Stackmap, withSites = true) =>
+    rewrite(lower(frames, table, smA, A), smA, b, A, B, withSites ? { sites: table } : {}).image;
+
+  it("refuses a value that is not the constant the target stackmap keeps it as, naming frame, site, value and both numbers", () => {
+    expect(refused(() => rewriteTo(frame(5, 0), withConstant(smB, 0, 7)))).toBe(
+      `rewrite ${A.name} → ${B.name}: frame 0 (leaf, site 0): value 0 (n: i32) is 5 on ${A.name}, but the ${B.name} stackmap keeps it as the constant 7 — the stackmaps are not of the same program: rebuild it whole`,
+    );
+    expect(refused(() => rewriteTo(frame(5, 0), withConstant(smB, 0, 7), false))).toBe(
+      `rewrite ${A.name} → ${B.name}: frame 0 (leaf, site 0): value 0 (4 bytes) is 5 on ${A.name}, but the ${B.name} stackmap keeps it as the constant 7 — the stackmaps are not of the same program: rebuild it whole`,
+    );
+    expect(refused(() => rewriteTo(frame(1, -0), withConstant(smB, 1, 0)))).toMatch(/value 1 \(x: f32\) is -0 on .*, but .* the constant 0 /);
+    expect(refused(() => rewriteTo(frame(1, 0, 1n), withConstant(smB, 2, -1)))).toMatch(/value 2 \(w: i64\) is 1n on .*, but .* the constant -1n /);
+    expect(refused(() => rewriteTo(frame(1, 0, 0n, 1), withConstant(smB, 3, -1)))).toMatch(/value 3 \(y: f64\) is 1 on .*, but .* the constant NaN /);
+    expect(refused(() => rewriteTo(frame(1, 0, 0n, 0, [-1n, 0n]), withConstant(smB, 4, -1)))).toMatch(
+      /value 4 \(v: v128\) is \[-1n, 0n\] on .*, but .* the constant \[-1n, -1n\] /,
+    );
+    // a constant on both sides, but not the same one
+    expect(refused(() => rewrite(lower(frame(5, 0), table, withConstant(smA, 0, 5), A), withConstant(smA, 0, 5), withConstant(smB, 0, 7), A, B))).toMatch(
+      /value 0 \(4 bytes\) is 5 on .*, but .* the constant 7 /,
+    );
+  });
+
+  it("takes a value that is its target constant, and lift on the target gives it back", () => {
+    const same: [number, number, PortableFrame[]][] = [
+      [0, 7, frame(7, 0)],
+      [0, -1, frame(-1, 0)],
+      [1, 0, frame(1, 0)],
+      [1, -1, frame(1, NaN)], // 0xffffffff is an f32 NaN, as is the NaN the frame holds
+      [1, 0x3f800000, frame(1, 1)],
+      [2, -1, frame(1, 0, -1n)],
+      [3, -1, frame(1, 0, 0n, NaN)],
+      [3, 0, frame(1, 0, 0n, 0)],
+      [4, -2, frame(1, 0, 0n, 0, [-2n, -1n])],
+    ];
+    for (const [j, c, frames] of same) {
+      const b = withConstant(smB, j, c);
+      expect(lift(rewriteTo(frames, b), table, b, B), `${TYPES[j]} constant ${c}`).toEqual(frames);
+    }
+  });
+
+  it("without the site table compares the bits: a NaN of other bits than the constant's is refused", () => {
+    expect(refused(() => rewriteTo(frame(1, NaN), withConstant(smB, 1, -1), false))).toMatch(/value 1 \(4 bytes\) is 2143289344 on .*, but .* the constant -1 /);
+    expect(lift(rewriteTo(frame(7, 0), withConstant(smB, 0, 7), false), table, withConstant(smB, 0, 7), B)).toEqual(frame(7, 0));
   });
 });

@@ -37,8 +37,9 @@ describe("rewrite trace", () => {
 
   it("writes locations as an assembler would, registers and frame-base offsets", () => {
     const v = trace!.frames[0]!.values;
-    expect(v.slice(0, 5).map((m) => m.fromText)).toEqual(["rbx", "r12", "r13", "r14", "r15"]);
-    expect(v.slice(0, 7).map((m) => m.toText)).toEqual(["x19", "x20", "x21", "x22", "x23", "x24", "x25"]);
+    // i32s: the 32-bit views of the registers
+    expect(v.slice(0, 5).map((m) => m.fromText)).toEqual(["ebx", "r12d", "r13d", "r14d", "r15d"]);
+    expect(v.slice(0, 7).map((m) => m.toText)).toEqual(["w19", "w20", "w21", "w22", "w23", "w24", "w25"]);
     expect(v[5]!.fromText).toMatch(/^\[rbp-\d+\]$/);
     expect(v[7]).toMatchObject({ name: "x", type: "f64", size: 8, toText: "d8", hex: "0000000000000440" });
     expect(v[7]!.fromText).toMatch(/^\[rbp-\d+\]$/);
