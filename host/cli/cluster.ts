@@ -9,6 +9,7 @@
  * many there are, they cost one handshake timeout (5 s) together — after
  * the first kernel's own, which is asked first for the list.
  */
+import { constants as osConstants } from "node:os";
 import { readFile } from "node:fs/promises";
 import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo, type Scheduler } from "../kernel/index.js";
 import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
@@ -104,6 +105,8 @@ export async function runOnRemote(
   address: string,
   clusterKey: Uint8Array,
   o: { migrateEvery?: number; migrateAt?: number[]; dmesg?: boolean; json?: boolean; scheduler?: Scheduler },
+  /** the kernels were started for this run (--kernels …@qemu): their whole log is the run's */
+  ownKernels = false,
 ): Promise<number> {
   const kernel = await RemoteKernel.connect(address, clusterKey);
   // --json: the summary every run prints (run-json.ts), with the pid as on embedded kernels
@@ -112,24 +115,28 @@ export async function runOnRemote(
   const t0 = performance.now();
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt, o.scheduler);
-    // the first Ctrl-C asks the process to stop at its next migration point; the second one leaves it to the cluster
+    // the first Ctrl-C (SIGTERM) is passed on as signal 2 (15): the process stops at its next migration point; the
+    // second one leaves it to the cluster
     let interrupts = 0;
-    const stop = () => {
+    const stop = (signal: NodeJS.Signals) => {
+      const signo = osConstants.signals[signal];
       if (++interrupts > 1) {
-        process.stderr.write(`popcorn: interrupted again — leaving pid ${pid} to the cluster (\`popcorn kill -9 ${pid} --cluster …\`)\n`);
+        process.stderr.write(`popcorn: ${signal === "SIGINT" ? "interrupted" : signal} again — leaving pid ${pid} to the cluster (\`popcorn kill -9 ${pid} --cluster …\`)\n`);
         kernel.close();
-        process.exit(130);
+        process.exit(128 + signo);
       }
-      process.stderr.write("popcorn: interrupt — the process stops at its next migration point (again to detach)\n");
-      kernel.signal(pid, 2);
+      process.stderr.write(`popcorn: ${signal === "SIGINT" ? "interrupt" : signal} — the process stops at its next migration point (again to detach)\n`);
+      kernel.signal(pid, signo);
     };
     process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
     const timer = o.migrateEvery ? setInterval(() => kernel.signal(pid, SIGMIGRATE), o.migrateEvery) : undefined;
     const ex: ExitInfo = await exited;
     if (timer) clearInterval(timer);
     process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
     const ms = performance.now() - t0;
-    if (ex.error && !o.json) process.stderr.write(`popcorn: ${file}: ${ex.error}\n`);
+    if (ex.error && !o.json) process.stderr.write(`popcorn: ${ex.error.startsWith(`${file}: `) ? "" : `${file}: `}${ex.error}\n`);
     const log: string[] = [];
     if (o.dmesg || o.json) {
       // what the kernels still reachable say: the one this client talks to may be the one that went away
@@ -143,9 +150,9 @@ export async function runOnRemote(
           return lines ?? [];
         }),
       );
-      // this run's lines: a daemon's log holds every process it ran since it started
+      // on a cluster, this run's lines: a daemon's log holds every process it ran since it started
       const mine = new RegExp(`\\bpid ${pid}(\\.\\d+)?\\b`);
-      for (const lines of logs) log.push(...lines.filter((l) => mine.test(l)));
+      for (const lines of logs) log.push(...(ownKernels ? lines : lines.filter((l) => mine.test(l))));
     }
     if (o.json) printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms, dmesg: log, pid });
     else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");

@@ -1,11 +1,10 @@
 /** `popcorn compile`: flags to CompileOptions, the summary a user reads, the files written. */
-import { mkdir, writeFile } from "node:fs/promises";
-import { basename, dirname, extname, join } from "node:path";
+import { basename, extname, join } from "node:path";
 import { stackmapBackends } from "../isa/index.js";
 import {
   ALL_POINTS, type CompileSummary, type PointKind, type Runtime, compile, CompileError, entryPointProblem, wasmModule,
 } from "../toolchain/index.js";
-import { refuseSameFile } from "./files.js";
+import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface CompileFlags {
   out?: string;
@@ -46,17 +45,15 @@ export async function compileCommand(file: string, o: CompileFlags): Promise<num
     refuseSameFile("--plain", o.plain, file, "the input");
     refuseSameFile("--plain", o.plain, out, "the output (-o)");
   }
+  checkOutput("-o", out);
+  if (o.plain) checkOutput("--plain", o.plain);
   const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime, backends: stackmapBackends() });
   // the toolchain also builds modules a test drives export by export; a program the CLI writes is to be run,
   // and without its entry point every `popcorn run` would refuse it (kernel/program.ts loadProgram, in the same words)
   const noEntry = entryPointProblem(r.plain, wasmModule(r.plain), file);
   if (noEntry) throw new CompileError(noEntry);
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, r.wasm);
-  if (o.plain) {
-    await mkdir(dirname(o.plain), { recursive: true });
-    await writeFile(o.plain, r.plain);
-  }
+  await writeOutput(out, r.wasm);
+  if (o.plain) await writeOutput(o.plain, r.plain);
   if (o.json) process.stdout.write(JSON.stringify({ out, ...r.summary }) + "\n");
   else process.stdout.write(formatSummary(out, r.summary));
   return 0;

@@ -45,9 +45,9 @@ export async function demoCommand(): Promise<number> {
     say("Next:");
     say("  npx popcorn stackmap build/hello.wasm --function main        # every site's values, per ISA, side by side");
     say("  npx popcorn run build/hello.wasm --kernels x86-64,aarch64 --trace hello.trace.json && npx popcorn viz hello.trace.json");
-    say("  npx popcorn compile assembly/examples/count.ts && npx popcorn run build/count.wasm --kernels x86-64,aarch64 -- 2000000000 &");
+    say("  npx popcorn compile assembly/examples/count.ts && npx popcorn run build/count.wasm --kernels x86-64,aarch64 -- 20000000000 &   # ~40 s");
     say("  npx popcorn ps;  npx popcorn kill -35 <pid>                  # from another terminal: watch it hop");
-    say("  npx popcorn run build/count.wasm --kernels x86-64,aarch64 --scheduler balance -- 8 500000000   # 8 threads over both kernels");
+    say("  npx popcorn run build/count.wasm --kernels x86-64,aarch64 --scheduler balance -- 8 5000000000   # 8 threads over both kernels");
     say("  npx popcorn bench count                                      # the counting benchmark: one kernel against two");
     say("  docs/anatomy.md: one migration of fib, taken apart");
     return ex.status;

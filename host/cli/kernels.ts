@@ -3,13 +3,14 @@
  * `ps`, `kill`, `migrate`, `dmesg` (through its control socket, control.ts).
  * `run --json` prints the summary of run-json.ts.
  */
+import { constants as osConstants } from "node:os";
 import { CompileError } from "../toolchain/index.js";
-import { writeFile } from "node:fs/promises";
-import { EmbeddedKernels, MIGRATION_TRACE_VERSION, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo, type Scheduler } from "../kernel/index.js";
+import { EmbeddedKernels, MIGRATION_TRACE_VERSION, PID_SPAN, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo, type Scheduler } from "../kernel/index.js";
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 import { kernelSpec, startLocalCluster } from "./local-cluster.js";
 import { runOnRemote } from "./cluster.js";
 import { printRunJson, programOutput } from "./run-json.js";
+import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface KernelRunFlags {
   kernels: string;
@@ -43,6 +44,11 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   const isas = parseKernels(o.kernels);
   const program = loadProgram(bytes, name); // refuse a bad module before any thread starts
   if (isas.some((e) => kernelSpec(e).qemu)) return runOnOwnDaemons(isas, bytes, name, args, o);
+  if (o.trace !== undefined) {
+    // before the run: a trace path that cannot be written must not cost the run its output and status
+    refuseSameFile("--trace", o.trace, name, "the program");
+    checkOutput("--trace", o.trace);
+  }
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
@@ -55,17 +61,20 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   });
   const pids: number[] = [];
   const control = await serveControl(kernels, name, () => pids);
-  // the first Ctrl-C asks the process to stop at its next migration point; a program that has none
-  // (or is stuck where points do not fire) would never stop, so the second one ends the run here
+  // the first Ctrl-C (SIGTERM) is passed on as signal 2 (15): the process stops at its next migration point
+  // and exits 130 (143), as `popcorn kill` would make it; a program that has none (or is stuck where points
+  // do not fire) would never stop, so the second one ends the run here, with the same status
   let interrupts = 0;
-  const stop = () => {
+  const stop = (signal: NodeJS.Signals) => {
+    const signo = osConstants.signals[signal];
+    const what = signal === "SIGINT" ? "interrupt" : signal;
     if (++interrupts > 1) {
-      process.stderr.write("popcorn: interrupted again — stopping the kernels\n");
-      void control.close().then(() => kernels.stop()).then(() => process.exit(130));
+      process.stderr.write(`popcorn: ${signal === "SIGINT" ? "interrupted" : signal} again — stopping the kernels\n`);
+      void control.close().then(() => kernels.stop()).then(() => process.exit(128 + signo));
       return;
     }
-    process.stderr.write("popcorn: interrupt — the process stops at its next migration point (again to stop the kernels now)\n");
-    for (const pid of pids) kernels.signal(pid, 2);
+    process.stderr.write(`popcorn: ${what} — the process stops at its next migration point (again to stop the kernels now)\n`);
+    for (const pid of pids) kernels.signal(pid, signo);
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -103,7 +112,7 @@ async function runOnOwnDaemons(entries: string[], bytes: Uint8Array, name: strin
   process.stderr.write(`popcorn: starting ${entries.length} kernel daemons (${entries.join(", ")}); one under QEMU takes a few seconds\n`);
   const cluster = await startLocalCluster(entries);
   try {
-    return await runOnRemote(name, bytes, args, cluster.addresses[0]!, cluster.key, o);
+    return await runOnRemote(name, bytes, args, cluster.addresses[0]!, cluster.key, o, true);
   } finally {
     cluster.stop();
   }
@@ -118,7 +127,7 @@ async function writeTrace(file: string, program: string, kernels: EmbeddedKernel
     kernels: kernels.isas.map((isa, id) => ({ id, isa })),
     migrations: kernels.traces(),
   };
-  await writeFile(file, JSON.stringify(trace));
+  await writeOutput(file, JSON.stringify(trace));
   process.stderr.write(`popcorn: wrote ${file} (${trace.migrations.length} migration${trace.migrations.length === 1 ? "" : "s"}) — \`popcorn viz ${file}\` shows it\n`);
 }
 
@@ -167,7 +176,13 @@ export async function signalCommand(target: ThreadTarget, signo: number, to?: nu
     if (reply?.ok) return 0;
     throw new CompileError(`pid ${threadName(target)}: ${reply?.error ?? "its run has ended"}`);
   }
-  throw new CompileError(`no popcorn ${tid ? "thread" : "process"} ${threadName(target)} — \`popcorn ps\` lists them`);
+  throw new CompileError(`no popcorn ${tid ? "thread" : "process"} ${threadName(target)}${notHere(pid)}`);
+}
+
+/** The end of "no process <pid>": where to look — a pid a kernel gave (PID_SPAN and up) is likely a cluster's. */
+function notHere(pid: number): string {
+  const cluster = pid >= PID_SPAN ? `; a pid of ${PID_SPAN} or more is likely a cluster's: add --cluster <address> --key-file <file>` : "";
+  return ` in the runs on this machine — \`popcorn ps\` lists them${cluster}`;
 }
 
 export async function migrateCommand(target: ThreadTarget, to: number): Promise<number> {
@@ -178,7 +193,7 @@ export async function migrateCommand(target: ThreadTarget, to: number): Promise<
     }
     return signalCommand(target, SIGMIGRATE, to);
   }
-  throw new CompileError(`no popcorn process ${target.pid} — \`popcorn ps\` lists them`);
+  throw new CompileError(`no popcorn process ${target.pid}${notHere(target.pid)}`);
 }
 
 export async function dmesgCommand(o: { json?: boolean }): Promise<number> {

@@ -141,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .option("--trace <file>", "with --kernels: write every migration's stacks, values moved and phase timings as JSON (see `popcorn viz`)")
     .addOption(new Option("--scheduler <policy>", "place the program's threads over the kernels as they run: balance (a fair share of runnable threads per core) or hetero (weighted by each ISA profile's speed)").choices(SCHEDULERS))
-    .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point (then after each further count, e.g. 3,10,10)").argParser(listArg("--migrate-at")))
+    .addOption(new Option("--migrate-at <n,...>", "with --kernels: migrate to the next kernel at the n-th migration point, then once more after each further count of points since arriving (3,10,10: three migrations)").argParser(listArg("--migrate-at")))
     .action(async (prog, args, o) => {
       process.exitCode = await runCommand(prog, args, o);
     });
@@ -322,7 +322,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("demo")
-    .description("the main demo: compile hello, run it with checkpoint/restore round trips, show the kernel log")
+    .description("the main demo (npm start): compile hello, run it on an x86-64 and an aarch64 kernel where it migrates back and forth, show the kernel log and what the first migration did to the stack")
     .action(async () => {
       process.exitCode = await demoCommand();
     });
@@ -332,7 +332,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.version" || code === "commander.help") return 0;
+    if (code === "commander.helpDisplayed" || code === "commander.version") return 0;
+    // help shown for a missing command (`popcorn`, `popcorn bench`) is an error, exit 1 as git's; asked for (`popcorn help`), 0
+    if (code === "commander.help") return (e as { exitCode: number }).exitCode;
     if (code?.startsWith("commander.")) return 2;
     return fail(e);
   }

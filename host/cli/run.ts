@@ -10,7 +10,7 @@
  * first spawn, and an image of it taken before that would fail on resume.
  * --json prints the summary of run-json.ts.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
 import { runOnCluster } from "./cluster.js";
@@ -18,6 +18,7 @@ import { compile, CompileError } from "../toolchain/index.js";
 import { Process, ProcessError, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
 import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
 import { type OutputLine, printRunJson, programOutput } from "./run-json.js";
+import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface RunFlags {
   checkpointEvery?: number;
@@ -37,11 +38,17 @@ export interface RunFlags {
 
 export async function readProgramBytes(file: string): Promise<Uint8Array> {
   if (file.endsWith(".ts")) return (await compile(file, { backends: stackmapBackends() })).wasm;
+  let bytes: Uint8Array;
   try {
-    return new Uint8Array(await readFile(file));
+    bytes = new Uint8Array(await readFile(file));
   } catch (e) {
     throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  // an image's magic, "PCIM" (kernel/image.ts): given where the program goes, as `resume <image> <program>` does
+  if (new TextDecoder().decode(bytes.subarray(0, 4)) === "PCIM") {
+    throw new CompileError(`${file}: a process image, not a program — resume it with \`popcorn resume <program.wasm> ${file}\` (the program first)`);
+  }
+  return bytes;
 }
 
 export async function runCommand(file: string, args: string[], o: RunFlags): Promise<number> {
@@ -103,6 +110,8 @@ export async function resumeCommand(file: string, imageFile: string, o: RunFlags
 async function stopAndSave(program: Program, args: string[], o: RunFlags): Promise<number> {
   if (o.stopAt === undefined || !o.save) throw new CompileError("--stop-at <n> and --save <file> go together");
   if (!program.sites) throw new CompileError(`${program.name}: --stop-at needs an instrumented program — compile it with \`popcorn compile\``);
+  refuseSameFile("--save", o.save, program.name, "the program");
+  checkOutput("--save", o.save); // before the run: a path that cannot be written must not cost it
   const out = programOutput(o.json);
   const t0 = performance.now();
   const p = new Process(program, {
@@ -127,7 +136,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
     return status;
   }
   const bytes = encodeImage(p.image());
-  await writeFile(o.save, bytes);
+  await writeOutput(o.save, bytes);
   process.stderr.write(`popcorn: stopped at migration point ${o.stopAt}; image saved to ${o.save} (${bytes.length} bytes)\n`);
   if (o.json) printRunJson({ status: 0, ...summary, ms: performance.now() - t0, stoppedAt: o.stopAt, image: o.save, imageBytes: bytes.length });
   return 0;

@@ -62,6 +62,10 @@ export async function stackmapCommand(file: string, o: StackmapFlags): Promise<n
     }
   }
   if (o.site !== undefined && !sites.sites[o.site]) throw new CompileError(`${file}: no site ${o.site} (sites 0..${sites.sites.length - 1})`);
+  const siteFunc = o.site === undefined ? undefined : sites.sites[o.site]!.func;
+  if (siteFunc !== undefined && !functions.some((f) => f.name === siteFunc)) {
+    throw new CompileError(`${file}: site ${o.site} is in function ${siteFunc}, not ${o.function} — leave out --function, or give --function ${shortName(siteFunc)}`);
+  }
   const maps = isas.map((isa) => all.get(isa)!);
   const shown = functions.map((f) => ({
     f,

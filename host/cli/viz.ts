@@ -1,12 +1,13 @@
 /**
  * `popcorn viz <trace.json> [-o page.html]`: writes the page of a migration
  * trace (host/cli/viz/). The default page is the trace's path with its
- * extension (.json, or .trace.json) replaced by .html.
+ * extension (.json, or .trace.json) replaced by .html; its folder is made
+ * if missing (files.ts, as for every output).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { CompileError } from "../toolchain/index.js";
 import { parseTrace, renderTracePage } from "./viz/index.js";
-import { refuseSameFile } from "./files.js";
+import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface VizOptions {
   out?: string;
@@ -27,9 +28,10 @@ export async function vizCommand(file: string, o: VizOptions = {}): Promise<numb
     throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const trace = parseTrace(text, file);
+  checkOutput("-o", out);
   const html = renderTracePage(trace, { file });
   try {
-    writeFileSync(out, html);
+    await writeOutput(out, html);
   } catch (e) {
     throw new CompileError(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

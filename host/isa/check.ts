@@ -72,7 +72,7 @@ export function checkStackmaps(wasm: Uint8Array, where: string): CheckReport {
       continue;
     }
     try {
-      const sm = decodeStackmap(bytes, where);
+      const sm = decodeStackmap(bytes, where, section);
       if (sm.isa !== isa) throw new Error(`${where}: section ${section} holds a stackmap for ${sm.isa}`);
       checkStackmap(sm, sites, where);
       maps.set(isa, sm);

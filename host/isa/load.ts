@@ -60,10 +60,13 @@ export function customSectionsWithPrefix(wasm: Uint8Array, prefix: string, where
 export function checkStackmap(sm: Stackmap, sites: SiteTable, where: string): void {
   const rebuild = "rebuild with the same popcorn version";
   const fail = (what: string) => new StackmapFormatError(`${where}: ${what} — ${rebuild}`);
-  if (hex(sm.moduleHash) !== hex(sites.moduleHash)) {
-    throw fail(
-      `popcorn.stackmap.${sm.isa} is for module ${hex(sm.moduleHash).slice(0, 12)}…, popcorn.sites for ${hex(sites.moduleHash).slice(0, 12)}…`,
-    );
+  const [ours, theirs] = [hex(sm.moduleHash), hex(sites.moduleHash)];
+  if (ours !== theirs) {
+    // 12 hex digits, or as many as it takes to tell them apart
+    let n = 12;
+    while (n < ours.length && ours.slice(0, n) === theirs.slice(0, n)) n += 4;
+    const short = (h: string) => (n < h.length ? `${h.slice(0, n)}…` : h);
+    throw fail(`popcorn.stackmap.${sm.isa} is for module ${short(ours)}, popcorn.sites for ${short(theirs)}`);
   }
   if (sm.sites.length !== sites.sites.length) {
     throw fail(`${sm.sites.length} sites on ${sm.isa} but ${sites.sites.length} in popcorn.sites`);
@@ -87,7 +90,7 @@ export function checkStackmap(sm: Stackmap, sites: SiteTable, where: string): vo
 export function loadStackmaps(wasm: Uint8Array, sites: SiteTable, where: string): Map<string, Stackmap> {
   const out = new Map<string, Stackmap>();
   for (const [name, bytes] of customSectionsWithPrefix(wasm, STACKMAP_SECTION_PREFIX, where)) {
-    const sm = decodeStackmap(bytes, where);
+    const sm = decodeStackmap(bytes, where, name);
     const isa = name.slice(STACKMAP_SECTION_PREFIX.length);
     if (sm.isa !== isa) throw new StackmapFormatError(`${where}: section ${name} holds a stackmap for ${sm.isa} — recompile with \`popcorn compile\``);
     checkStackmap(sm, sites, where);

@@ -49,7 +49,7 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
     current_thread: () => host.tid,
     thread_alloc: () => {
       throw new ProgramError(
-        `${program.name}: thread ${host.tid} allocated memory — only the main thread may allocate: ` +
+        `${program.name}: allocated memory — only the main thread may allocate: ` +
           `allocate what a thread needs in main before Thread.spawn and pass it in`,
       );
     },

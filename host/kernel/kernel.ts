@@ -182,6 +182,13 @@ const BALANCE_MS = 20;
 const MOVE_EXPIRES_MS = 1000;
 
 const key = (pid: number, tid: number) => `${pid}.${tid}`;
+/**
+ * The error of thread `tid` as its process's error: "fib.wasm: trap: …" (a
+ * guest's error names its program) → "fib.wasm: thread 2: trap: …", the
+ * program named once; any other → "thread 2: …".
+ */
+const threadError = (program: string, tid: number, error: string) =>
+  error.startsWith(`${program}: `) ? `${program}: thread ${tid}: ${error.slice(program.length + 2)}` : `thread ${tid}: ${error}`;
 const name = (pid: number, tid: number) => (tid ? `${pid}.${tid}` : `${pid}`);
 
 export class Kernel {
@@ -707,7 +714,7 @@ export class Kernel {
     if (!proc || this.reaped.has(pid)) return; // a thread stopped by the process's end
     if (t) this.drop(t);
     if (tid === 0 || error) {
-      const why = tid && error ? `thread ${tid}: ${error}` : error;
+      const why = tid && error ? threadError(proc.name, tid, error) : error;
       this.dmesg(`pid ${name(pid, tid)} exited with status ${status}${why ? `: ${why}` : ""}`);
       if (proc.origin === this.cfg.id) return this.exited(pid, status, why);
       this.sendTo(proc.origin, { t: "exit", pid, status, error: why });

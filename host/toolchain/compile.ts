@@ -187,6 +187,10 @@ export async function compile(file: string, opts: CompileOptions = {}): Promise<
     throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (!isWasm(bytes) && !file.endsWith(".wasm") && !file.endsWith(".ts")) {
+    // hello.TS or hello may be source under another name; README.md or fib.img is not a program at all
+    if (/\.[^./]+$/.test(file) && !/\.ts$/i.test(file)) {
+      throw new CompileError(`${file}: not a program — popcorn compile takes AssemblyScript source (*.ts) or a WebAssembly module (*.wasm, from asc)`);
+    }
     throw new CompileError(`${file}: not a WebAssembly module, and AssemblyScript source must be named *.ts — rename it to ${file.replace(/\.[^./]*$/, "")}.ts`);
   }
   const plain = isWasm(bytes) || file.endsWith(".wasm") ? bytes : await compileAssemblyScript(file, opts);

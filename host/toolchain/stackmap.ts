@@ -133,10 +133,14 @@ export function encodeStackmap(sm: Omit<Stackmap, "byAddress"> & { byAddress?: M
 const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x);
 const isUint = (x: unknown): x is number => isInt(x) && x >= 0;
 
-/** Decodes a popcorn.stackmap.<isa> section; `where` names the file in errors. */
-export function decodeStackmap(bytes: Uint8Array, where = "module"): Stackmap {
+/**
+ * Decodes a popcorn.stackmap.<isa> section; `where` names the file in
+ * errors, `section` the section (its name says the ISA before the payload
+ * can).
+ */
+export function decodeStackmap(bytes: Uint8Array, where = "module", section = "popcorn.stackmap"): Stackmap {
   const bad = (why: string) =>
-    new StackmapFormatError(`${where}: popcorn.stackmap section is malformed (${why}) — recompile with \`popcorn compile\``);
+    new StackmapFormatError(`${where}: ${section} section is malformed (${why}) — recompile with \`popcorn compile\``);
   let raw: unknown;
   try {
     raw = decode(bytes);

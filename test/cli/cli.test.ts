@@ -274,6 +274,16 @@ describe("bad input a user gives: one line naming it, the right status, never a 
       oneLine(r);
     }
   });
+
+  it("a spawned thread that traps: the program named once, then the thread", () => {
+    const trap = join(dir, "threadtrap.ts");
+    writeFileSync(trap, 'import { Thread } from "popcorn";\nfunction worker(n: i32): void { if (n > 0) unreachable(); }\nexport function main(): i32 { Thread.spawn(worker, 1).join(); return 0; }\n');
+    const r = popcorn("run", trap);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^popcorn: \S*threadtrap\.ts: thread 1: trap: unreachable in /);
+    expect(r.stderr.split("threadtrap.ts:").length - 1, r.stderr).toBe(1);
+    oneLine(r);
+  });
 });
 
 describe("popcorn --version", () => {
@@ -285,6 +295,16 @@ describe("popcorn --version", () => {
       expect(r.stdout).toBe(`${version}\n`);
       expect(r.stderr).toBe("");
     }
+  });
+});
+
+describe("popcorn without a command", () => {
+  it("prints the help on stderr and exits 1, as git does; help asked for exits 0", () => {
+    const none = popcorn();
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/Usage: popcorn/);
+    for (const args of [["--help"], ["help"], ["help", "run"]]) expect(popcorn(...args).code, args.join(" ")).toBe(0);
+    expect(popcorn("bench").code, "a command group without its subcommand").toBe(1);
   });
 });
 

@@ -104,6 +104,22 @@ describe("two kernel daemons on loopback", () => {
     expect(await exited).toBe(137);
   });
 
+  it("SIGTERM to run --cluster stops the process there as `popcorn kill -15` does: killed by signal 15, exit 143", async () => {
+    writeFileSync(join(dir, "count.wasm"), (await compileExample("count", { runtime: "stub" })).wasm);
+    const run = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count.wasm", "--cluster", a, "--key-file", keyFile, "--", "20000000000"], { cwd: dir });
+    children.push(run);
+    let err = "";
+    run.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((r) => run.once("exit", (code) => r(code)));
+    const running = () => JSON.parse(popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json").stdout).processes.some((p: { name: string }) => p.name === "count.wasm");
+    await until("count shows in ps", running);
+    run.kill("SIGTERM");
+    expect(await exited, err).toBe(143);
+    // the program is named once
+    expect(err.trim().split("\n").at(-1)).toMatch(/^popcorn: count\.wasm: killed by signal 15$/);
+    await until("count is gone from the cluster", () => !running());
+  });
+
   it("threads over TCP: a barrier stencil and a producer/consumer spread over both kernels give the one-kernel results", async () => {
     for (const name of ["stencil", "prodcons"]) writeFileSync(join(dir, `${name}.wasm`), (await compileExample(name)).wasm);
     const stencil = popcorn("run", "stencil.wasm", "--cluster", a, "--key-file", keyFile, "--", "4", "20");

@@ -259,3 +259,67 @@ describe("popcorn resume of an image whose frames do not chain", () => {
     expect(r.stderr).toMatch(/^popcorn: callees\.img: image does not fit callees\.wasm: its frames do not chain/);
   });
 });
+
+describe("arguments in the wrong place", () => {
+  beforeAll(() => {
+    copyFileSync(example("fib"), join(dir, "order.ts"));
+    expect(popcorn("compile", "order.ts", "-o", "order.wasm").code).toBe(0);
+    expect(popcorn("run", "order.wasm", "--stop-at", "40", "--save", "order.img", "--", "11", "50").code).toBe(0);
+  });
+
+  it("resume <image> <program>, swapped: says the program goes first", () => {
+    const r = popcorn("resume", "order.img", "order.wasm");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toContain("order.img: a process image, not a program");
+    expect(r.stderr).toContain("popcorn resume <program.wasm> order.img");
+    expect(r.stderr).not.toMatch(/not a WebAssembly module/);
+  });
+
+  it("run <image>: the same", () => {
+    const r = popcorn("run", "order.img");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("order.img: a process image, not a program");
+  });
+
+  it("compile of a file that is neither .ts nor a module (README.md) says what compile takes, not to rename it", () => {
+    writeFileSync(join(dir, "README.md"), "# not a program\n");
+    const r = popcorn("compile", "README.md");
+    expect(r.code).toBe(2);
+    expectOneLine(r.stderr);
+    expect(r.stderr).not.toMatch(/rename/);
+    expect(r.stderr).toMatch(/README\.md: .*AssemblyScript source \(\*\.ts\) or a WebAssembly module/);
+  });
+
+  it("kill or migrate of a cluster's pid without --cluster hints at --cluster", () => {
+    for (const args of [["kill", "-35", "100002"], ["migrate", "100002.1", "--to", "1"]]) {
+      const r = popcorn(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expectOneLine(r.stderr);
+      expect(r.stderr).toMatch(/no popcorn (process|thread) 100002/);
+      expect(r.stderr).toContain("--cluster <address>");
+    }
+    expect(popcorn("kill", "-35", "4242").stderr, "a pid of a local run").not.toContain("--cluster");
+  });
+});
+
+describe("the count example's arguments", () => {
+  beforeAll(() => {
+    expect(popcorn("compile", example("count"), "-o", "count.wasm").code).toBe(0);
+  });
+
+  for (const args of [["abc"], ["-5"], ["1e3"], ["99999999999999999999"], ["0", "10"], ["2", "x"], ["1", "2", "3"]]) {
+    it(`refuses ${args.join(" ")} with what it takes, exit 1 — never counts a wrapped or zero load`, () => {
+      const r = popcorn("run", "count.wasm", "--", ...args);
+      expect(r.code, r.stdout).toBe(1);
+      expect(r.stdout).toBe("");
+      expectOneLine(r.stderr);
+      expect(r.stderr).toMatch(/count: .*usage: count \[load\] \| count <threads> <load>/);
+    });
+  }
+
+  it("counts a load it takes to the result it always printed", () => {
+    expect(popcorn("run", "count.wasm", "--", "3000").stdout).toBe("count(3000) = 4479003\n");
+    expect(popcorn("run", "count.wasm", "--", "2", "3000").stdout).toBe("count(2x3000) = 8961278\n");
+  });
+});

@@ -13,6 +13,7 @@ const popcorn = popcornIn(dir, 120_000);
 beforeAll(async () => {
   writeFileSync(join(dir, "fib.wasm"), (await compileExample("fib")).wasm);
   writeFileSync(join(dir, "count-plain.wasm"), (await compileExample("count", { runtime: "stub" })).plain);
+  writeFileSync(join(dir, "count.wasm"), (await compileExample("count")).wasm);
 });
 
 describe("popcorn run --kernels from the command line", () => {
@@ -73,4 +74,23 @@ describe("popcorn ps over several runs", () => {
     expect(unread[0]).toMatch(/UNREAD$/);
     expect(unread[1]).toMatch(/3\.0 MiB$/);
   });
+});
+
+describe("SIGTERM to popcorn run on kernels", () => {
+  // on two kernels, and on the one kernel plain `run` gives a program that uses threads
+  for (const kernels of [["--kernels", "x86-64,aarch64"], []]) {
+    it(`stops the process as \`popcorn kill -15\` does: killed by signal 15, exit 143 (${kernels.join(" ") || "one kernel"})`, async () => {
+      const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "run", "count.wasm", ...kernels, "--", "2", "2000000000"], { cwd: dir });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 20_000))]);
+      if (code === "still running") child.kill("SIGKILL");
+      expect(code, err).toBe(143);
+      expect(err).toMatch(/killed by signal 15/);
+      expect(err).not.toMatch(/interrupt/);
+    });
+  }
 });

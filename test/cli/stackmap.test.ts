@@ -84,6 +84,16 @@ describe("popcorn stackmap", () => {
     expect(loc.text).toMatch(loc.kind === "register" ? (loc.size === 4 ? /^w\d+$/ : /^x\d+$/) : /^\[x29\+\d+\]$/);
   });
 
+  it("--site of another function than --function names the function the site is in", () => {
+    const fib = arm.functions.findIndex((f) => f.name.endsWith("/fib"));
+    const other = arm.sites.find((s) => s.func !== fib)!;
+    const r = popcorn("stackmap", "fib.wasm", "--function", "fib", "--site", String(other.id));
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `popcorn: fib.wasm: site ${other.id} is in function ${arm.functions[other.func]!.name}, not fib — leave out --function, or give --function ${arm.functions[other.func]!.name.replace(/.*\//, "")}`,
+    );
+  });
+
   it("names what it cannot show", () => {
     expect(popcorn("stackmap", "fib.wasm", "--function", "nope").stderr).toMatch(/no instrumented function nope/);
     expect(popcorn("stackmap", "fib.wasm", "--isa", "riscv").stderr).toMatch(/unknown ISA "riscv" — known ISAs: x86-64, aarch64/);
@@ -128,6 +138,25 @@ describe("popcorn check", () => {
     const r = popcorn("check", "bad.wasm");
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toMatch(expected);
+  });
+
+  it("names a stackmap of another build with both hashes, as far as they differ", () => {
+    writeFileSync(join(dir, "otherhash.wasm"), corrupt((sm) => {
+      sm.moduleHash = Uint8Array.from(sm.moduleHash);
+      sm.moduleHash[31]! ^= 1; // the last byte: the hashes agree on all but their last hex digits
+    }));
+    const r = popcorn("stackmap", "otherhash.wasm");
+    expect(r.code).toBe(2);
+    const m = /popcorn\.stackmap\.aarch64 is for module ([0-9a-f]+)…?, popcorn\.sites for ([0-9a-f]+)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(m![1], "the two hashes as shown differ").not.toBe(m![2]);
+  });
+
+  it("names the ISA of a section that cannot be decoded at all", () => {
+    writeFileSync(join(dir, "garbage.wasm"), withSection(wasm, stackmapSection("aarch64"), Uint8Array.of(0xc1, 0xc1)));
+    const r = popcorn("stackmap", "garbage.wasm");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/garbage\.wasm: popcorn\.stackmap\.aarch64 section is malformed/);
   });
 
   it("names a missing ISA section", () => {
