@@ -42,6 +42,7 @@ import { arrivingMeta, nextKernel, type CoreJob, type CoreReport, type ProcessMe
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { loadProgram, type Program } from "./program.js";
 import { SYS_NOW, SysAsker } from "./sys-now.js";
+import { OutputCredit } from "./output-credit.js";
 
 export interface CoreConfig {
   kernel: number;
@@ -73,13 +74,15 @@ export class Core {
   private readonly instances = new Map<string, Process>();
   /** this core's answer word for syscalls made while the thread waits (sys-now.ts) */
   private readonly asker = new SysAsker();
+  /** this core's output lines in flight to its control thread (output-credit.ts) */
+  private readonly credit = new OutputCredit();
 
   constructor(
     private readonly cfg: CoreConfig,
     private readonly port: MessagePort,
   ) {
     port.on("message", (job: CoreJob) => this.take(job));
-    this.post({ t: "up", sysNow: this.asker.buffer });
+    this.post({ t: "up", sysNow: this.asker.buffer, output: this.credit.buffer });
   }
 
   private post(r: CoreReport, transfer: ArrayBuffer[] = []): void {
@@ -141,13 +144,19 @@ export class Core {
       syscalls: true,
       sysNow: (call) => this.sysNow(meta, call),
       kernel: { id: this.cfg.kernel, isa: this.cfg.isas[this.cfg.kernel]!, count: this.cfg.isas.length },
-      stdout: (line) => this.post({ t: "output", pid: meta.pid, stream: 1, line }),
-      stderr: (line) => this.post({ t: "output", pid: meta.pid, stream: 2, line }),
+      stdout: (line) => this.output(meta.pid, 1, line),
+      stderr: (line) => this.output(meta.pid, 2, line),
       log: (line) => this.log(`pid ${meta.pid}${meta.tid ? `.${meta.tid}` : ""}: ${line}`),
       memory,
     });
     this.instances.set(k, p);
     return p;
+  }
+
+  /** A line of the guest's output, once the control thread is not too far behind (output-credit.ts). */
+  private output(pid: number, stream: 1 | 2, line: string): void {
+    this.credit.posting(line);
+    this.post({ t: "output", pid, stream, line });
   }
 
   /** A syscall made while the thread waits (sys-now.ts), for the calls that may complete at once. */

@@ -14,43 +14,39 @@
  * acknowledged resume here, and processes that were running there are
  * reported lost to their clients (Kernel.peerDown).
  *
- * A client that stops reading. A process's output goes, line by line, to
- * the client that started it, over that client's connection; while the
- * client does not read (`popcorn run --cluster` stopped with Ctrl-Z, or
- * piped into a reader that went to sleep) the socket's kernel buffers fill
- * and Node queues the rest in this process (framing.ts) — without a bound,
- * a kernel's memory grows with everything its processes print (670 MiB
- * for a 200 MB burst). So a client with more than MAX_CLIENT_BACKLOG_BYTES
- * (32 MiB) sent and unread is treated as gone, as if it had disconnected
- * (Kernel.detach: its processes run on, and their output and exits are
- * dropped from then on):
+ * A client that does not keep up. A process's output goes, line by line,
+ * to the client that started it, over that client's connection; while the
+ * client reads slower than the process prints (its output redirected to a
+ * file on a busy machine), or not at all (`popcorn run --cluster` stopped
+ * with Ctrl-Z, piped into a reader that went to sleep), the socket's kernel
+ * buffers fill and Node queues the rest in this process (framing.ts) —
+ * without a bound, a kernel's memory grows with everything its processes
+ * print (670 MiB for a 200 MB burst). So, as a full pipe makes its writer
+ * wait:
  *
- *   post(r) to a client:  send r
- *     unread = conn.bufferedBytes() > MAX_CLIENT_BACKLOG_BYTES →
+ *   post(r) to a client:  send r; unread = conn.bufferedBytes()
+ *     unread > HOLD_BYTES (4 MiB)  → hold each process the client started
+ *                                   (Kernel.hold: its threads here get no
+ *                                   core, running ones yield at their next
+ *                                   migration point; nothing is lost)
+ *   'drain' with unread ≤ 1 MiB    → let them go
+ *     unread > MAX_CLIENT_BACKLOG_BYTES (32 MiB): output that holding does
+ *     not stop (threads on other kernels, a program without migration
+ *     points) — the client is treated as gone:
  *       dmesg "client 127.0.0.1:53412 of pid 100001 stopped reading: 32.0 MiB of output unread — …"
- *       detach it; drop the frames queued behind its socket (discardQueued)
+ *       detach it (its processes run on, their output and exits are
+ *       dropped); drop the frames queued behind its socket (discardQueued)
  *       send, for each process it started, exit {status 1, error: "output lost: …"}
  *       close: the exits go once the client reads again, then the socket ends;
  *              one that has not read for CLIENT_NOTICE_GRACE_MS (1 day) is cut off
  *
- * The client, once it runs again, prints what its socket still held, then
- * "popcorn: prog.wasm: output lost: …" (naming the pid, which may still be
- * running), and exits 1. The memory a client costs is at most the bound plus
- * one frame. Until then, `ps --json` shows each process's `unread` bytes:
- * a process whose client is not reading. The bound is large because the
- * loss is for good: a client that reads, only slower than its process
- * prints (a run redirected to a file on a busy machine), must keep up —
- * on 2 cores one fell more than 8 MiB behind a 300 MB burst, not 32.
- *
- * Why not back-pressure, as a full pipe blocks its writer? A guest prints
- * synchronously on its core's worker, which posts each line to this control
- * thread; holding the printing thread takes either a core that blocks inside
- * print (and with it every other process on that core, and signals to that
- * thread) or a "held" state in the kernel's scheduler that parks every thread
- * of the process, on every kernel it has threads on (a new message between
- * kernels), at its next migration point — and an uninstrumented program has
- * none. Both are changes to the kernel's cores and scheduler; until they
- * are made, the memory is bounded and the user is told what was lost.
+ * A held process shows as `runnable` in ps, with its client's `unread`
+ * bytes (ps --json, and the UNREAD column); dmesg says at its end how often
+ * it was held. A stop signal lets a held process go (its main must run to
+ * act on it). A dropped client, once it runs again, prints what its socket
+ * still held, then "popcorn: prog.wasm: output lost: …" (naming the pid,
+ * which may still be running), and exits 1. The memory a client costs is at
+ * most the larger bound plus one frame.
  */
 import { profile } from "../isa/index.js";
 import {
@@ -67,6 +63,8 @@ import { now } from "./control-word.js";
 import { Kernel } from "./kernel.js";
 import { type ClusterInfo, type RemoteRequest, checkRequest, decodeClientMessage, encodeClientMessage } from "./remote.js";
 
+/** Unread output past which a client's processes are held until it reads (the header). */
+export const HOLD_BYTES = 4 << 20;
 /** The most a kernel queues for a client that does not read: past it, the client is treated as gone (the header). */
 export const MAX_CLIENT_BACKLOG_BYTES = 32 << 20;
 /** How long a dropped client has to read the exits that tell it why, before its connection is cut (the header). */
@@ -159,7 +157,18 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
       conn.send(encodeClientMessage(r));
       const unread = conn.bufferedBytes();
       if (unread > MAX_CLIENT_BACKLOG_BYTES && !dropped) stoppedReading(unread);
+      else if (unread > HOLD_BYTES && !holding && pids.size) {
+        // a full pipe: its writers wait until the client has read it
+        holding = true;
+        for (const pid of pids) k.hold(pid, true);
+      }
     };
+    let holding = false;
+    conn.onDrain(() => {
+      if (!holding || conn.bufferedBytes() > HOLD_BYTES / 4) return;
+      holding = false;
+      for (const pid of pids) k.hold(pid, false);
+    });
     const link: ClientLink = { post, close: () => conn.close("kernel shutting down") };
 
     /** The client has not read MAX_CLIENT_BACKLOG_BYTES: it is dropped, and told why if it ever reads again (the header). */

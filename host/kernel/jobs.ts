@@ -82,7 +82,7 @@ export type CoreReport =
   /** the core finished its job: it takes the next */
   | { t: "free" }
   /** the core's worker has started and takes jobs; its answer word for sys-now (sys-now.ts) */
-  | { t: "up"; sysNow: SharedArrayBuffer }
+  | { t: "up"; sysNow: SharedArrayBuffer; output: SharedArrayBuffer }
   /** a thread's syscall, made while it waits on its core if it completes at once (sys-now.ts) */
   | { t: "sys-now"; pid: number; tid: number; call: SysCall; seq: number }
   /** the thread runs on this core now: its control word, for signals */

@@ -80,6 +80,7 @@ import { arrivingMeta, nextKernel, type CoreJob, type CoreReport, type ProcessMe
 import { SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
 import { ProcessSync, SyncError } from "./sync.js";
 import { SYS_NOW, SysAnswer } from "./sys-now.js";
+import { OutputTaken } from "./output-credit.js";
 import { pickMove, type KernelLoad } from "./balance.js";
 import { departure, DepartureError, type Departure, type ProgramMaps } from "./departure.js";
 import { programMaps } from "./program.js";
@@ -204,8 +205,11 @@ export class Kernel {
   /** "<kernel>:<hash>" of programs a peer has been sent */
   private readonly peerHas = new Set<string>();
   /** per core: the programs (by hash) and process replicas (by pid) it has been given, and the thread it runs */
-  private readonly cores: { worker: Worker; answer?: SysAnswer; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
+  private readonly cores: { worker: Worker; answer?: SysAnswer; output?: OutputTaken; has: Set<string>; replicas: Set<number>; busy?: string; dead?: boolean }[] = [];
   private readonly runq: string[] = [];
+  /** processes held for their client (hold): their threads here wait in the run queue; how often each was held */
+  private readonly held = new Set<number>();
+  private readonly holds = new Map<number, number>();
   private coresUp = 0;
   private coresReady!: () => void;
   /** resolves once every core's worker has started: a kernel says it is ready then, so a first job does not wait for a worker to boot */
@@ -283,6 +287,35 @@ export class Kernel {
   /** The client is gone: its processes run on, their output is dropped. */
   detach(link: ClientLink): void {
     this.clients.delete(link);
+    for (const proc of this.procs.values()) if (proc.owner === link) this.hold(proc.pid, false);
+  }
+
+  /**
+   * Holds process `pid` (on), or lets it go: while held, its threads on
+   * this kernel get no core — running ones yield at their next migration
+   * point and wait in the run queue, as a writer to a full pipe waits. The
+   * daemon holds a process whose client does not keep up with its output
+   * (daemon.ts). A stop signal lets it go, so that main can act on it.
+   * Threads on other kernels, and a program without migration points, run on.
+   */
+  hold(pid: number, on: boolean): void {
+    if (!on) {
+      if (this.held.delete(pid)) this.dispatch();
+      return;
+    }
+    if (this.held.has(pid) || !this.procs.has(pid)) return;
+    this.held.add(pid);
+    this.holds.set(pid, (this.holds.get(pid) ?? 0) + 1);
+    for (const t of this.threads.values()) {
+      if (t.meta.pid !== pid || t.state !== "running") continue;
+      const ctrl = this.ctrlOf(t);
+      if (ctrl && !(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
+    }
+  }
+
+  /** Whether thread `t` may take a core: not while its process is held (hold). */
+  private mayRun(t: Thread): boolean {
+    return !this.held.has(t.meta.pid);
   }
 
   /** Migration records and traces go to the clients that watch (the embedded client). */
@@ -536,7 +569,7 @@ export class Kernel {
       this.runq.push(k);
     }
     this.dispatch();
-    if (wakes && this.runq.includes(k)) this.preemptOne();
+    if (wakes && this.runq.includes(k) && this.mayRun(t)) this.preemptOne();
   }
 
   /** Asks the running thread that has run longest (and at least MIN_SLICE_MS) to yield its core. */
@@ -555,19 +588,16 @@ export class Kernel {
   /** Gives free cores the next runnable threads. */
   private dispatch(): void {
     for (;;) {
-      if (!this.runq.length) break;
-      const k = this.runq[0]!;
-      const t = this.threads.get(k);
-      if (!t || t.state !== "runnable" || !t.job) {
-        this.runq.shift();
-        continue;
-      }
+      const at = this.nextRunnable();
+      if (at < 0) break;
+      const k = this.runq[at]!;
+      const t = this.threads.get(k)!;
       const free = this.cores.map((c, i) => (c.busy || c.dead ? -1 : i)).filter((i) => i >= 0);
       if (!free.length) break;
       // a core that already holds the process's replica, if one is free
       const core = free.find((c) => this.cores[c]!.replicas.has(t.meta.pid)) ?? free[0]!;
-      this.runq.shift();
-      const job = t.job;
+      this.runq.splice(at, 1);
+      const job = t.job!; // nextRunnable took only a thread with its job
       t.job = undefined;
       t.state = "starting";
       t.core = core;
@@ -591,11 +621,22 @@ export class Kernel {
     this.tickSlices();
   }
 
+  /** Where in the run queue the first thread that may take a core is (-1: none); entries of threads that are no longer runnable are dropped. */
+  private nextRunnable(): number {
+    for (let i = 0; i < this.runq.length; ) {
+      const t = this.threads.get(this.runq[i]!);
+      if (!t || t.state !== "runnable" || !t.job) this.runq.splice(i, 1);
+      else if (!this.mayRun(t)) i++;
+      else return i;
+    }
+    return -1;
+  }
+
   /** While threads wait for a core, the running ones yield at the end of their slice. */
   private tickSlices(): void {
-    if (this.runq.length && !this.slicer) {
+    if (this.nextRunnable() >= 0 && !this.slicer) {
       this.slicer = setInterval(() => {
-        if (!this.runq.length) {
+        if (this.nextRunnable() < 0) {
           clearInterval(this.slicer);
           this.slicer = undefined;
           return;
@@ -629,12 +670,14 @@ export class Kernel {
       case "log":
         return this.dmesg(r.line);
       case "output":
+        this.cores[core]!.output?.taken(r.line);
         return this.output(r.pid, r.stream, r.line);
       case "free":
         this.cores[core]!.busy = undefined;
         return this.dispatch();
       case "up":
         this.cores[core]!.answer = new SysAnswer(r.sysNow);
+        this.cores[core]!.output = new OutputTaken(r.output);
         if (++this.coresUp === this.cores.length) this.coresReady();
         return;
       case "sys-now":
@@ -794,6 +837,10 @@ export class Kernel {
     if (proc && (proc.memIn || proc.memOut)) {
       this.dmesg(`pid ${pid} memory traffic on this kernel: ${proc.memIn} B in, ${proc.memOut} B out (pages, diffs)`);
     }
+    const holds = this.holds.get(pid);
+    if (holds) this.dmesg(`pid ${pid} was held ${holds} time${holds > 1 ? "s" : ""}: its client did not keep up with its output`);
+    this.held.delete(pid);
+    this.holds.delete(pid);
     this.procs.delete(pid);
     this.reaped.add(pid);
     if (this.reaped.size > 10000) this.reaped.delete(this.reaped.values().next().value!);
@@ -1433,6 +1480,7 @@ export class Kernel {
 
   private signal(s: SignalMessage): void {
     if (STOP_SIGNALS.has(s.signo) && s.tid) s = { ...s, tid: 0 }; // a stop ends the process: main acts on it
+    if (STOP_SIGNALS.has(s.signo)) this.hold(s.pid, false); // main must run to act on it
     const tid = s.tid ?? 0;
     const t = this.threads.get(key(s.pid, tid));
     const who = `pid ${name(s.pid, tid)}`;
