@@ -147,6 +147,7 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
       if (r.t === "reply" && execs.delete(r.req) && typeof r.data === "number") {
         pids.add(r.data);
         owners.set(r.data, conn);
+        if (holding) k.hold(r.data, true); // its client is not keeping up already
       } else if (r.t === "reply" && pss.delete(r.req) && Array.isArray(r.data)) {
         const rows = r.data as ProcessInfo[];
         r = { ...r, data: rows.map((p) => ({ ...p, unread: owners.get(p.pid)?.bufferedBytes() })) };

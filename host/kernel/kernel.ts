@@ -40,6 +40,11 @@
  * table names. Signals for a thread that a core is starting wait until it
  * runs.
  * SIGMIGRATE for a parked thread is kept and asked for when it runs again.
+ *
+ * A held process (hold: the daemon's client does not keep up with its
+ * output) gets no core here: its running threads yield at their next
+ * point, and its runnable ones wait in the run queue until it is let go —
+ * by its client draining, its client going, or a stop signal.
  * A stop signal (2, 9, 15) ends the whole process: it goes to its main
  * thread, and is remembered until main acts on it.
  *
@@ -306,11 +311,14 @@ export class Kernel {
     if (this.held.has(pid) || !this.procs.has(pid)) return;
     this.held.add(pid);
     this.holds.set(pid, (this.holds.get(pid) ?? 0) + 1);
-    for (const t of this.threads.values()) {
-      if (t.meta.pid !== pid || t.state !== "running") continue;
-      const ctrl = this.ctrlOf(t);
-      if (ctrl && !(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
-    }
+    for (const t of this.threads.values()) if (t.meta.pid === pid && t.state === "running") this.yieldIfHeld(t);
+  }
+
+  /** A running thread of a held process yields at its next point (one being started is asked once it runs: running()). */
+  private yieldIfHeld(t: Thread): void {
+    if (!this.held.has(t.meta.pid)) return;
+    const ctrl = this.ctrlOf(t);
+    if (ctrl && !(ctrl.value & CTRL_REQUEST)) ctrl.request({ signo: SIG_YIELD });
   }
 
   /** Whether thread `t` may take a core: not while its process is held (hold). */
@@ -539,6 +547,7 @@ export class Kernel {
     const queued = t.queued.splice(0);
     if (t.stopping && !queued.some((s) => s.signo === t.stopping)) queued.push({ t: "signal", pid: meta.pid, signo: t.stopping, hops: 0 });
     for (const s of queued) this.signal(s);
+    this.yieldIfHeld(t); // held while a core was starting it
   }
 
   /** The thread is gone from this kernel: its slot is free. */
@@ -1343,7 +1352,8 @@ export class Kernel {
         if (!proc?.sync) return this.dmesg(`syscall of pid ${name(msg.pid, msg.tid)} from kernel ${from} dropped: no such process here`);
         this.applyRelease(proc, msg.diff, from);
         // its core waits on the answer: a call that would block is not made, the thread stops for it instead
-        if (msg.now && (!SYS_NOW.has(msg.op) || (msg.op === SYS_LOCK && proc.sync.lockWouldBlock(msg.tid, msg.a)))) {
+        // (an acquire — a stale merge's, of a call already made — never blocks, and has no call to stop for)
+        if (msg.now && msg.op !== SYS_ACQUIRE && (!SYS_NOW.has(msg.op) || (msg.op === SYS_LOCK && proc.sync.lockWouldBlock(msg.tid, msg.a)))) {
           proc.sync.moved(msg.tid, msg.from);
           return void this.sendTo(from, { t: "sys-park", pid: msg.pid, tid: msg.tid });
         }

@@ -30,7 +30,8 @@
  *   Offset | Size | Value
  *   -------|------|-----------------------------------------------------------
  *   0      | 4    | state: IDLE 0; seq > 0: the core waits for the answer to its
- *          |      | request seq; CLAIMED: the control thread is making the call;
+ *          |      | request seq; CLAIMED: the control thread took the call (it
+ *          |      | makes it, or waits for the origin's answer to it);
  *          |      | DONE: it is made, the result at offset 4; PARK: the thread is
  *          |      | to stop for it; GAVE_UP: the core waited WAIT_MS and stopped
  *          |      | waiting (it parks the thread)

@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stackmapBackends } from "../../host/isa/index.js";
+import { Replica } from "../../host/memory/index.js";
 import { EmbeddedKernels } from "../../host/kernel/index.js";
-import { compile, type PointKind } from "../../host/toolchain/index.js";
+import { compile, SYS_ACQUIRE, type PointKind } from "../../host/toolchain/index.js";
 import { ScriptedCluster, type Exit } from "./scripted.js";
 
 /** Compiles a test program written here. */
@@ -348,6 +349,38 @@ describe("calls made while the thread waits on another kernel than its origin (s
     c.request(0, { t: "signal", pid, signo: 9 });
     expect(await c.exit(pid, 10_000)).toMatchObject({ status: 137 });
     await coreFree(c);
+  });
+
+  it("a sys-done whose merge left stale pages out: the acquire again is answered, and the call is not made twice", async () => {
+    // a stale merge (replica.ts) needs a release of another core racing the answer: made here by
+    // reporting stale for the merge of the first sys-done that answers a call asked for while waiting
+    let asked = false;
+    let armed = false;
+    let fired = false;
+    const kinds = new Map<string, number>();
+    const merge = Replica.prototype.merge;
+    Replica.prototype.merge = function (this: Replica, ...a: Parameters<Replica["merge"]>) {
+      const m = merge.apply(this, a);
+      if (!armed || fired) return m;
+      fired = true;
+      return { ...m, stale: m.stale + 1 };
+    };
+    try {
+      const { c, pid } = await away(5, 0, (from, to, msg) => {
+        const k = `${msg.t}${msg.t === "sys" && msg.now ? " now" : ""} ${from}→${to}`;
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+        if (msg.t === "sys" && msg.now && msg.op !== SYS_ACQUIRE && from === 1) asked = true;
+        else if (asked && msg.t === "sys-done" && to === 1) armed = true;
+        return "pass";
+      });
+      const ex = await c.exit(pid, 10_000);
+      expect(fired, "a stale merge was reported").toBe(true);
+      expect(ex === "timeout" ? ex : { status: ex.status, error: ex.error }).toMatchObject({ status: 0 });
+      expect(c.output(pid)).toEqual(["sum 5"]);
+      expect(kinds.get("sys-park 0→1") ?? 0, [...kinds].join(", ")).toBe(0);
+    } finally {
+      Replica.prototype.merge = merge;
+    }
   });
 
   it("the origin's link drops while a core waits on it: the process is dropped there, and the core goes on", async () => {
