@@ -82,9 +82,11 @@ function usesThreads(program: Program): boolean {
   return WebAssembly.Module.imports(program.module).some((i) => i.module === GUEST_MODULE && i.name === SYS_IMPORT);
 }
 
-/** Refuses, before it starts, a program that uses threads in a run made on one thread here (the flags that ask for one). */
-function refuseThreads(program: Program, file: string, o: RunFlags): void {
-  const flags = [o.checkpointEvery && "--checkpoint-every", o.stopAt !== undefined && "--stop-at", o.save !== undefined && "--save"].filter((f) => !!f);
+/** Refuses, before it starts, a program that uses threads in a run made on one thread here (resume, and the flags that ask for one). */
+function refuseThreads(program: Program, file: string, o: RunFlags, resume = false): void {
+  const flags = [resume && "resume", o.checkpointEvery && "--checkpoint-every", o.stopAt !== undefined && "--stop-at", o.save !== undefined && "--save"].filter(
+    (f) => !!f,
+  );
   if (!flags.length || !usesThreads(program)) return;
   const named = flags.length > 1 ? `${flags.slice(0, -1).join(", ")} and ${flags[flags.length - 1]} run` : `${flags[0]} runs`;
   // worded as Process words a spawn in a run without a kernel (what resuming such an image meets)
@@ -97,7 +99,7 @@ function refuseThreads(program: Program, file: string, o: RunFlags): void {
 /** `popcorn resume <program> <image>`: runs a saved image on to the end. */
 export async function resumeCommand(file: string, imageFile: string, o: RunFlags): Promise<number> {
   const program = loadProgram(await readProgramBytes(file), file);
-  refuseThreads(program, file, o);
+  refuseThreads(program, file, o, true);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(imageFile));

@@ -192,13 +192,13 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     writeFileSync(image, encodeImage(p.image()));
     const resumed = popcorn("resume", count, image, "--checkpoint-every", "5");
     expect(resumed.code, resumed.stderr).toBe(2);
-    expect(resumed.stderr).toMatch(/count\.wasm: .*threads need a kernel.*--checkpoint-every runs one thread here/);
+    expect(resumed.stderr).toMatch(/count\.wasm: .*threads need a kernel, and resume and --checkpoint-every run one thread here/);
     expect(resumed.stdout).toBe("");
     oneLine(resumed);
   });
 
-  it("resuming an image of a program whose threads need a kernel says what to do instead", () => {
-    // `run --stop-at` refuses such a program now; an image made some other way (an older popcorn, the API) still meets this
+  it("resuming an image of a program whose threads need a kernel is refused before it runs, saying what to do instead", () => {
+    // `run --stop-at` refuses such a program; an image made some other way (an older popcorn, the API) is refused by resume
     const count = join(dir, "count.wasm");
     expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
     const image = join(dir, "count.img");
@@ -213,8 +213,8 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     expect(p.run(() => "stop"), "stopped at point 10, before the first spawn").toBeUndefined();
     writeFileSync(image, encodeImage(p.image()));
     const r = popcorn("resume", count, image);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/threads need a kernel, and this run has none .* run it with `popcorn run` alone, or with --kernels/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/count\.wasm: threads need a kernel, and resume runs one thread here .* run it with `popcorn run` alone, or with --kernels/);
     oneLine(r);
   });
 
