@@ -32,16 +32,23 @@
  *     descheduled alike, which the first rule cannot see)
  *
  * A suspect floor is printed with a warning line after the ratio.
+ *
+ * `--cluster <addr>`: the round trips between the kernel daemon at that
+ * address and the next kernel of its cluster that is up — two machines'
+ * real link. No floor is measured then (a raw echo would need a server on
+ * the far machine): floorP50us and ratio are left out.
  */
 import { createConnection, type Socket } from "node:net";
 import { freePort } from "../host/cli/local-cluster.js";
 import { Worker } from "node:worker_threads";
-import { EmbeddedKernels, RemoteKernel } from "../host/kernel/index.js";
+import { type ClusterInfo, EmbeddedKernels, RemoteKernel } from "../host/kernel/index.js";
 import { loopbackCluster } from "./cluster.js";
 import { median, quantile, round } from "./stats.js";
 
 export interface PingOptions {
   transport: "local" | "tcp";
+  /** a running cluster instead of kernels started here: the kernel daemon at `address` pings the next one that is up */
+  cluster?: { address: string; key: Uint8Array };
   size: number;
   count: number;
   json?: boolean;
@@ -54,9 +61,10 @@ export interface PingReport {
   count: number;
   p50us: number;
   p99us: number;
-  floorP50us: number;
+  /** no floor on a cluster (the header) */
+  floorP50us?: number;
   floor: string;
-  ratio: number;
+  ratio?: number;
   bandwidthMBps: number;
   floorBandwidthMBps?: number;
   /** floor blocks measured again because their median was implausible (the header) */
@@ -115,6 +123,7 @@ interface Series {
 
 export async function benchPing(o: PingOptions): Promise<PingReport> {
   const log = o.log ?? (() => {});
+  if (o.cluster) return pingCluster(o, o.cluster, log);
   log(`${o.transport}: ${o.count} pings of ${o.size} bytes between two kernels, and as many on the floor, in ${BLOCKS} alternating blocks`);
   const kernels = o.transport === "local" ? await localKernels(o.size) : await tcpKernels(o.size);
   const blocks = { kernels: [] as Series[], floor: [] as Series[] };
@@ -174,8 +183,8 @@ export async function benchPing(o: PingOptions): Promise<PingReport> {
     floorRemeasured,
     floorSuspect: false,
   };
-  report.ratio = round(report.p50us / report.floorP50us, 2);
-  report.floorSuspectReason = floorSuspicion({ p50us: report.p50us, floorP50us: report.floorP50us, blocks: BLOCKS, dropped });
+  report.ratio = round(report.p50us / report.floorP50us!, 2);
+  report.floorSuspectReason = floorSuspicion({ p50us: report.p50us, floorP50us: report.floorP50us!, blocks: BLOCKS, dropped });
   report.floorSuspect = report.floorSuspectReason !== undefined;
   if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
   else {
@@ -184,6 +193,48 @@ export async function benchPing(o: PingOptions): Promise<PingReport> {
         `${report.bandwidthMBps} MB/s\nfloor (${report.floor}): p50 ${report.floorP50us} µs${report.floorBandwidthMBps !== undefined ? `, ${report.floorBandwidthMBps} MB/s` : ""}\n` +
         `ratio ${report.ratio}× the floor\n` +
         (report.floorSuspect ? `warning: the floor is suspect, and the ratio with it: ${report.floorSuspectReason}\n` : ""),
+    );
+  }
+  return report;
+}
+
+/** `ping --cluster`: the addressed kernel pings the next kernel of its cluster that is up, in BLOCKS blocks after a warm-up; no floor (the header). */
+async function pingCluster(o: PingOptions, c: { address: string; key: Uint8Array }, log: (line: string) => void): Promise<PingReport> {
+  const k = await RemoteKernel.connect(c.address, c.key);
+  const series: Series[] = [];
+  let to: ClusterInfo["kernels"][number] | undefined;
+  try {
+    const info = await k.cluster();
+    const others = info.kernels.filter((p) => p.up && p.id !== info.self);
+    to = others.find((p) => p.id > info.self) ?? others[0];
+    if (!to) throw new Error(`ping: kernel ${info.self} at ${c.address} has no peer that is up — start the others of its --peers list`);
+    log(`cluster: ${o.count} pings of ${o.size} bytes from kernel ${info.self} (${c.address}) to kernel ${to.id} (${to.address}), in ${BLOCKS} blocks; no floor is measured on a cluster`);
+    const per = Math.max(1, Math.ceil(o.count / BLOCKS));
+    for (let b = -1; b < BLOCKS; b++) {
+      const r = await k.ping(to.id, o.size, b < 0 ? Math.max(1, Math.ceil(per / 2)) : per);
+      if (r.error) throw new Error(`ping: ${r.error}`);
+      if (b >= 0) series.push(r);
+    }
+  } finally {
+    k.close();
+  }
+  const rttUs = series.flatMap((s) => s.rttUs);
+  const totalMs = series.reduce((t, s) => t + s.totalMs, 0);
+  const report: PingReport = {
+    transport: "tcp",
+    size: o.size,
+    count: rttUs.length,
+    p50us: round(median(rttUs), 2),
+    p99us: round(quantile(rttUs, 0.99), 2),
+    floor: `none: a running cluster, kernel ${c.address} to kernel ${to.id} at ${to.address}`,
+    bandwidthMBps: round((2 * o.size * rttUs.length) / (totalMs / 1000) / 1e6, 1),
+    floorRemeasured: 0,
+    floorSuspect: false,
+  };
+  if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
+  else {
+    process.stdout.write(
+      `cluster ${c.address} → ${to.address}, ${o.size} B payload, ${report.count} round trips: p50 ${report.p50us} µs, p99 ${report.p99us} µs, ${report.bandwidthMBps} MB/s\n`,
     );
   }
   return report;

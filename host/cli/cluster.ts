@@ -25,7 +25,8 @@ export interface ClusterFlags {
   handshakeTimeoutMs?: number;
 }
 
-function key(o: ClusterFlags): Uint8Array {
+/** The cluster's key, from --key-file. */
+export function clusterKey(o: ClusterFlags): Uint8Array {
   if (!o.keyFile) throw new ConfigError("--cluster needs --key-file <file> (the cluster's shared key, from `popcorn keygen`)");
   return readKeyFile(o.keyFile);
 }
@@ -62,7 +63,7 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
 
 /** Every up kernel of the cluster that `o.cluster` belongs to, connected, by kernel id. */
 async function connectAll(o: ClusterFlags): Promise<{ info: ClusterInfo; kernels: Map<number, RemoteKernel> }> {
-  const k = key(o);
+  const k = clusterKey(o);
   const first = await RemoteKernel.connect(o.cluster, k, { timeoutMs: o.handshakeTimeoutMs });
   const kernels = new Map<number, RemoteKernel>();
   try {
@@ -94,7 +95,7 @@ export async function runOnCluster(file: string, bytes: Uint8Array, args: string
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${file}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
-  return runOnRemote(file, bytes, args, o.cluster, key(o), o);
+  return runOnRemote(file, bytes, args, o.cluster, clusterKey(o), o);
 }
 
 /** Runs a program on the kernel at `address` (the cluster's key in hand) and returns its exit status. */

@@ -8,7 +8,7 @@
  *   popcorn stackmap <prog.wasm> [--isa x86-64|aarch64|all] [--function f] [--site n] [--json]
  *   popcorn check <prog.wasm> [--json]
  *   popcorn viz <trace.json> [-o page.html]
- *   popcorn ping [--transport local|tcp] [--size b] [--count n] [--json]
+ *   popcorn ping [--transport local|tcp] [--size b] [--count n] [--json] | ping --cluster <addr> --key-file f
  *   popcorn keygen | kernel --isa i --listen a --peers a,b --key-file f [--qemu]   (cluster mode)
  *   popcorn setup arm64                                 (qemu + arm64 Node for aarch64@qemu kernels)
  *   popcorn run|ps|kill|migrate|dmesg … --cluster <addr> --key-file f
@@ -29,7 +29,7 @@ import { demoCommand } from "./demo.js";
 import { benchCommand, benchCountCommand } from "./bench.js";
 import { fail } from "./fail.js";
 import { checkCommand, stackmapCommand } from "./stackmap.js";
-import { dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
+import { clusterKey, dmesgOnCluster, kernelCommand, keygenCommand, psOnCluster, signalOnCluster } from "./cluster.js";
 import { setupArm64 } from "./qemu.js";
 import { CompileError, packageRoot } from "../toolchain/index.js";
 import { MAX_PING_BYTES, MAX_PING_COUNT, SCHEDULERS, SIGMIGRATE, SIGNALS } from "../kernel/index.js";
@@ -239,8 +239,11 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--size <bytes>", "payload bytes per message (at most 64 MiB)").default(64).argParser(intArg("--size", 0, MAX_PING_BYTES)))
     .addOption(new Option("--count <n>", "round trips (at most 10,000,000)").default(2000).argParser(intArg("--count", 10, MAX_PING_COUNT)))
     .option("--json", "print one JSON object")
+    .option("--cluster <addr>", "instead: between the kernel daemon at this address and the next kernel of its cluster (no floor; --transport does not apply)")
+    .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .action(async (o) => {
-      await (await import("../../bench/ping.js")).benchPing({ ...o, log: (l: string) => process.stderr.write(l + "\n") });
+      const cluster = o.cluster ? { address: o.cluster as string, key: clusterKey(o) } : undefined;
+      await (await import("../../bench/ping.js")).benchPing({ ...o, cluster, log: (l: string) => process.stderr.write(l + "\n") });
       process.exitCode = 0;
     });
 

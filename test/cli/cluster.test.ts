@@ -78,6 +78,20 @@ describe("two kernel daemons on loopback", () => {
     expect(r.stdout).toBe(plain.stdout);
   });
 
+  it("ping --cluster measures the round trips between a running cluster's kernels, without a floor", () => {
+    for (const [from, to] of [[a, b], [b, a]]) {
+      const r = popcorn("ping", "--cluster", from, "--key-file", keyFile, "--count", "200", "--json");
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j).toMatchObject({ transport: "tcp", size: 64, count: 200 });
+      expect(j.p50us).toBeGreaterThan(0);
+      expect(j.floorP50us).toBeUndefined();
+      expect(j.ratio).toBeUndefined();
+      expect(j.floor).toMatch(new RegExp(`^none: a running cluster, kernel ${from} to kernel \\d at ${to}$`));
+    }
+    expect(popcorn("ping", "--cluster", a).stderr).toMatch(/--cluster needs --key-file/);
+  });
+
   it("ps and dmesg --cluster see both kernels and the migrations", () => {
     const ps = popcorn("ps", "--cluster", a, "--key-file", keyFile, "--json");
     expect(ps.code, ps.stderr).toBe(0);
