@@ -151,9 +151,7 @@ export async function runOnRemote(
           return lines ?? [];
         }),
       );
-      // on a cluster, this run's lines: a daemon's log holds every process it ran since it started
-      const mine = new RegExp(`\\bpid ${pid}(\\.\\d+)?\\b`);
-      for (const lines of logs) log.push(...(ownKernels ? lines : lines.filter((l) => mine.test(l))));
+      for (const lines of logs) log.push(...(ownKernels ? lines : runLines(lines, pid)));
     }
     if (o.json) printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms, dmesg: log, pid });
     else if (o.dmesg) process.stderr.write(log.join("\n") + "\n");
@@ -161,6 +159,18 @@ export async function runOnRemote(
   } finally {
     kernel.close();
   }
+}
+
+/**
+ * A daemon's log holds every process it ran since it started: this run's
+ * part of it is from the first line about `pid` on, without the lines about
+ * other processes — what happened to the kernel meanwhile (a peer that
+ * left) stays.
+ */
+function runLines(lines: string[], pid: number): string[] {
+  const about = (l: string) => /\bpid (\d+)/.exec(l)?.[1];
+  const first = lines.findIndex((l) => about(l) === String(pid));
+  return first < 0 ? [] : lines.slice(first).filter((l) => about(l) === undefined || about(l) === String(pid));
 }
 
 export async function psOnCluster(o: ClusterFlags & { json?: boolean }): Promise<number> {

@@ -79,7 +79,7 @@ describe("two kernel daemons on loopback", () => {
   });
 
   it("ping --cluster measures the round trips between a running cluster's kernels, without a floor", () => {
-    for (const [from, to] of [[a, b], [b, a]]) {
+    for (const [from, to] of [[a, b], [b, a]] as [string, string][]) {
       const r = popcorn("ping", "--cluster", from, "--key-file", keyFile, "--count", "200", "--json");
       expect(r.code, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
@@ -153,8 +153,9 @@ describe("two kernel daemons on loopback", () => {
     expect(summary.output).toEqual([{ stream: 1, line: "prodcons 50: sum 1275 ok" }]);
     expect(summary.dmesg.some((l: string) => / exited with status 0/.test(l))).toBe(true);
     // the run's own log: its process's lines, not the daemons' whole log (the runs before it, peers joining)
-    const pids = new Set(summary.dmesg.map((l: string) => /\bpid (\d+)/.exec(l)?.[1]));
+    const pids = new Set(summary.dmesg.map((l: string) => /\bpid (\d+)/.exec(l)?.[1]).filter((p: string | undefined) => p !== undefined));
     expect([...pids]).toEqual([String(summary.pid)]);
+    expect(summary.dmesg.some((l: string) => / joined| listening on /.test(l)), "the kernels' start, before the run").toBe(false);
   });
 
   it("refuses a client with the wrong key, naming why", () => {
