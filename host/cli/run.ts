@@ -162,7 +162,8 @@ async function execute(program: Program, args: string[], o: RunFlags, image?: Pr
       checkpointEvery: o.checkpointEvery,
       stdout: (l) => out.write(1, l),
       stderr: (l) => out.write(2, l),
-      log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6)}] kernel 0: ${l}`),
+      // as a kernel's dmesg lines read (kernel.ts): this run is kernel 0, x86-64, in this thread
+      log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6).padStart(12)}] kernel 0 (x86-64): ${l}`),
     });
   } catch (e) {
     if (!(o.json && e instanceof ProcessError)) throw e;

@@ -29,6 +29,9 @@ describe("popcorn compile / run / resume", () => {
     expect(b.code).toBe(0);
     expect(a.stdout).toContain("fib(15) = 610");
     expect(b.stdout).toBe(a.stdout);
+    // --dmesg lines read as a kernel's do on --kernels: this run is kernel 0, x86-64
+    const d = popcorn("run", fib, "--checkpoint-every", "50", "--dmesg", "--", "15", "200");
+    expect(d.stderr).toMatch(/^\[ +\d+\.\d{6}\] kernel 0 \(x86-64\): checkpoint: \d+ frames/m);
   });
 
   it("saves an image and resumes it in a fresh Node process", () => {
