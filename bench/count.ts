@@ -32,7 +32,11 @@
  * would count once per client. Every run's output must equal (a)'s, or the
  * benchmark throws.
  *
- * Reported: a table (time, speedup over (a), migrations, bytes moved), JSON
+ * Reported: a table (time, speedup over (a), migrations, bytes moved; a
+ * note under it, and `note` in the row, where (c) moved no thread — one
+ * thread has no half, and at a small load the threads can end before signal
+ * 35 reaches them), each configuration's cores (on a cluster, as each
+ * daemon says its own), JSON
  * (`speedup` = (a)/(b) at the largest load with the most threads), an SVG
  * plot of time against load per configuration, and the smallest load at
  * which (b) beats (a) — below it, migrating does not pay.
@@ -77,6 +81,8 @@ interface Config {
   signal35?: boolean;
   /** runs on these kernel daemons of a running cluster (--cluster), kernel 0 first */
   cluster?: string[];
+  /** on a cluster, each kernel's cores as its daemon says them (undefined: a daemon from before ClusterInfo had cores) */
+  kernelCores?: (number | undefined)[];
 }
 
 export interface CountRow {
@@ -89,15 +95,22 @@ export interface CountRow {
   migrations: number;
   bytesMoved: number;
   runs: number;
+  /**
+   * why (c) moved no thread here, when it did not: with one thread there is
+   * no half to move; at a small load the threads end before signal 35
+   * reaches them (ps has to see them first)
+   */
+  note?: string;
 }
 
 export interface CountResult {
   /**
-   * `cluster`: the addresses of the cluster's kernels 0 and 1, for (b) and (c)
-   * with --cluster; their `cores` are then left out, since a client does not
-   * learn how many cores a daemon was started with
+   * `cores`: each kernel's cores. `cluster`: the addresses of the cluster's
+   * kernels 0 and 1, for (b) and (c) with --cluster; `kernelCores` then says
+   * each one's cores as its daemon told them (null for a daemon from before
+   * ClusterInfo had cores), and `cores` is given only if both told the same
    */
-  configs: { name: ConfigName; what: string; kernels: string[]; cores?: number; cluster?: string[] }[];
+  configs: { name: ConfigName; what: string; kernels: string[]; cores?: number; kernelCores?: (number | undefined)[]; cluster?: string[] }[];
   rows: CountRow[];
   /** (a)/(b) at the largest load with the most threads (≥ 2) */
   speedup: number;
@@ -119,13 +132,15 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   const joined = o.cluster ? await clusterKernels(o.cluster) : undefined;
   const pair = joined?.map((k) => k.isa) ?? o.kernels ?? ["x86-64", "aarch64"];
   if (pair.length !== 2) throw new RangeError(`--kernels: the counting benchmark compares one kernel with two; give two ISAs, not ${pair.length}`);
+  for (const e of pair) kernelSpec(e); // an unknown ISA is named before anything starts
   const scheduler = o.scheduler ?? (pair.some((e) => kernelSpec(e).qemu) ? "hetero" : "balance");
   const cluster = joined?.map((k) => k.address);
+  const kernelCores = joined?.map((k) => k.cores);
   const two = cluster ? `2 kernels on cluster ${cluster.join(",")}` : "2 kernels";
   const configs: Config[] = [
     { name: "a", what: "1 kernel, 1 core", isas: [kernelSpec(pair[0]!).isa], cores: 1 },
-    { name: "b", what: `${two}, scheduler ${scheduler}`, isas: pair, cores: 1, scheduler, cluster },
-    { name: "c", what: `${two}, half moved by signal 35`, isas: pair, cores: 1, signal35: true, cluster },
+    { name: "b", what: `${two}, scheduler ${scheduler}`, isas: pair, cores: 1, scheduler, cluster, kernelCores },
+    { name: "c", what: `${two}, half moved by signal 35`, isas: pair, cores: 1, signal35: true, cluster, kernelCores },
     { name: "d", what: "1 kernel, 2 cores", isas: [kernelSpec(pair[0]!).isa], cores: 2 },
   ];
 
@@ -140,8 +155,9 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
   // client that watches hears every migration into its kernel, so a second set of
   // watching clients would report every record twice
   const onTheCluster = cluster ? onCluster(cluster, o.cluster!.key, onOutput, onMigration) : undefined;
-  const running = await Promise.all(
-    configs.map((c) =>
+  // every configuration's kernels boot at once; if one fails, those that did start are stopped before the error goes on
+  const starting = await Promise.allSettled(
+    configs.map(async (c) =>
       c.cluster && onTheCluster
         ? onTheCluster
         : c.isas.some((e) => kernelSpec(e).qemu)
@@ -149,6 +165,13 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
           : embedded(c.isas.map((e) => kernelSpec(e).isa), c.cores, onOutput, onMigration),
     ),
   );
+  const failed = starting.find((s) => s.status === "rejected");
+  if (failed) {
+    const up = starting.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    await Promise.allSettled([...new Set(up)].map((k) => k.stop()));
+    throw failed.reason;
+  }
+  const running = starting.map((s) => (s as PromiseFulfilledResult<Kernels>).value);
 
   /** One process's life on one configuration: ms, its output, its migrations. */
   async function runOnce(ci: number, n: number, load: number) {
@@ -219,9 +242,11 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
         for (const c of configs) {
           const s = samples.get(`${c.name}:${n}:${load}`)!;
           const ms = median(s.ms);
+          const migrations = Math.round(median(s.migrations));
           rows.push({
             config: c.name, threads: n, load, ms: round(ms, 2), speedup: round(base / ms, 3),
-            migrations: Math.round(median(s.migrations)), bytesMoved: Math.round(median(s.bytes)), runs: s.ms.length,
+            migrations, bytesMoved: Math.round(median(s.bytes)), runs: s.ms.length,
+            note: c.signal35 && migrations === 0 ? (n < 2 ? "with one thread there is no half to move" : "the threads ended before signal 35 reached them") : undefined,
           });
         }
       }
@@ -238,7 +263,9 @@ export async function benchCount(o: CountBenchOptions = {}): Promise<CountResult
     await mkdir(dir, { recursive: true });
     const files = { json: join(dir, "count.json"), svg: join(dir, "count.svg") };
     const result: CountResult = {
-      configs: configs.map((c) => ({ name: c.name, what: c.what, kernels: c.isas, cores: c.cluster ? undefined : c.cores, cluster: c.cluster })),
+      configs: configs.map((c) => ({
+        name: c.name, what: c.what, kernels: c.isas, cores: c.kernelCores ? sameCores(c.kernelCores) : c.cores, kernelCores: c.kernelCores, cluster: c.cluster,
+      })),
       rows, speedup, breakEvenLoad, files,
     };
     await writeFile(files.json, JSON.stringify(result, null, 2));
@@ -282,17 +309,45 @@ async function embedded(isas: string[], cores: number, onOutput: OnOutput, onMig
   };
 }
 
-/** The first two kernels of a running cluster, which must both be up. */
-async function clusterKernels(c: { address: string; key: Uint8Array }): Promise<{ address: string; isa: string }[]> {
+/**
+ * The first two kernels of a running cluster, which must both be up, with
+ * their cores: a daemon knows its own cores but not its peers' (a peer's
+ * handshake says its ISA and arch only), so each is asked for its own.
+ */
+async function clusterKernels(c: { address: string; key: Uint8Array }): Promise<{ address: string; isa: string; cores?: number }[]> {
   const k = await RemoteKernel.connect(c.address, c.key);
   try {
     const info = await k.cluster();
     const two = info.kernels.filter((x) => x.id < 2);
     if (two.length < 2 || two.some((x) => !x.up)) throw new RangeError(`--cluster ${c.address}: the counting benchmark needs kernels 0 and 1 up (${info.kernels.map((x) => `${x.id} ${x.up ? "up" : "DOWN"}`).join(", ")})`);
-    return two.sort((a, b) => a.id - b.id).map((x) => ({ address: x.address, isa: x.isa }));
+    const ownCores = async (x: (typeof two)[number]): Promise<number | undefined> => {
+      if (x.cores !== undefined || x.id === info.self) return x.cores;
+      const peer = await RemoteKernel.connect(x.address, c.key);
+      try {
+        const its = await peer.cluster();
+        return its.kernels.find((y) => y.id === its.self)?.cores;
+      } finally {
+        peer.close();
+      }
+    };
+    return Promise.all(two.sort((a, b) => a.id - b.id).map(async (x) => ({ address: x.address, isa: x.isa, cores: await ownCores(x) })));
   } finally {
     k.close();
   }
+}
+
+/** The cores of each of a cluster's kernels, if they all said the same. */
+const sameCores = (cores: (number | undefined)[]): number | undefined => (cores.every((n) => n === cores[0]) ? cores[0] : undefined);
+
+const coresText = (n: number) => `${n} core${n > 1 ? "s" : ""}`;
+
+/** A configuration's cores, for its line in the table. */
+function describeCores(c: CountResult["configs"][number]): string {
+  const each = c.kernels.length > 1 ? " each" : "";
+  if (c.cores !== undefined) return coresText(c.cores) + each;
+  if (!c.kernelCores?.some((n) => n !== undefined)) return "cores as the daemons were started with";
+  const unknown = c.kernelCores.some((n) => n === undefined) ? " (a daemon from before cluster info had cores)" : "";
+  return c.kernelCores.map((n, id) => (n === undefined ? `kernel ${id}'s not known` : `${coresText(n)} on kernel ${id}`)).join(", ") + unknown;
 }
 
 /** Kernel daemons on loopback (one per entry; `<isa>@qemu` under QEMU), one client connection to each. */
@@ -335,16 +390,16 @@ async function onCluster(addresses: string[], key: Uint8Array, onOutput: OnOutpu
 
 export function formatCount(r: CountResult): string {
   const lines = ["configurations:"];
-  for (const c of r.configs) {
-    const cores = c.cores === undefined ? "cores as the daemons were started with" : `${c.cores} core${c.cores > 1 ? "s" : ""} each`;
-    lines.push(`  (${c.name}) ${c.what}: kernels ${c.kernels.join(",")}, ${cores}`);
-  }
+  for (const c of r.configs) lines.push(`  (${c.name}) ${c.what}: kernels ${c.kernels.join(",")}, ${describeCores(c)}`);
   lines.push("", "config  threads         load      time ms  speedup  migrations  moved");
   for (const row of r.rows) {
     lines.push(
       `(${row.config})     ${String(row.threads).padStart(7)} ${String(row.load).padStart(12)} ${row.ms.toFixed(1).padStart(12)} ${row.speedup.toFixed(2).padStart(8)} ${String(row.migrations).padStart(11)}  ${(row.bytesMoved / 1024).toFixed(1)} KiB`,
     );
   }
+  // a (c) that moved nothing is not a (c) measurement: say so, under the rows
+  const notes = r.rows.filter((row) => row.note).map((row) => `(${row.config}) moved no thread at ${row.threads} thread${row.threads > 1 ? "s" : ""} × load ${row.load}: ${row.note}`);
+  if (notes.length) lines.push("", ...notes);
   lines.push(
     "",
     `speedup (a)/(b) at the largest load, most threads: ×${r.speedup.toFixed(2)}`,

@@ -176,10 +176,24 @@ function runLines(lines: string[], pid: number): string[] {
 export async function psOnCluster(o: ClusterFlags & { json?: boolean }): Promise<number> {
   const { info, kernels } = await connectAll(o);
   try {
-    const rows: ProcessInfo[] = mergePs((await Promise.all([...kernels.values()].map((k) => k.ps()))).flat());
-    if (o.json) process.stdout.write(JSON.stringify({ kernels: info.kernels, processes: rows }) + "\n");
+    // a kernel knows its own cores, not its peers' (their handshakes do not say them): each connected one is asked for its own
+    const [rows, cores] = await Promise.all([
+      Promise.all([...kernels.values()].map((k) => k.ps())).then((ps): ProcessInfo[] => mergePs(ps.flat())),
+      Promise.all(
+        [...kernels].map(async ([id, k]) => {
+          const its = id === info.self ? info : await k.cluster().catch(() => undefined);
+          return [id, its?.kernels.find((x) => x.id === its.self)?.cores] as const;
+        }),
+      ).then((l) => new Map(l)),
+    ]);
+    const list = info.kernels.map((k) => ({ ...k, cores: k.cores ?? cores.get(k.id) }));
+    if (o.json) process.stdout.write(JSON.stringify({ kernels: list, processes: rows }) + "\n");
     else {
-      process.stdout.write(info.kernels.map((k) => `kernel ${k.id} ${k.isa} ${k.address} ${k.up ? "up" : "DOWN"}${k.arch ? ` (node ${k.arch})` : ""}`).join("\n") + "\n");
+      const about = (k: (typeof list)[number]) => {
+        const what = [k.arch && `node ${k.arch}`, k.cores !== undefined && `${k.cores} core${k.cores > 1 ? "s" : ""}`].filter(Boolean);
+        return what.length ? ` (${what.join(", ")})` : "";
+      };
+      process.stdout.write(list.map((k) => `kernel ${k.id} ${k.isa} ${k.address} ${k.up ? "up" : "DOWN"}${about(k)}`).join("\n") + "\n");
       process.stdout.write(rows.length ? psTable(rows) : "no processes\n");
     }
     return 0;

@@ -128,6 +128,8 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
       isa: isas[id] ?? "?",
       up: id === self || transport.up(id),
       arch: arch.get(id),
+      // a peer's cores are not in its handshake (msg/auth.ts Hello): left out rather than guessed
+      cores: id === self ? (o.cores ?? 1) : undefined,
     })),
   });
 

@@ -49,7 +49,14 @@ import { type ClientReply, type ClientRequest, type ExitInfo, type MigrationReco
 export interface ClusterInfo {
   /** the id of the kernel that answered */
   self: number;
-  kernels: { id: number; address: string; isa: string; up: boolean; arch?: string }[];
+  /**
+   * `arch`: the machine under the kernel (process.arch), its own and each
+   * peer's from its handshake. `cores`: the kernel's cores, as its daemon was
+   * started with (--cores) — given for the kernel that answered only, since a
+   * peer's handshake does not say its cores: ask each kernel for its own.
+   * Both are absent from a daemon that predates them.
+   */
+  kernels: { id: number; address: string; isa: string; up: boolean; arch?: string; cores?: number }[];
 }
 
 export type RemoteRequest = ClientRequest | { t: "cluster"; req: number };

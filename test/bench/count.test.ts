@@ -25,6 +25,10 @@ describe("bench count", () => {
     ]);
     expect(r.speedup).toBeCloseTo(r.rows.find((x) => x.config === "a" && x.threads === 3 && x.load === 3_000_000)!.ms / r.rows.find((x) => x.config === "b" && x.threads === 3 && x.load === 3_000_000)!.ms, 2);
     expect(lines.some((l) => /^\[16\/16\] /.test(l)), "progress lines count the runs").toBe(true);
+    // (c) that moved no thread says why, in the row: with one thread there is no half to move
+    for (const row of r.rows.filter((x) => x.config === "c")) expect(row.note !== undefined, `(c) ${row.threads}×${row.load}: ${row.migrations} migrations, note ${row.note}`).toBe(row.migrations === 0);
+    expect(r.rows.find((x) => x.config === "c" && x.threads === 1 && x.load === 1000)!.note).toBe("with one thread there is no half to move");
+    for (const row of r.rows.filter((x) => x.config !== "c")) expect(row.note).toBeUndefined();
     const json = JSON.parse(readFileSync(r.files.json, "utf8"));
     expect(json.speedup).toBe(r.speedup);
     const svg = readFileSync(r.files.svg, "utf8");

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { psOnCluster } from "../../host/cli/cluster.js";
 import { freePort } from "../../host/cli/local-cluster.js";
-import { type ClusterInfo, decodeClientMessage, encodeClientMessage, type RemoteRequest } from "../../host/kernel/remote.js";
+import { type ClusterInfo, decodeClientMessage, encodeClientMessage, RemoteKernel, type RemoteRequest } from "../../host/kernel/remote.js";
 import { acceptAuthenticated, readKeyFile } from "../../host/msg/index.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,8 +19,8 @@ const children: ChildProcess[] = [];
 
 const popcorn = popcornIn(dir, 60_000);
 
-function startKernel(isa: string, listen: string, peers: string): { child: ChildProcess; log: string[] } {
-  const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", isa, "--listen", listen, "--peers", peers, "--key-file", keyFile], {
+function startKernel(isa: string, listen: string, peers: string, ...more: string[]): { child: ChildProcess; log: string[] } {
+  const child = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", isa, "--listen", listen, "--peers", peers, "--key-file", keyFile, ...more], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -164,6 +164,34 @@ describe("two kernel daemons on loopback", () => {
     const r = popcorn("ps", "--cluster", a, "--key-file", bad);
     expect(r.code).toBe(2);
     expect(r.stderr.split("\n")[0]).toMatch(/^popcorn: .*(key|authenticat)/i);
+  });
+});
+
+describe("each kernel's cores", () => {
+  it("ps --cluster says each kernel's cores as it was started with; a kernel does not invent a peer's", async () => {
+    const [c0, c1] = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+    const pair = [startKernel("x86-64", c0, `${c0},${c1}`), startKernel("aarch64", c1, `${c0},${c1}`, "--cores", "2")];
+    try {
+      await until("both kernels see each other", () => pair.every((k) => k.log.some((l) => / joined/.test(l))));
+      const ps = popcorn("ps", "--cluster", c0, "--key-file", keyFile);
+      expect(ps.code, ps.stderr).toBe(0);
+      expect(ps.stdout.split("\n").slice(0, 2)).toEqual([
+        `kernel 0 x86-64 ${c0} up (node ${process.arch}, 1 core)`,
+        `kernel 1 aarch64 ${c1} up (node ${process.arch}, 2 cores)`,
+      ]);
+      const json = JSON.parse(popcorn("ps", "--cluster", c1, "--key-file", keyFile, "--json").stdout);
+      expect(json.kernels.map((k: { cores?: number }) => k.cores)).toEqual([1, 2]);
+      // what kernel 0 itself says: its own cores, and none for its peer, whose handshake does not tell them
+      const k = await RemoteKernel.connect(c0, readKeyFile(keyFile));
+      try {
+        const info = await k.cluster();
+        expect(info.kernels.map((x) => x.cores)).toEqual([1, undefined]);
+      } finally {
+        k.close();
+      }
+    } finally {
+      for (const k of pair) k.child.kill("SIGTERM");
+    }
   });
 });
 
