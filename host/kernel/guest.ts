@@ -57,7 +57,8 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
   const env: Record<string, (...a: number[]) => unknown> = {
     abort: (msg, file, line, col) => {
       const m = host.memory();
-      throw new ProgramError(`${program.name}: abort: ${readAsString(m, msg!)} at ${readAsString(m, file!)}:${line}:${col}`);
+      // the guest's functions too: an abort in the standard library (an index out of range) names where it was called
+      throw new ProgramError(`${program.name}: abort: ${readAsString(m, msg!)} at ${readAsString(m, file!)}:${line}:${col}${wasmFrames(new Error())}`);
     },
     seed: () => 0x5eed,
     trace: (msg, n, ...a) => host.stdout(`trace: ${readAsString(host.memory(), msg!)} ${a.slice(0, n).join(", ")}`),
@@ -73,4 +74,13 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
     (imports[imp.module] ??= {})[imp.name] = f as WebAssembly.ImportValue;
   }
   return imports;
+}
+
+/** " in f <- g <- main" from a stack (a trap's, or taken in an import the guest called), innermost first. */
+export function wasmFrames(e: Error): string {
+  const names = (e.stack ?? "")
+    .split("\n")
+    .map((l) => /at (\S+) \(wasm:\/\//.exec(l)?.[1])
+    .filter((n): n is string => !!n);
+  return names.length ? ` in ${names.slice(0, 8).join(" <- ")}` : "";
 }

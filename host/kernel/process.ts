@@ -42,7 +42,7 @@ import {
 } from "../toolchain/index.js";
 import { ControlWord } from "./control-word.js";
 import { type Frame, ImageError, type ProcessImage, type Value, capturePages, PAGE_SIZE } from "./image.js";
-import { guestImports, type GuestHost } from "./guest.js";
+import { guestImports, type GuestHost, wasmFrames } from "./guest.js";
 import { FrameLayout } from "./frame-layout.js";
 import { type Program, ProgramError } from "./program.js";
 
@@ -583,15 +583,6 @@ export class Process {
       throw e;
     }
   }
-}
-
-/** " in f <- g <- main" from a trap's stack, innermost first. */
-function wasmFrames(e: Error): string {
-  const names = (e.stack ?? "")
-    .split("\n")
-    .map((l) => /at (\S+) \(wasm:\/\//.exec(l)?.[1])
-    .filter((n): n is string => !!n);
-  return names.length ? ` in ${names.slice(0, 8).join(" <- ")}` : "";
 }
 
 /** Function index → name, from a module's name section, read once per module. */

@@ -58,6 +58,14 @@ describe("popcorn compile / run / resume", () => {
 });
 
 describe("popcorn error paths", () => {
+  it("an abort in the standard library names the program's function that called it, and exits 1", () => {
+    const oob = join(dir, "oob.ts");
+    writeFileSync(oob, "export function main(): i32 {\n  const a = new Array<i32>(3);\n  let s = 0;\n  for (let i = 0; i < 5; i++) s += a[i];\n  return s;\n}\n");
+    const r = popcorn("run", oob);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^popcorn: .*oob\.ts: abort: Index out of range at ~lib\/array\.ts:\d+:\d+ in oob\/main$/);
+  });
+
   it("names the file and line of a syntax error and exits 2", () => {
     const bad = join(dir, "bad.ts");
     writeFileSync(bad, "export function main(): i32 { return 0 +; }\n");
