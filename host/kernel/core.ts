@@ -26,6 +26,11 @@
  * unless the control thread took the call, which may then ask the
  * process's origin on another kernel.
  *
+ * A parked thread asked to migrate meanwhile (a signal 35 that came while
+ * it stopped for a syscall, or before) is not resumed when its call is
+ * done: it departs from the point it stopped at, the call's result in its
+ * state, and sys_result() returns it on the destination.
+ *
  * Arrival, on the destination core (its control thread has merged the
  * pages, and its transport has decoded the message): lift the native image
  * to portable frames with this ISA's stackmap, and rewind. Each phase is
@@ -40,6 +45,7 @@ import { lift } from "../transform/index.js";
 import { now } from "./control-word.js";
 import { arrivingMeta, nextKernel, type CoreJob, type CoreReport, type ProcessMeta } from "./jobs.js";
 import { Process, ProcessError, SIG_YIELD, type SysCall, type ThreadState } from "./process.js";
+import { ctrlAddress } from "../toolchain/index.js";
 import { loadProgram, type Program } from "./program.js";
 import { SYS_NOW, SysAsker } from "./sys-now.js";
 import { OutputCredit } from "./output-credit.js";
@@ -208,6 +214,14 @@ export class Core {
     if (!memory) throw new ProcessError(`pid ${meta.pid}: thread ${meta.tid} resumed on core ${this.cfg.core}, which does not hold the process memory`);
     const p = this.instance(program, meta, job.slot, memory);
     p.sysResult = job.result;
+    const to = job.request?.dest;
+    if (to !== undefined && to !== this.cfg.kernel && p.instrumented) {
+      // a migration asked for while the thread was parked (or while it made the call it stopped for, which is done
+      // now: job.result): it leaves from the point it stopped at, its call's result with it. Resumed here, it would
+      // reach no point before its next call's — where the migration would wait for that call, and so on for ever.
+      this.post({ t: "running", meta, ctrlAddress: ctrlAddress(job.slot) });
+      return this.leave(p, meta, { state: { ...job.state, sysResult: job.result }, to, requestedAt: now() });
+    }
     try {
       p.resume(job.state);
     } catch (e) {
@@ -281,7 +295,7 @@ export class Core {
           phases,
         });
       };
-      p.resume({ frames, globals: msg.globals });
+      p.resume({ frames, globals: msg.globals, sysResult: msg.sysResult });
       if (job.request) p.ctrl.request(job.request);
     } catch (e) {
       // anything this core cannot use is refused (the source resumes the thread), never left waiting

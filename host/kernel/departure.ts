@@ -99,6 +99,7 @@ export function departure(
     schedule: l.meta.schedule,
     image,
     globals: l.state.globals,
+    ...(l.state.sysResult !== undefined && { sysResult: l.state.sysResult }),
     requestedAt: l.requestedAt,
     phases,
     from: from.kernel,

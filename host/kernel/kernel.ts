@@ -39,7 +39,10 @@
  * the way it went (`where`), or, at the origin, to the kernel its sync
  * table names. Signals for a thread that a core is starting wait until it
  * runs.
- * SIGMIGRATE for a parked thread is kept and asked for when it runs again.
+ * SIGMIGRATE for a parked thread is kept and asked for when it runs again:
+ * its core does not resume it but sends it on from the point it stopped at,
+ * with its syscall's result (core.ts runParked) — resumed, a thread whose
+ * only points follow its syscalls would put the migration off at every call.
  *
  * A held process (hold: the daemon's client does not keep up with its
  * output) gets no core here: its running threads yield at their next

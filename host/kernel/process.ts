@@ -17,7 +17,9 @@
  *
  * A syscall (sys) stops the thread the same way, at the point right after
  * the call — unless the kernel makes it while the thread waits (sysNow,
- * kernel/sys-now.ts), and the thread goes on.
+ * kernel/sys-now.ts), and the thread goes on. A migration asked for by then
+ * waits until the call is made; the thread then leaves from that point, its
+ * call's result in its state (ThreadState.sysResult), and is not resumed first.
  *
  * A ProcessImage (image.ts) is a ThreadState plus the memory's pages: what a
  * checkpoint writes to a file and `restore` reads back into fresh memory.
@@ -78,6 +80,13 @@ export interface ThreadState {
   globals: [string, number | bigint][];
   /** a migration that was asked for while the thread stopped for a syscall: made once the call is done */
   migrateTo?: number;
+  /**
+   * the result of the syscall it stopped for, when it leaves before it is
+   * resumed with it (core.ts: a migration asked for meanwhile) — the call
+   * is made once, here, and its result is the thread's on the kernel it
+   * runs on next; resume hands it to sys_result()
+   */
+  sysResult?: number;
 }
 
 /** The shadow-stack pointer of AssemblyScript's runtime: per thread (each has its own stack). */
@@ -384,6 +393,7 @@ export class Process {
 
   private resumeInstance(state: ThreadState, from = ""): void {
     const globals = this.globals();
+    if (state.sysResult !== undefined) this.sysResult = state.sysResult;
     for (const [name, value] of state.globals) {
       const g = globals.get(name);
       if (!g) throw new ImageError(`${from}image has global ${name}, the program does not`);

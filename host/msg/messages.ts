@@ -138,6 +138,8 @@ export interface MigrateMessage extends ThreadIdentity {
   /** the native image, already in the destination's ISA */
   image: NativeImage;
   globals: [string, number | bigint][];
+  /** the result of the syscall the thread stopped for, when it left before it was resumed with it (kernel/core.ts) */
+  sysResult?: number;
 
   /** when the migration was asked for and how long each phase took (µs), for dmesg and benchmarks */
   requestedAt: number;
@@ -576,6 +578,7 @@ function checkMigrate(m: Record<string, unknown>): void {
   if (m.schedule !== undefined && (!Array.isArray(m.schedule) || !m.schedule.every((n) => Number.isSafeInteger(n) && n >= 0))) {
     throw new Error(`schedule is ${show(m.schedule)}, not a list of non-negative integers`);
   }
+  if (m.sysResult !== undefined && !Number.isInteger(m.sysResult)) throw new Error(`sysResult is ${show(m.sysResult)}, not an integer`);
   num(m.requestedAt, "requestedAt");
   for (const [k, v] of Object.entries(obj(m.phases, "phases"))) num(v, `phases.${k}`);
   if (!Array.isArray(m.globals)) throw new Error(`globals is ${show(m.globals)}, not a list`);
