@@ -220,7 +220,8 @@ export class Core {
       // now: job.result): it leaves from the point it stopped at, its call's result with it. Resumed here, it would
       // reach no point before its next call's — where the migration would wait for that call, and so on for ever.
       this.post({ t: "running", meta, ctrlAddress: ctrlAddress(job.slot) });
-      return this.leave(p, meta, { state: { ...job.state, sysResult: job.result }, to, requestedAt: now() });
+      // (a thread that stays after such a departure failed keeps the result in its state, and its job says 0)
+      return this.leave(p, meta, { state: { ...job.state, sysResult: job.state.sysResult ?? job.result }, to, requestedAt: now() });
     }
     try {
       p.resume(job.state);

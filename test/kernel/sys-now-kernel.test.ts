@@ -12,7 +12,7 @@ import { stackmapBackends } from "../../host/isa/index.js";
 import { Replica } from "../../host/memory/index.js";
 import { EmbeddedKernels } from "../../host/kernel/index.js";
 import { compile, SYS_ACQUIRE, type PointKind } from "../../host/toolchain/index.js";
-import { ScriptedCluster, type Exit } from "./scripted.js";
+import { example, ScriptedCluster, type Exit } from "./scripted.js";
 
 /** Compiles a test program written here. */
 async function compileSource(name: string, source: string, points?: PointKind[]): Promise<Uint8Array> {
@@ -392,5 +392,47 @@ describe("calls made while the thread waits on another kernel than its origin (s
     await new Promise((r) => setTimeout(r, 20));
     expect(c.logs[1]!.join("\n")).toContain(`pid ${pid} dropped: its origin, kernel 0, went away`);
     await coreFree(c);
+  });
+});
+
+/** Only atomic adds, each result checked (--points explicit: its only points follow its calls). */
+const ADDS = `
+import { print, args, AtomicCounter } from "popcorn";
+const c = new AtomicCounter(0);
+export function main(): i32 {
+  const n = I32.parseInt(args()[0]);
+  print("started");
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (c.add(1) != i) bad++;
+  print("bad " + bad.toString() + " c " + c.get().toString());
+  return 0;
+}
+`;
+
+describe("a migration asked for again after one failed (scripted transport)", () => {
+  it("keeps the result of the call the thread stopped for: the retry leaves, or resumes, with it", async () => {
+    const c = (cluster = await ScriptedCluster.start({ kernels: 2, cores: 1 }));
+    const wasm = await compileSource("adds", ADDS, ["explicit"]);
+    const hog = 100_011;
+    const pid = 100_012;
+    // the first migrate message to kernel 1 is lost; then the link is down: the migration fails, and the thread stays
+    let dropped = 0;
+    c.link.script = (from, _to, msg) => (msg.t === "migrate" && from === 0 && !dropped++ ? "drop" : "pass");
+    // a process that keeps the one core busy, so that the thread that stays waits in the run queue
+    c.request(0, { t: "exec", pid: hog, name: "count", bytes: await example("count"), args: ["20000000000"] });
+    c.request(0, { t: "exec", pid, name: "adds", bytes: wasm, args: ["20000"] });
+    for (let i = 0; i < 2000 && !c.output(pid).includes("started"); i++) await new Promise((r) => setTimeout(r, 5));
+    c.request(0, { t: "signal", pid, signo: 35, to: 1 });
+    for (let i = 0; i < 2000 && !dropped; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(dropped, "the migrate message that was lost").toBe(1);
+    c.kernels[0]!.peerDown(1, "link dropped (test)");
+    // asked again while it waits for the core: it leaves again, from where it stopped, with its call's result
+    c.request(0, { t: "signal", pid, signo: 35, to: 1 });
+    const ex = await c.exit(pid, 30_000);
+    c.request(0, { t: "signal", pid: hog, signo: 9 });
+    expect(ex).toMatchObject({ status: 0 });
+    const out = c.output(pid);
+    expect(out.filter((l) => l.startsWith("popcorn: ")).length, "both migrations failed, and said so").toBe(2);
+    expect(out.filter((l) => !l.startsWith("popcorn: "))).toEqual(["started", "bad 0 c 20000"]);
   });
 });
