@@ -18,9 +18,9 @@ beforeAll(async () => {
 
 describe("popcorn run --kernels from the command line", () => {
   it("--migrate-every 2ms moves fib back and forth and it prints what one kernel prints", () => {
-    // ~0.4 s of work: at 36 ms a loaded machine's timer could fire only after the last fib (1 run in 12 under load)
-    const plain = popcorn("run", "fib.wasm", "--", "22", "4000");
-    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-every", "2ms", "--dmesg", "--", "22", "4000");
+    // fib(38): ~0.35 s of work — fib(22) ran for 10–36 ms, and a loaded machine's first timer came after its end
+    const plain = popcorn("run", "fib.wasm", "--", "38", "100");
+    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-every", "2ms", "--dmesg", "--", "38", "100");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(plain.stdout);
     expect(r.stderr).toMatch(/migrated in from kernel 0 \(x86-64\)/);
