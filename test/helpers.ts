@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import binaryen from "binaryen";
-import { type CompileOptions, type CompileResult, type Runtime, compile, packageRoot } from "../host/toolchain/index.js";
+import { type CompileOptions, type CompileResult, type PointKind, type Runtime, compile, packageRoot } from "../host/toolchain/index.js";
 import { instrumentWasm } from "../host/toolchain/compile.js";
 import { stackmapBackends } from "../host/isa/index.js";
 import { loadProgram, runProgram, type RunOptions } from "../host/kernel/index.js";
@@ -35,6 +37,17 @@ export function compileExample(name: string, opts: CompileOptions = {}): Promise
   if (!cache.has(key)) cache.set(key, compile(example(name), { ...opts, backends: stackmapBackends() }));
   return cache.get(key)!;
 }
+
+/** A test program written in the test, compiled as `popcorn compile` does (with `points`: only those kinds). */
+export async function compileSource(name: string, source: string, points?: PointKind[]): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), `popcorn-${name}-`));
+  writeFileSync(join(dir, `${name}.ts`), source);
+  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends(), points })).wasm;
+}
+
+/** `p`, or "stuck" if it has not settled within `ms`. */
+export const within = <T>(p: Promise<T>, ms: number): Promise<T | "stuck"> =>
+  Promise.race([p, new Promise<"stuck">((r) => setTimeout(() => r("stuck"), ms))]);
 
 export interface Outcome {
   status: number;

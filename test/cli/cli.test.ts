@@ -57,6 +57,26 @@ describe("popcorn compile / run / resume", () => {
   });
 });
 
+/**
+ * An image of count (2 threads) taken at its 10th point, before its first
+ * spawn, through the API: `run --stop-at` refuses a program that uses
+ * threads, an older popcorn or the API did not.
+ */
+function countImage(count: string, name: string): string {
+  const image = join(dir, name);
+  const p = new Process(loadProgram(readFileSync(count), "count.wasm"), {
+    args: ["2", "1000"],
+    kernel: { id: 0, isa: "x86-64", count: 1 },
+    stdout: () => {},
+    stderr: () => {},
+    nextCapture: () => 10,
+  });
+  p.boot();
+  expect(p.run(() => "stop"), "stopped at point 10, before the first spawn").toBeUndefined();
+  writeFileSync(image, encodeImage(p.image()));
+  return image;
+}
+
 describe("popcorn error paths", () => {
   it("an abort in the standard library names the program's function that called it, and exits 1", () => {
     const oob = join(dir, "oob.ts");
@@ -190,17 +210,7 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     expect(r.stderr).toMatch(/count\.wasm: .*threads need a kernel.*--checkpoint-every runs one thread here .*single-threaded programs.* run it with `popcorn run` alone, or with --kernels/);
     expect(r.stdout, "it did not start").toBe("");
     oneLine(r);
-    const image = join(dir, "count-cp.img");
-    const p = new Process(loadProgram(readFileSync(count), "count.wasm"), {
-      args: ["2", "1000"],
-      kernel: { id: 0, isa: "x86-64", count: 1 },
-      stdout: () => {},
-      stderr: () => {},
-      nextCapture: () => 10,
-    });
-    p.boot();
-    expect(p.run(() => "stop")).toBeUndefined();
-    writeFileSync(image, encodeImage(p.image()));
+    const image = countImage(count, "count-cp.img");
     const resumed = popcorn("resume", count, image, "--checkpoint-every", "5");
     expect(resumed.code, resumed.stderr).toBe(2);
     expect(resumed.stderr).toMatch(/count\.wasm: .*threads need a kernel, and resume and --checkpoint-every run one thread here/);
@@ -212,17 +222,7 @@ describe("bad input a user gives: one line naming it, the right status, never a 
     // `run --stop-at` refuses such a program; an image made some other way (an older popcorn, the API) is refused by resume
     const count = join(dir, "count.wasm");
     expect(popcorn("compile", example("count"), "-o", count).code).toBe(0);
-    const image = join(dir, "count.img");
-    const p = new Process(loadProgram(readFileSync(count), "count.wasm"), {
-      args: ["2", "1000"],
-      kernel: { id: 0, isa: "x86-64", count: 1 },
-      stdout: () => {},
-      stderr: () => {},
-      nextCapture: () => 10,
-    });
-    p.boot();
-    expect(p.run(() => "stop"), "stopped at point 10, before the first spawn").toBeUndefined();
-    writeFileSync(image, encodeImage(p.image()));
+    const image = countImage(count, "count.img");
     const r = popcorn("resume", count, image);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/count\.wasm: threads need a kernel, and resume runs one thread here .* run it with `popcorn run` alone, or with --kernels/);

@@ -91,11 +91,17 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A one-kernel cluster: a `popcorn kernel` daemon on a free loopback port, once it listens. */
+async function oneKernel() {
+  const a = `127.0.0.1:${await freePort()}`;
+  const kernel = start(["kernel", "--isa", "x86-64", "--listen", a, "--peers", a, "--key-file", keyFile]);
+  await until("the kernel listens", () => kernel.out.some((l) => / listening on /.test(l)), 10_000);
+  return { a, kernel };
+}
+
 describe("a client that stops reading its process's output", () => {
   it("holds the process until the client reads again: the kernel's memory stays bounded, and the continued client gets every line and exits 0", async () => {
-    const a = `127.0.0.1:${await freePort()}`;
-    const kernel = start(["kernel", "--isa", "x86-64", "--listen", a, "--peers", a, "--key-file", keyFile]);
-    await until("the kernel listens", () => kernel.out.some((l) => / listening on /.test(l)), 10_000);
+    const { a, kernel } = await oneKernel();
     const burst = 10_000;
     const lines = 40_000;
     const run = start(["run", "chatty.wasm", "--cluster", a, "--key-file", keyFile, "--", "1000", "300000000", String(burst), "1000", String(lines)]);
@@ -133,9 +139,7 @@ describe("a client that stops reading its process's output", () => {
   }, 30_000);
 
   it("a program that cannot be held (no migration points) costs the kernel at most MAX_CLIENT_BACKLOG_BYTES: the client is dropped, dmesg says why, the process runs on, the continued client reports the loss and exits 1", async () => {
-    const a = `127.0.0.1:${await freePort()}`;
-    const kernel = start(["kernel", "--isa", "x86-64", "--listen", a, "--peers", a, "--key-file", keyFile]);
-    await until("the kernel listens", () => kernel.out.some((l) => / listening on /.test(l)), 10_000);
+    const { a, kernel } = await oneKernel();
     // lines of 1000 characters: a burst of 20 MB, more than the sockets' buffers take and less than the bound,
     // then 400 MB, far more than the bound; ~0.5 s and ~1 s of quiet computing before each
     const args = ["1000", "300000000", String(BURST), "600000000", String(LINES)];

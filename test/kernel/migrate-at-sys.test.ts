@@ -3,22 +3,11 @@
 // adds): the migration asked for while it is between calls is taken at the
 // point after the next call, once the call is made — and the call is made
 // once, its result reaching the thread on the kernel it runs on next.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stackmapBackends } from "../../host/isa/index.js";
 import { EmbeddedKernels, type MigrationRecord } from "../../host/kernel/index.js";
-import { compile, type PointKind } from "../../host/toolchain/index.js";
+import { compileSource, within } from "../helpers.js";
 
-async function compileSource(name: string, source: string, points?: PointKind[]): Promise<Uint8Array> {
-  const dir = mkdtempSync(join(tmpdir(), "popcorn-migsys-"));
-  writeFileSync(join(dir, `${name}.ts`), source);
-  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends(), points })).wasm;
-}
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | "stuck"> =>
-  Promise.race([p, new Promise<"stuck">((r) => setTimeout(() => r("stuck"), ms))]);
 
 /**
  * Main makes only lock/unlock and atomic adds for a long time (long enough

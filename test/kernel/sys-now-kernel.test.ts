@@ -4,25 +4,14 @@
 // at once, a control thread too busy to answer (the core gives up and the
 // call is made after the thread stopped: once), and two cores of one kernel
 // on one mutex.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { stackmapBackends } from "../../host/isa/index.js";
 import { Replica } from "../../host/memory/index.js";
 import { EmbeddedKernels } from "../../host/kernel/index.js";
-import { compile, SYS_ACQUIRE, type PointKind } from "../../host/toolchain/index.js";
+import { SYS_ACQUIRE, type PointKind } from "../../host/toolchain/index.js";
+import { compileSource, within } from "../helpers.js";
 import { example, ScriptedCluster, type Exit } from "./scripted.js";
 
-/** Compiles a test program written here. */
-async function compileSource(name: string, source: string, points?: PointKind[]): Promise<Uint8Array> {
-  const dir = mkdtempSync(join(tmpdir(), "popcorn-sysnow-"));
-  writeFileSync(join(dir, `${name}.ts`), source);
-  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends(), points })).wasm;
-}
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | "stuck"> =>
-  Promise.race([p, new Promise<"stuck">((r) => setTimeout(() => r("stuck"), ms))]);
 
 /** A spawned thread spins on calls that complete at once (on the mutex main needs) until main, which shares its one core, has run. */
 const SPIN_UNTIL_MAIN = `

@@ -5,12 +5,7 @@
 // kernels (host/memory/replica.ts) giving the one-kernel results.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedKernels, SIGMIGRATE, type MigrationRecord, type Scheduler } from "../../host/kernel/index.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { stackmapBackends } from "../../host/isa/index.js";
-import { compile } from "../../host/toolchain/index.js";
-import { compileExample } from "../helpers.js";
+import { compileExample, compileSource } from "../helpers.js";
 
 /** A program whose spawned thread allocates: the link step's guard stops it. */
 const THREAD_ALLOC = `
@@ -133,11 +128,6 @@ describe("threads on an x86-64 and an aarch64 kernel", () => {
 });
 
 /** Compiles a test program written here. */
-async function compileSource(name: string, source: string): Promise<Uint8Array> {
-  const dir = mkdtempSync(join(tmpdir(), "popcorn-threads-"));
-  writeFileSync(join(dir, `${name}.ts`), source);
-  return (await compile(join(dir, `${name}.ts`), { backends: stackmapBackends() })).wasm;
-}
 
 /** One thread: uncontended locks and atomic adds at the origin. */
 const UNCONTENDED = `
@@ -325,10 +315,8 @@ describe("found in review: each failed before its fix", () => {
 
 describe("what threads may not do", () => {
   it("a spawned thread that allocates ends the process with an error that says why", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "popcorn-threads-"));
-    writeFileSync(join(dir, "threadalloc.ts"), THREAD_ALLOC);
-    const c = await compile(join(dir, "threadalloc.ts"), { backends: stackmapBackends() });
-    const { pid, exited } = one.exec(c.wasm, "threadalloc", []);
+    const wasm = await compileSource("threadalloc", THREAD_ALLOC);
+    const { pid, exited } = one.exec(wasm, "threadalloc", []);
     const r = { ...(await exited), output: out.get(pid) ?? [] };
     expect(r.status).toBe(1);
     expect(r.error).toMatch(/: thread 1: allocated memory — only the main thread may allocate/);
