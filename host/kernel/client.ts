@@ -24,6 +24,8 @@ import type { MigrationTrace } from "./trace.js";
 /** A client as a kernel sees it: where its replies, its processes' output and (if it watches) migration records go. */
 export interface ClientLink {
   post(reply: ClientReply): void;
+  /** bytes posted and not yet read by the client (a TCP client, kernel/daemon.ts): ps shows them */
+  unread?(): number;
   /** receives migration records and traces of every process on this kernel */
   watches?: boolean;
   close?(): void;

@@ -58,7 +58,7 @@ import {
   parsePeers,
   readKeyFile,
 } from "../msg/index.js";
-import { type ClientLink, type ClientReply, type ClientRequest, type ProcessInfo, workerFile } from "./client.js";
+import { type ClientLink, type ClientReply, type ClientRequest, workerFile } from "./client.js";
 import { now } from "./control-word.js";
 import { Kernel } from "./kernel.js";
 import { type ClusterInfo, type RemoteRequest, checkRequest, decodeClientMessage, encodeClientMessage } from "./remote.js";
@@ -133,65 +133,45 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
     })),
   });
 
-  /** pid → the connection of the client that started it here, while it is attached: ps shows its unread bytes */
-  const owners = new Map<number, FramedConnection>();
-
   function attachClient(conn: FramedConnection, hello: Hello): void {
     const k = kernel;
     if (!k) return conn.close("the kernel is still starting");
-    /** the processes this client started, until their exit is sent */
-    const pids = new Set<number>();
-    /** requests whose reply says a pid (exec) or lists processes (ps) */
-    const execs = new Set<number>();
-    const pss = new Set<number>();
     let dropped = false;
+    let holding = false;
     const post = (r: ClientReply) => {
-      if (r.t === "reply" && execs.delete(r.req) && typeof r.data === "number") {
-        pids.add(r.data);
-        owners.set(r.data, conn);
-        if (holding) k.hold(r.data, true); // its client is not keeping up already
-      } else if (r.t === "reply" && pss.delete(r.req) && Array.isArray(r.data)) {
-        const rows = r.data as ProcessInfo[];
-        r = { ...r, data: rows.map((p) => ({ ...p, unread: owners.get(p.pid)?.bufferedBytes() })) };
-      } else if (r.t === "exit") {
-        pids.delete(r.pid);
-        owners.delete(r.pid);
-      }
       conn.send(encodeClientMessage(r));
       const unread = conn.bufferedBytes();
       if (unread > MAX_CLIENT_BACKLOG_BYTES && !dropped) stoppedReading(unread);
-      else if (unread > HOLD_BYTES && !holding && pids.size) {
+      else if (unread > HOLD_BYTES && !holding) {
         // a full pipe: its writers wait until the client has read it
         holding = true;
-        for (const pid of pids) k.hold(pid, true);
+        k.holdClient(link, true);
       }
     };
-    let holding = false;
     conn.onDrain(() => {
       if (!holding || conn.bufferedBytes() > HOLD_BYTES / 4) return;
       holding = false;
-      for (const pid of pids) k.hold(pid, false);
+      k.holdClient(link, false);
     });
-    const link: ClientLink = { post, close: () => conn.close("kernel shutting down") };
+    const link: ClientLink = { post, unread: () => conn.bufferedBytes(), close: () => conn.close("kernel shutting down") };
 
     /** The client has not read MAX_CLIENT_BACKLOG_BYTES: it is dropped, and told why if it ever reads again (the header). */
     const stoppedReading = (unread: number) => {
       dropped = true;
+      const pids = k.pidsOf(link);
       k.detach(link);
-      const of = pids.size ? ` of pid ${[...pids].join(", ")}` : "";
+      const of = pids.length ? ` of pid ${pids.join(", ")}` : "";
       k.dmesg(
         `client ${conn.remote}${of} stopped reading: ${mib(unread)} MiB of output unread — dropped as if it had disconnected` +
-          (pids.size ? `; ${pids.size > 1 ? "they run" : "it runs"} on, output discarded` : ""),
+          (pids.length ? `; ${pids.length > 1 ? "they run" : "it runs"} on, output discarded` : ""),
       );
       conn.discardQueued();
       for (const pid of pids) {
-        owners.delete(pid);
         const error =
           `output lost: this client stopped reading, and kernel ${self} (${here}) dropped it with ${mib(unread)} MiB of output unread — ` +
           `pid ${pid} runs on there without its output (\`popcorn kill ${pid} --cluster ${here} --key-file …\` ends it if it still runs)`;
         conn.send(encodeClientMessage({ t: "exit", pid, status: 1, error }));
       }
-      pids.clear();
       conn.close(`stopped reading (${mib(unread)} MiB unread)`, CLIENT_NOTICE_GRACE_MS);
     };
 
@@ -207,14 +187,9 @@ export async function startKernelDaemon(o: DaemonOptions): Promise<KernelDaemon>
       }
       if (m.t === "cluster") return link.post({ t: "reply", req: m.req, data: clusterInfo() });
       if (m.t === "shutdown") return k.dmesg(`client ${conn.remote} asked for a shutdown: refused (stop the kernel process instead)`);
-      if (m.t === "exec" && m.req !== undefined) execs.add(m.req);
-      if (m.t === "ps") pss.add(m.req);
       request(m as ClientRequest);
     });
-    conn.onClose(() => {
-      k.detach(link);
-      for (const pid of pids) owners.delete(pid);
-    });
+    conn.onClose(() => k.detach(link));
     void hello;
   }
 

@@ -217,6 +217,8 @@ export class Kernel {
   private readonly runq: string[] = [];
   /** processes held for their client (hold): their threads here wait in the run queue; how often each was held */
   private readonly held = new Set<number>();
+  /** clients whose processes are held (holdClient) */
+  private readonly heldClients = new Set<ClientLink>();
   private readonly holds = new Map<number, number>();
   private coresUp = 0;
   private coresReady!: () => void;
@@ -295,7 +297,19 @@ export class Kernel {
   /** The client is gone: its processes run on, their output is dropped. */
   detach(link: ClientLink): void {
     this.clients.delete(link);
-    for (const proc of this.procs.values()) if (proc.owner === link) this.hold(proc.pid, false);
+    this.holdClient(link, false);
+  }
+
+  /** The processes client `link` started here that have not ended. */
+  pidsOf(link: ClientLink): number[] {
+    return [...this.procs.values()].filter((p) => p.owner === link).map((p) => p.pid);
+  }
+
+  /** Holds (or lets go) every process client `link` started here, and those it starts while held (hold). */
+  holdClient(link: ClientLink, on: boolean): void {
+    if (on) this.heldClients.add(link);
+    else this.heldClients.delete(link);
+    for (const pid of this.pidsOf(link)) this.hold(pid, on);
   }
 
   /**
@@ -492,6 +506,7 @@ export class Kernel {
         ...t.stats,
         memIn: p?.memIn ?? 0,
         memOut: p?.memOut ?? 0,
+        unread: this.ownerOf(t.meta.pid)?.unread?.(),
       });
     }
     return out;
@@ -804,6 +819,7 @@ export class Kernel {
       const meta: ProcessMeta = { pid, tid: 0, origin: this.cfg.id, name: m.name, args: m.args, program: hash, epoch: 0, schedule: m.schedule };
       const proc = this.proc(meta);
       proc.owner = link;
+      if (this.heldClients.has(link)) this.hold(pid, true); // its client is not keeping up already
       proc.sync = new ProcessSync(this.cfg.id, (tid, result) => this.sysDone(proc, tid, result));
       proc.scheduler = m.scheduler;
       if (m.scheduler) this.startBalancer();
