@@ -15,7 +15,7 @@ import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, start
 import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
 import { psTable, threadName, type ThreadTarget } from "./kernels.js";
-import { runUnderQemu } from "./qemu.js";
+import { qemuIsa, runUnderQemu } from "./qemu.js";
 import { printRunJson, programOutput } from "./run-json.js";
 
 export interface ClusterFlags {
@@ -39,6 +39,7 @@ export async function keygenCommand(): Promise<number> {
 /** `popcorn kernel`: runs until SIGINT/SIGTERM, printing its dmesg as it goes. */
 export async function kernelCommand(o: { isa: string; listen: string; peers: string; keyFile: string; cores?: number; quiet?: boolean; qemu?: boolean }): Promise<number> {
   if (o.qemu) {
+    qemuIsa(o.isa, `--qemu with --isa ${o.isa}`, "use --qemu only with --isa aarch64, or leave it out");
     const args = ["kernel", "--isa", o.isa, "--listen", o.listen, "--peers", o.peers, "--key-file", o.keyFile];
     if (o.cores) args.push("--cores", String(o.cores));
     if (o.quiet) args.push("--quiet");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { profile } from "../isa/index.js";
 import { readKeyFile } from "../msg/index.js";
 import { CompileError, packageRoot } from "../toolchain/index.js";
-import { qemuKernelCommand } from "./qemu.js";
+import { qemuIsa, qemuKernelCommand } from "./qemu.js";
 
 export interface LocalCluster {
   addresses: string[];
@@ -28,6 +28,7 @@ export function kernelSpec(entry: string): { isa: string; qemu: boolean } {
     throw new CompileError(`--kernels entry "${entry}": write <isa> or <isa>@qemu (e.g. aarch64@qemu)`);
   }
   profile(isa!); // names the known ISAs on a typo
+  if (how === "qemu") qemuIsa(isa!, `--kernels entry "${entry}"`, `write ${isa}`);
   return { isa: isa!, qemu: how === "qemu" };
 }
 

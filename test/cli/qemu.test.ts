@@ -94,5 +94,12 @@ describe("--kernels entries", () => {
   it("name what they cannot run", () => {
     expect(popcorn("run", "hello.wasm", "--kernels", "x86-64,aarch64@docker").stderr).toMatch(/write <isa> or <isa>@qemu/);
     expect(popcorn("run", "hello.wasm", "--kernels", "x86-64,sparc@qemu").stderr).toMatch(/unknown ISA "sparc"/);
+    // QEMU runs an arm64 Node: an x86-64 profile there would be a simulated ISA on the other real one
+    const x = popcorn("run", "hello.wasm", "--kernels", "x86-64@qemu,aarch64");
+    expect(x.code).toBe(2);
+    expect(x.stderr).toMatch(/"x86-64@qemu": .*only aarch64 .*write x86-64/);
+    const k = popcorn("kernel", "--qemu", "--isa", "x86-64", "--listen", "127.0.0.1:1", "--peers", "127.0.0.1:1", "--key-file", "none");
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(/--qemu .*only .*--isa aarch64/);
   });
 });
