@@ -17,7 +17,8 @@
  *   ms         | number                       | every mode: wall time of the run, milliseconds
  *   dmesg      | string[]                     | every mode: the kernel log, as --dmesg prints it
  *   pid        | number                       | kernels and cluster: the process id the kernels gave it
- *   captures   | number                       | one kernel (not --stop-at): capture + restore round trips
+ *   captures   | number                       | one kernel (not --stop-at): capture + restore round trips,
+ *              |                              |   also when the program failed
  *   imageBytes | number                       | one kernel: bytes of those images; --stop-at: of the saved one
  *   stoppedAt  | number                       | --stop-at: the migration point it stopped at — absent when
  *   image      | string                       |   the program ended first (nothing saved); image: the file

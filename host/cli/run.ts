@@ -15,7 +15,7 @@ import { stackmapBackends } from "../isa/index.js";
 import { runOnKernels } from "./kernels.js";
 import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
-import { Process, ProcessError, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
+import { Process, ProcessError, RunFailed, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
 import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
 import { type OutputLine, printRunJson, programOutput } from "./run-json.js";
 import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
@@ -146,7 +146,8 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
 
 /** The program failed (a trap, an abort) under --json: a script still gets its JSON, with the error and the output so far. */
 function failedJson(e: ProcessError, output: OutputLine[], t0: number, dmesg: string[] = []): number {
-  printRunJson({ status: 1, error: e.message, output, ms: performance.now() - t0, dmesg });
+  const counts = e instanceof RunFailed ? { captures: e.captures, imageBytes: e.imageBytes } : {};
+  printRunJson({ status: 1, error: e.message, output, ms: performance.now() - t0, dmesg, ...counts });
   return 1;
 }
 

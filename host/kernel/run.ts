@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { decodeImage, encodeImage, type ProcessImage } from "./image.js";
-import { type CaptureReason, type KernelInfo, Process } from "./process.js";
+import { type CaptureReason, type KernelInfo, Process, ProcessError } from "./process.js";
 import type { Program } from "./program.js";
 
 export interface RunOptions {
@@ -29,6 +29,17 @@ export interface RunResult {
   imageBytes: number;
 }
 
+/** The program failed (a trap, an abort) after `captures` capture + restore round trips. */
+export class RunFailed extends ProcessError {
+  constructor(
+    cause: ProcessError,
+    readonly captures: number,
+    readonly imageBytes: number,
+  ) {
+    super(cause.message, { cause });
+  }
+}
+
 export const DEFAULT_KERNEL: KernelInfo = { id: 0, isa: "x86-64", count: 1 };
 
 export function runProgram(program: Program, opts: RunOptions = {}): RunResult {
@@ -43,7 +54,7 @@ export function runProgram(program: Program, opts: RunOptions = {}): RunResult {
   else p.boot();
   let captures = 0;
   let imageBytes = 0;
-  const status = p.run((state, reason: CaptureReason) => {
+  const capture = (state: Parameters<Process["image"]>[0], reason: CaptureReason) => {
     captures++;
     const t0 = performance.now();
     const img = p.image(state);
@@ -56,7 +67,11 @@ export function runProgram(program: Program, opts: RunOptions = {}): RunResult {
       `${what}: ${img.threads[0]!.frames.length} frames, ${img.memory.pages.length} pages, ` +
         `image ${bytes.length} bytes, capture+restore ${(performance.now() - t0).toFixed(2)} ms`,
     );
-    return "resume";
-  });
-  return { status: status!, captures, imageBytes };
+    return "resume" as const;
+  };
+  try {
+    return { status: p.run(capture)!, captures, imageBytes };
+  } catch (e) {
+    throw e instanceof ProcessError ? new RunFailed(e, captures, imageBytes) : e;
+  }
 }

@@ -372,6 +372,14 @@ describe("run --json: one shape in every mode a script can rely on", () => {
       expect(common(r, true).error, args.join(" ")).toMatch(/trap: unreachable/);
       expect(r.stderr, `${args.join(" ")}: the error is in the JSON, as in every mode`).toBe("");
     }
+
+    // a failure after checkpoints still counts them, as a run that ends does
+    const late = join(dir, "trap-late.ts");
+    writeFileSync(late, "function f(n: i32): i32 { return n < 2 ? n : f(n - 1) + f(n - 2); }\nexport function main(): i32 { if (f(12) > 0) unreachable(); return 0; }\n");
+    const failed = common(popcorn("run", late, "--json", "--checkpoint-every", "20"), true);
+    expect(failed.error).toMatch(/trap: unreachable/);
+    expect(failed.captures).toBeGreaterThan(0);
+    expect(failed.imageBytes).toBeGreaterThan(0);
   });
 });
 
