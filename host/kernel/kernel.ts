@@ -265,9 +265,10 @@ export class Kernel {
    * Adds a line to this kernel's log (dmesg). A line given as a function is
    * written when the log is read (at once if onLog wants every line): a
    * migration's lines were made on the next migration's path otherwise.
+   * `at`: when it happened, if not now (a departure's line is written after
+   * the send, which may have woken a thread that took this one's CPU).
    */
-  dmesg(line: string | (() => string)): void {
-    const at = now();
+  dmesg(line: string | (() => string), at = now()): void {
     const entry = () => `[${((at - this.cfg.bootAt) / 1000).toFixed(6).padStart(12)}] kernel ${this.cfg.id} (${this.isa}): ${typeof line === "string" ? line : line()}`;
     if (this.cfg.onLog) {
       const text = entry();
@@ -914,6 +915,7 @@ export class Kernel {
     } catch (err) {
       return this.stayAfterAll(t, `could not be made: ${(err as Error).message}`);
     }
+    const sentAt = now();
     try {
       this.transport.sendEncoded(r.to, d.bytes);
     } catch (err) {
@@ -931,6 +933,7 @@ export class Kernel {
       ((who, to, frames, phases) => () =>
         `pid ${who} migrating to kernel ${to} (${this.cfg.isas[to]}): ${frames} frames, ` +
         `memory ${memoryBytes} B, message ${size} B (${phaseText(phases)})`)(name(r.meta.pid, r.meta.tid), r.to, r.state.frames.length, r.phases),
+      sentAt,
     );
   }
 

@@ -181,3 +181,24 @@ describe("the guest's own migrate()", () => {
     expect(reasons).toEqual(["migrate"]);
   });
 });
+
+describe("dmesg times", () => {
+  it("a departure's line has the time it was sent, though the source is held up in the send (a thread it woke took its CPU)", async () => {
+    const c = (cluster = await ScriptedCluster.start());
+    const stamp = (l: string) => Number(/^\[\s*([\d.]+)\]/.exec(l)![1]);
+    let sentAt: number | undefined;
+    c.link.script = (from, _to, m) => {
+      if (m.t === "migrate" && from === 0 && sentAt === undefined) {
+        sentAt = performance.timeOrigin + performance.now();
+        const until = Date.now() + 30;
+        while (Date.now() < until); // the sender is held up inside its send
+      }
+      return "pass";
+    };
+    const pid = await c.exec(0, "hello", ["1"]);
+    expect(await c.exit(pid)).toMatchObject({ status: 0 });
+    const leaving = c.logs[0]!.find((l) => / migrating to kernel 1/.test(l))!;
+    // (stamps are in µs: one µs for the rounding)
+    expect(c.bootAt + stamp(leaving) * 1000, leaving).toBeLessThanOrEqual(sentAt! + 0.001);
+  });
+});

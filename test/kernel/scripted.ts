@@ -97,6 +97,8 @@ export class ScriptedCluster {
   readonly kernels: Kernel[] = [];
   /** each kernel's dmesg lines, every life of it */
   readonly logs: string[][] = [];
+  /** the time (now()) dmesg stamps count from, in seconds */
+  bootAt = 0;
   /** everything the kernels told their clients */
   readonly replies: ClientReply[] = [];
   private readonly clients: ((r: ClientRequest) => void)[] = [];
@@ -110,8 +112,8 @@ export class ScriptedCluster {
 
   static async start(opts: { kernels?: number; cores?: number } = {}): Promise<ScriptedCluster> {
     const c = new ScriptedCluster(opts.kernels ?? 2, opts.cores ?? 1);
-    const bootAt = now();
-    for (let id = 0; id < c.count; id++) c.boot(id, bootAt);
+    c.bootAt = now();
+    for (let id = 0; id < c.count; id++) c.boot(id, c.bootAt);
     await Promise.all(c.kernels.map((k) => k.ready));
     return c;
   }
