@@ -101,6 +101,7 @@ function functionJson(name: string, list: Site[], maps: Stackmap[]) {
     sites: list.map((s) => ({
       id: s.id,
       kind: s.kind,
+      ...(s.callee !== undefined && { callee: s.callee }),
       returnAddress: Object.fromEntries(maps.map((sm) => [sm.isa, sm.sites[s.id]!.returnAddress])),
       values: s.values.map((v, j) => ({
         name: v.name,
@@ -121,7 +122,7 @@ function functionText(name: string, list: Site[], maps: Stackmap[]): string[] {
   rows.push(["frame", ...maps.map((m) => `${j.isas[m.isa]!.frameSize} bytes`)]);
   rows.push(["saves", ...maps.map((m) => j.isas[m.isa]!.saves.map((s) => `${s.register} ${s.text}`).join(", ") || "-")]);
   for (const s of j.sites) {
-    rows.push([`site ${s.id} ${s.kind}`, ...maps.map((m) => `ret ${hex(s.returnAddress[m.isa]!)}`)]);
+    rows.push([`site ${s.id} ${s.kind}${s.callee === undefined ? "" : ` ${shortName(s.callee)}`}`, ...maps.map((m) => `ret ${hex(s.returnAddress[m.isa]!)}`)]);
     if (!s.values.length) rows.push(["  (no live values)", ...maps.map(() => "")]);
     for (const v of s.values) rows.push([`  ${v.name} ${v.type}`, ...maps.map((m) => v.locations[m.isa]!.text)]);
   }

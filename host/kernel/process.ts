@@ -418,9 +418,10 @@ export class Process {
    * thread stopped at a point (entry, loop, explicit), every frame outside
    * it at a call, and the outermost in the function the thread starts in
    * (main, or a spawned thread's function; when the name section names it).
-   * Which function a call site calls is not in the site table: a chain that
-   * passes here and still does not fit fails while rewinding, and misfit()
-   * refuses it then.
+   * A direct call's site names the function it calls (sites.ts callee): the
+   * frame inside it must be in that function. An indirect call's does not:
+   * a chain that passes here and still does not fit fails while rewinding,
+   * and misfit() refuses it then.
    */
   private checkFrames(frames: Frame[], from = ""): void {
     const sites = this.requireSites();
@@ -433,6 +434,13 @@ export class Process {
         throw new ImageError(
           `${from}image does not fit ${this.program.name}: its frame ${i} (innermost 0) is at ${site.kind} site ${f.site} in ${site.func}, but ${why} — ` +
             "take the image again with `popcorn run --stop-at` and this program",
+        );
+      }
+      const inner = i > 0 ? sites.sites[frames[i - 1]!.site]!.func : undefined;
+      if (site.callee !== undefined && inner !== site.callee) {
+        throw new ImageError(
+          `${from}image does not fit ${this.program.name}: its frame ${i} (innermost 0) is at call site ${f.site} in ${site.func}, which calls ${site.callee}, ` +
+            `but the frame inside it is in ${inner} — take the image again with \`popcorn run --stop-at\` and this program`,
         );
       }
       if (site.values.length !== f.values.length) {

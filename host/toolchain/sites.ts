@@ -11,13 +11,19 @@
  *   [ version: 2,
  *     moduleHash: bin(32),        sha-256 of the module without popcorn.* sections
  *     functions: [ [name, firstSite, siteCount, frame: [type, ...]], ... ],
- *     sites: [ [id, kind, functionIndex, values: [[type, name, slot], ...]], ... ] ]
+ *     sites: [ [id, kind, functionIndex, values: [[type, name, slot], ...], callee?], ... ] ]
  *
  *   kind  0 entry | 1 loop | 2 call | 3 explicit
  *   type  "i32" | "i64" | "f32" | "f64" | "v128"
  *   name  the local's name from the name section, or "$<index>" (a temporary
  *         the pass made for a value held on the operand stack across a call
  *         is named "$<index>:stack")
+ *
+ *   callee  a call site's: the index in functions of the function it calls
+ *         when the call is direct; absent for call_indirect (any function
+ *         of its type) and for other kinds. Optional, so version 2 without
+ *         it still reads: a resumed image's frames are checked against it
+ *         (one frame's call site must call the function of the frame inside).
  *
  *   frame the values an instrumented function's code saves and restores, the
  *         same at each of its sites: every local live at any of them (so
@@ -50,6 +56,8 @@ export interface Site {
   kind: SiteKind;
   func: string;
   values: LiveValue[];
+  /** call sites of a direct call: the function called (see callee above) */
+  callee?: string;
 }
 
 export interface SiteTable {
@@ -73,7 +81,12 @@ export function encodeSites(t: SiteTable): Uint8Array {
     t.version,
     t.moduleHash,
     t.functions.map((f) => [f.name, f.firstSite, f.siteCount, f.frame ?? []]),
-    t.sites.map((s) => [s.id, KINDS.indexOf(s.kind), funcIndex.get(s.func), s.values.map((v) => [v.type, v.name, v.slot ?? -1])]),
+    t.sites.map((s) => {
+      const record: unknown[] = [s.id, KINDS.indexOf(s.kind), funcIndex.get(s.func), s.values.map((v) => [v.type, v.name, v.slot ?? -1])];
+      const callee = s.callee === undefined ? undefined : funcIndex.get(s.callee);
+      if (callee !== undefined) record.push(callee);
+      return record;
+    }),
   ]);
 }
 
@@ -110,6 +123,8 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
     const kind = KINDS[s[1] as number];
     const fn = functions[s[2] as number];
     if (!kind || !fn || !Array.isArray(s[3])) throw bad(`site ${i} has a bad kind, function or value list`);
+    const callee = s.length > 4 ? functions[s[4] as number] : undefined;
+    if (s.length > 5 || (s.length === 5 && (kind !== "call" || !callee))) throw bad(`site ${i} has a bad callee`);
     if (i < fn.firstSite || i >= fn.firstSite + fn.siteCount) throw bad(`site ${i} is outside the sites of its function ${fn.name}`);
     return {
       id: i,
@@ -125,6 +140,7 @@ export function decodeSites(bytes: Uint8Array, where = "module"): SiteTable {
         }
         return slot < 0 ? { type, name } : { type, name, slot };
       }),
+      ...(callee && { callee: callee.name }),
     };
   });
   for (const site of table) {

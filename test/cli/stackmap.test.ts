@@ -66,7 +66,7 @@ describe("popcorn stackmap", () => {
     expect(r.stdout).toMatch(/function fib {2}\(fib\/fib\)/);
     expect(r.stdout).toMatch(/^ +x86-64 +aarch64$/m);
     expect(r.stdout).toMatch(/saves +rbx \[rbp-8\].* +x19 \[x29\+16\]/);
-    expect(r.stdout).toMatch(/site \d+ call +ret 0x[0-9a-f]+ +ret 0x[0-9a-f]+/);
+    expect(r.stdout).toMatch(/site \d+ call fib +ret 0x[0-9a-f]+ +ret 0x[0-9a-f]+/); // a direct call's site names what it calls
     expect(r.stdout).toMatch(/\$0 i32 +ebx +w19$/m); // an i32: the 32-bit view of the register
   });
 
@@ -82,6 +82,8 @@ describe("popcorn stackmap", () => {
     expect(site.id).toBe(withValues.id);
     const loc = site.values[0].locations.aarch64;
     expect(loc.text).toMatch(loc.kind === "register" ? (loc.size === 4 ? /^w\d+$/ : /^x\d+$/) : /^\[x29\+\d+\]$/);
+    const fib = all.functions.find((f: { name: string }) => f.name === "fib/fib");
+    expect(fib.sites.filter((s: { kind: string }) => s.kind === "call").map((s: { callee?: string }) => s.callee)).toEqual(["fib/fib", "fib/fib"]);
   });
 
   it("--site of another function than --function names the function the site is in", () => {

@@ -24,6 +24,7 @@ const table = (): SiteTable => ({
         { type: "v128", name: "$3", slot: 2 },
         { type: "f64", name: "x", slot: 3 },
       ],
+      callee: "g",
     },
     { id: 2, kind: "loop", func: "g", values: [] },
   ],
@@ -32,6 +33,28 @@ const table = (): SiteTable => ({
 describe("popcorn.sites", () => {
   it("round-trips frames and slots", () => {
     expect(decodeSites(encodeSites(table()))).toEqual(table());
+  });
+
+  it("reads a call site without a callee (an indirect call's, and a section written before callees)", () => {
+    const t = table();
+    delete t.sites[1]!.callee;
+    expect(decodeSites(encodeSites(t)).sites[1]).not.toHaveProperty("callee");
+  });
+
+  it("refuses a callee that is no function, or on a site that is not a call", () => {
+    const raw = () => [SITES_VERSION, new Uint8Array(32), [["f", 0, 2, ["i32"]]], [[0, 0, 0, [["i32", "n", 0]]], [1, 2, 0, [], 0]]] as unknown[][];
+    expect(decodeSites(encode(raw()), "x.wasm").sites[1]!.callee).toBe("f");
+    const edits: ((r: unknown[][]) => void)[] = [
+      (r) => ((r[3] as unknown[][])[1]![4] = 7), // no function 7
+      (r) => ((r[3] as unknown[][])[1]![4] = "f"), // a name, not an index
+      (r) => (r[3] as unknown[][])[0]!.push(0), // an entry point's
+      (r) => (r[3] as unknown[][])[1]!.push(0), // a sixth element
+    ];
+    for (const edit of edits) {
+      const r = raw();
+      edit(r);
+      expect(() => decodeSites(encode(r), "x.wasm")).toThrow(/^x\.wasm: popcorn\.sites section is malformed \(site \d has a bad callee\)/);
+    }
   });
 
   it("refuses a value whose slot is not of its type in its function's frame, by site and function", () => {

@@ -124,8 +124,8 @@ export function instrument(m: binaryen.Module, opts: InstrumentOptions): Instrum
         points: opts.points,
         rt,
         newLabel,
-        newSite: (kind) => {
-          sites.push({ id: sites.length, kind, func: name, values: [] });
+        newSite: (kind, callee) => {
+          sites.push({ id: sites.length, kind, func: name, values: [], ...(callee !== undefined && { callee }) });
           return sites.length - 1;
         },
         sites,
@@ -149,7 +149,7 @@ interface FunctionContext {
   points: Set<PointKind>;
   rt: RuntimeImports;
   newLabel(hint: string): string;
-  newSite(kind: SiteKind): number;
+  newSite(kind: SiteKind, callee?: string): number;
   sites: Site[];
 }
 

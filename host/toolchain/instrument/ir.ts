@@ -53,7 +53,8 @@ export interface ListBuilder {
   isSiteCall(e: Ref): boolean;
   isExplicitPoint(e: Ref): boolean;
   loopPoints: boolean;
-  newSite(kind: SiteKind): number;
+  /** `callee`: the function a direct call calls (call sites) */
+  newSite(kind: SiteKind, callee?: string): number;
   newLabel(hint: string): string;
 }
 
@@ -200,6 +201,7 @@ function pushCall(stmt: Ref, call: Ref, result: number | undefined, b: ListBuild
   if (B.getExpressionId(call) === B.CallIndirectId && CallIndirect.isReturn(call)) {
     throw new UnsupportedError("a tail call (return_call_indirect) to a function that may unwind");
   }
-  out.push({ k: "call", e: stmt, site: b.newSite("call"), result, target, uses: localsRead(stmt) });
+  const callee = B.getExpressionId(call) === B.CallId ? (B.getExpressionInfo(call) as binaryen.CallInfo).target : undefined;
+  out.push({ k: "call", e: stmt, site: b.newSite("call", callee), result, target, uses: localsRead(stmt) });
   return out;
 }
