@@ -1,6 +1,9 @@
 /**
  * The host side of the guest library (assembly/popcorn/index.ts): module
- * "popcorn", and the "env" imports AssemblyScript programs use.
+ * "popcorn", and the "env" imports AssemblyScript programs use — abort,
+ * trace, seed, and the standard library's console (log, info and debug to
+ * stdout; warn, error and a failed assert to stderr, as Node's console;
+ * not time/timeLog/timeEnd, whose timers a migration would leave behind).
  * An import the program needs and popcorn does not provide is named at load.
  */
 import { CHECK_MIGRATE, GUEST_MODULE, RT_MODULE } from "../toolchain/index.js";
@@ -12,6 +15,7 @@ export interface GuestHost {
   args: string[];
   kernel: { id: number; isa: string; count: number };
   stdout(line: string): void;
+  stderr(line: string): void;
   requestMigration(to: number): void;
   /** this thread's id (0: main) */
   tid: number;
@@ -62,14 +66,23 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
     },
     seed: () => 0x5eed,
     trace: (msg, n, ...a) => host.stdout(`trace: ${readAsString(host.memory(), msg!)} ${a.slice(0, n).join(", ")}`),
+    "console.assert": (ok, msg) => {
+      if (ok) return;
+      const text = readAsString(host.memory(), msg!);
+      host.stderr(text ? `Assertion failed: ${text}` : "Assertion failed");
+    },
   };
+  const say = (to: (line: string) => void) => (msg: number) => to(readAsString(host.memory(), msg));
+  for (const name of ["log", "info", "debug"]) env[`console.${name}`] = say((l) => host.stdout(l));
+  for (const name of ["warn", "error"]) env[`console.${name}`] = say((l) => host.stderr(l));
   const provided: Record<string, Record<string, unknown>> = { [GUEST_MODULE]: popcorn, env };
   const imports: WebAssembly.Imports = {};
   for (const imp of WebAssembly.Module.imports(program.module)) {
     if (imp.module === RT_MODULE || imp.kind === "memory") continue; // the process supplies these
     const f = provided[imp.module]?.[imp.name];
     if (f === undefined) {
-      throw new ProgramError(`${program.name}: imports ${imp.module}.${imp.name}, which popcorn does not provide`);
+      const hint = imp.module === "env" && imp.name.startsWith("console.") ? " (popcorn provides console.log, info, debug, warn, error and assert)" : "";
+      throw new ProgramError(`${program.name}: imports ${imp.module}.${imp.name}, which popcorn does not provide${hint}`);
     }
     (imports[imp.module] ??= {})[imp.name] = f as WebAssembly.ImportValue;
   }

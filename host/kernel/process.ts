@@ -196,6 +196,7 @@ export class Process {
       args: this.opts.args,
       kernel: this.opts.kernel,
       stdout: this.opts.stdout,
+      stderr: this.opts.stderr,
       requestMigration: (to) => this.requestMigration(to),
       tid: this.opts.tid ?? 0,
       sys: (call) => this.sys(call),
