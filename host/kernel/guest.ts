@@ -3,7 +3,8 @@
  * "popcorn", and the "env" imports AssemblyScript programs use — abort,
  * trace, seed, and the standard library's console (log, info and debug to
  * stdout; warn, error and a failed assert to stderr, as Node's console;
- * not time/timeLog/timeEnd, whose timers a migration would leave behind).
+ * not time/timeLog/timeEnd, whose timers a migration would leave behind),
+ * and Date.now.
  * An import the program needs and popcorn does not provide is named at load.
  */
 import { CHECK_MIGRATE, GUEST_MODULE, RT_MODULE } from "../toolchain/index.js";
@@ -65,6 +66,7 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
       throw new ProgramError(`${program.name}: abort: ${readAsString(m, msg!)} at ${readAsString(m, file!)}:${line}:${col}${wasmFrames(new Error())}`);
     },
     seed: () => 0x5eed,
+    "Date.now": () => Date.now(), // the kernel's clock: kernels on other machines may differ by their clocks' skew
     trace: (msg, n, ...a) => host.stdout(`trace: ${readAsString(host.memory(), msg!)} ${a.slice(0, n).join(", ")}`),
     "console.assert": (ok, msg) => {
       if (ok) return;
@@ -81,7 +83,7 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
     if (imp.module === RT_MODULE || imp.kind === "memory") continue; // the process supplies these
     const f = provided[imp.module]?.[imp.name];
     if (f === undefined) {
-      const hint = imp.module === "env" && imp.name.startsWith("console.") ? " (popcorn provides console.log, info, debug, warn, error and assert)" : "";
+      const hint = imp.module === "env" && imp.name.startsWith("console.") ? " (popcorn provides console.log, info, debug, warn, error and assert, and Date.now)" : "";
       throw new ProgramError(`${program.name}: imports ${imp.module}.${imp.name}, which popcorn does not provide${hint}`);
     }
     (imports[imp.module] ??= {})[imp.name] = f as WebAssembly.ImportValue;

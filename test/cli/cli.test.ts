@@ -44,7 +44,7 @@ describe("popcorn compile / run / resume", () => {
     expect(stop.stdout + resumed.stdout).toBe(popcorn("run", fib, "--", "15", "200").stdout);
   });
 
-  it("runs a program that writes with AssemblyScript's console: log, info, debug to stdout; warn, error, a failed assert to stderr — in order, across a migration", () => {
+  it("runs a program that writes with AssemblyScript's console (log, info, debug to stdout; warn, error, a failed assert to stderr) and reads Date.now — in order, across a migration", () => {
     const src = join(dir, "console.ts");
     writeFileSync(
       src,
@@ -55,11 +55,12 @@ describe("popcorn compile / run / resume", () => {
         '  console.warn("warn"); migrate(kernelCount() - 1); console.error("error"); console.log();',
         // (conditions the compiler cannot fold: asc 0.28 passes console.assert(1 + 1 == 2, …) a false)
         '  const n = kernelCount(); console.assert(n > 0, "holds"); console.assert(n > 9, "fails");',
+        '  console.log((Date.now() > 1_700_000_000_000).toString());',
         "  return 0;",
         "}",
       ].join("\n"),
     );
-    const want = { stdout: "log 42\ninfo\ndebug\n\n", stderr: "warn\nerror\nAssertion failed: fails\n" };
+    const want = { stdout: "log 42\ninfo\ndebug\n\ntrue\n", stderr: "warn\nerror\nAssertion failed: fails\n" };
     for (const args of [[], ["--kernels", "x86-64,aarch64"]]) {
       const r = popcorn("run", src, ...args);
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
@@ -69,7 +70,7 @@ describe("popcorn compile / run / resume", () => {
     writeFileSync(timer, 'export function main(): i32 { console.time("t"); console.timeEnd("t"); return 0; }\n');
     const r = popcorn("run", timer);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/imports env\.console\.time\w*, which popcorn does not provide \(popcorn provides console\.log, info, debug, warn, error and assert\)/);
+    expect(r.stderr).toMatch(/imports env\.console\.time\w*, which popcorn does not provide \(popcorn provides console\.log, info, debug, warn, error and assert, and Date\.now\)/);
   });
 
   it("compiles a program that imports an npm package from any folder: packages are found from the program's own", () => {
