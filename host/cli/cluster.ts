@@ -16,7 +16,8 @@ import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
 import { psTable, threadName, type ThreadTarget } from "./kernels.js";
 import { qemuIsa, runUnderQemu } from "./qemu.js";
-import { printRunJson, programOutput } from "./run-json.js";
+import { SIGPIPE, programOutput } from "./output.js";
+import { printRunJson } from "./run-json.js";
 
 export interface ClusterFlags {
   cluster: string;
@@ -112,11 +113,22 @@ export async function runOnRemote(
 ): Promise<number> {
   const kernel = await RemoteKernel.connect(address, clusterKey);
   // --json: the summary every run prints (run-json.ts), with the pid as on embedded kernels
-  const out = programOutput(o.json);
+  // a reader that does not keep up: this client stops reading, and the kernel holds the process as for any slow client
+  // (daemon.ts); one that went away (| head) is the process's SIGPIPE (output.ts)
+  let started: number | undefined;
+  const out = programOutput({
+    json: o.json,
+    hold: (on) => kernel.hold(on),
+    brokenPipe: () => {
+      if (started !== undefined) signalQuietly(kernel, started, SIGPIPE);
+    },
+  });
   kernel.onOutput = (_pid, stream, line) => out.write(stream, line);
   const t0 = performance.now();
   try {
     const { pid, exited } = await kernel.exec(bytes, file, args, o.migrateAt, o.scheduler);
+    started = pid;
+    if (out.broken) signalQuietly(kernel, pid, SIGPIPE); // its first lines came before the exec's reply
     // the first Ctrl-C (SIGTERM) is passed on as signal 2 (15): the process stops at its next migration point; the
     // second one leaves it to the cluster
     let interrupts = 0;
@@ -138,7 +150,7 @@ export async function runOnRemote(
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     const ms = performance.now() - t0;
-    if (ex.error && !o.json) process.stderr.write(`popcorn: ${ex.error.startsWith(`${file}: `) ? "" : `${file}: `}${ex.error}\n`);
+    if (ex.error && !o.json && !out.broken) process.stderr.write(`popcorn: ${ex.error.startsWith(`${file}: `) ? "" : `${file}: `}${ex.error}\n`);
     const log: string[] = [];
     if (o.dmesg || o.json) {
       // what the kernels still reachable say: the one this client talks to may be the one that went away
@@ -159,6 +171,15 @@ export async function runOnRemote(
     return ex.status;
   } finally {
     kernel.close();
+  }
+}
+
+/** A signal for pid, if the kernel is still there to take it (a lost connection reports itself: the run's exit). */
+function signalQuietly(kernel: RemoteKernel, pid: number, signo: number): void {
+  try {
+    kernel.signal(pid, signo);
+  } catch {
+    // the connection is closed: its exit says why
   }
 }
 

@@ -38,7 +38,12 @@ export async function demoCommand(): Promise<number> {
       say(`\nWhat the first migration did to the stack (${first.from.isa} → ${first.to.isa}; --trace writes this for every migration):`);
       for (const f of first.transform.frames) {
         say(`  frame ${f.depth} ${f.function} site ${f.site}: returns to 0x${f.from.returnAddress.toString(16)} → 0x${f.to.returnAddress.toString(16)}, frame ${f.from.frameSize} → ${f.to.frameSize} bytes`);
-        for (const v of f.values) say(`    ${v.name} ${v.type} = 0x${v.hex}: ${v.fromText} → ${v.toText}`);
+        const values = first.frames.find((x) => x.depth === f.depth)?.values ?? [];
+        // the value as the program knows it, and its bytes in memory order (little-endian on both ISAs)
+        for (const v of f.values) {
+          const value = values.find((x) => x.name === v.name)?.value ?? "?";
+          say(`    ${v.name} ${v.type} = ${value} (bytes ${v.hex}): ${v.fromText} → ${v.toText}`);
+        }
       }
     }
     say(`\nexit status ${ex.status}`);

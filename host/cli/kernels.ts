@@ -9,7 +9,8 @@ import { EmbeddedKernels, MIGRATION_TRACE_VERSION, PID_SPAN, SIGMIGRATE, loadPro
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 import { kernelSpec, startLocalCluster } from "./local-cluster.js";
 import { runOnRemote } from "./cluster.js";
-import { printRunJson, programOutput } from "./run-json.js";
+import { SIGPIPE, programOutput } from "./output.js";
+import { printRunJson } from "./run-json.js";
 import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface KernelRunFlags {
@@ -52,14 +53,22 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
   if ((o.migrateEvery || o.migrateAt) && !program.sites) {
     throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
-  const out = programOutput(o.json);
-  const kernels = await EmbeddedKernels.start({
+  const pids: number[] = [];
+  // a reader that does not keep up holds the process; one that went away (| head) is its SIGPIPE (output.ts)
+  const started: { kernels?: EmbeddedKernels } = {};
+  const out = programOutput({
+    json: o.json,
+    hold: (on) => started.kernels?.hold(on),
+    brokenPipe: () => {
+      for (const pid of pids) started.kernels?.signal(pid, SIGPIPE);
+    },
+  });
+  const kernels = (started.kernels = await EmbeddedKernels.start({
     isas,
     cores: o.cores,
     trace: o.trace !== undefined,
     onOutput: (_pid, stream, line) => out.write(stream, line),
-  });
-  const pids: number[] = [];
+  }));
   const control = await serveControl(kernels, name, () => pids);
   // the first Ctrl-C (SIGTERM) is passed on as signal 2 (15): the process stops at its next migration point
   // and exits 130 (143), as `popcorn kill` would make it; a program that has none (or is stuck where points
@@ -90,7 +99,8 @@ export async function runOnKernels(bytes: Uint8Array, name: string, args: string
     if (o.json) {
       printRunJson({ status: ex.status, error: ex.error, output: out.lines, ms: performance.now() - t0, dmesg: lines, pid });
     } else {
-      if (ex.error) process.stderr.write(`popcorn: ${ex.error.startsWith(`${name}: `) ? ex.error : `${name}: ${ex.error}`}\n`);
+      // (a run whose reader went away ends quietly, as a shell's pipeline does)
+      if (ex.error && !out.broken) process.stderr.write(`popcorn: ${ex.error.startsWith(`${name}: `) ? ex.error : `${name}: ${ex.error}`}\n`);
       if (o.dmesg) process.stderr.write(lines.join("\n") + "\n");
     }
     return ex.status;

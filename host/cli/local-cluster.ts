@@ -18,6 +18,8 @@ import { qemuIsa, qemuKernelCommand } from "./qemu.js";
 export interface LocalCluster {
   addresses: string[];
   key: Uint8Array;
+  /** the key's file, for commands that read it (--key-file); removed by stop() */
+  keyFile: string;
   stop(): void;
 }
 
@@ -84,7 +86,7 @@ export async function startLocalCluster(entries: string[], log?: (line: string) 
           }),
       ),
     );
-    return { addresses, key: readKeyFile(keyFile), stop };
+    return { addresses, key: readKeyFile(keyFile), keyFile, stop };
   } catch (e) {
     stop();
     throw e;

@@ -179,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("kill")
-    .description("send a signal to a process or one of its threads: 35 migrates it to the next kernel at its next migration point (pid: the main thread; pid.tid: that thread, its siblings keep running); 2, 9, 15 stop the whole process")
+    .description("send a signal to a process or one of its threads: 35 migrates it to the next kernel at its next migration point (pid: the main thread; pid.tid: that thread, its siblings keep running); 2, 9, 13, 15 stop the whole process")
     .argument("<pid>", "the process or thread, as `popcorn ps` shows it: pid or pid.tid", threadArg)
     .addOption(new Option("-s, --signal <n>", "signal number (also written -35)").default(15).argParser(signalArg))
     .option("--cluster <addr>", "talk to the cluster of the kernel daemon at this address (popcorn kernel) instead of local runs")

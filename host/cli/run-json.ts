@@ -54,19 +54,3 @@ export function printRunJson(s: RunSummary): void {
   const { status, error, output, ms, dmesg, ...mode } = s;
   process.stdout.write(JSON.stringify({ status, error, output, ms, dmesg, ...mode }) + "\n");
 }
-
-/**
- * Where a run sends the program's output: with --json, into `lines` for the
- * summary (stdout stays the JSON's alone); otherwise straight to this
- * process's stdout and stderr.
- */
-export function programOutput(json: boolean | undefined): { lines: OutputLine[]; write(stream: number, line: string): void } {
-  const lines: OutputLine[] = [];
-  return {
-    lines,
-    write: (stream, line) => {
-      if (json) lines.push({ stream, line });
-      else (stream === 1 ? process.stdout : process.stderr).write(line + "\n");
-    },
-  };
-}

@@ -17,7 +17,8 @@ import { runOnCluster } from "./cluster.js";
 import { compile, CompileError } from "../toolchain/index.js";
 import { Process, ProcessError, RunFailed, decodeImage, encodeImage, loadProgram, runProgram, type Program, type ProcessImage, type Scheduler } from "../kernel/index.js";
 import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
-import { type OutputLine, printRunJson, programOutput } from "./run-json.js";
+import { BrokenPipe, SIGPIPE, programOutput } from "./output.js";
+import { type OutputLine, printRunJson } from "./run-json.js";
 import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
 
 export interface RunFlags {
@@ -114,7 +115,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
   if (!program.sites) throw new CompileError(`${program.name}: --stop-at needs an instrumented program — compile it with \`popcorn compile\``);
   refuseSameFile("--save", o.save, program.name, "the program");
   checkOutput("--save", o.save); // before the run: a path that cannot be written must not cost it
-  const out = programOutput(o.json);
+  const out = programOutput({ json: o.json, blocking: true });
   const t0 = performance.now();
   const p = new Process(program, {
     args,
@@ -128,6 +129,7 @@ async function stopAndSave(program: Program, args: string[], o: RunFlags): Promi
     p.boot();
     status = p.run(() => "stop");
   } catch (e) {
+    if (e instanceof BrokenPipe) return 128 + SIGPIPE;
     if (!(o.json && e instanceof ProcessError)) throw e;
     return failedJson(e, out.lines, t0);
   }
@@ -153,7 +155,7 @@ function failedJson(e: ProcessError, output: OutputLine[], t0: number, dmesg: st
 
 async function execute(program: Program, args: string[], o: RunFlags, image?: ProcessImage): Promise<number> {
   const dmesg: string[] = [];
-  const out = programOutput(o.json);
+  const out = programOutput({ json: o.json, blocking: true });
   const t0 = performance.now();
   let r: ReturnType<typeof runProgram>;
   try {
@@ -167,6 +169,7 @@ async function execute(program: Program, args: string[], o: RunFlags, image?: Pr
       log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6).padStart(12)}] kernel 0 (x86-64): ${l}`),
     });
   } catch (e) {
+    if (e instanceof BrokenPipe) return 128 + SIGPIPE;
     if (!(o.json && e instanceof ProcessError)) throw e;
     return failedJson(e, out.lines, t0, dmesg);
   }

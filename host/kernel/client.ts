@@ -45,6 +45,8 @@ export type ClientRequest =
   | { t: "ps"; req: number }
   /** from now on, send this client every migration record (and trace) of this kernel */
   | { t: "watch" }
+  /** hold (or let go) the processes this client started: its reader does not keep up with their output (cli/output.ts) */
+  | { t: "hold"; on: boolean }
   | { t: "dmesg"; req: number }
   | { t: "shutdown" };
 
@@ -266,6 +268,12 @@ export class EmbeddedKernels {
     const exited = new Promise<ExitInfo>((resolve) => this.exits.set(pid, resolve));
     this.ports[on]!.postMessage({ t: "exec", pid, name, bytes, args, schedule: o.schedule, scheduler: o.scheduler } satisfies ClientRequest);
     return { pid, exited };
+  }
+
+  /** Holds (or lets go) the processes started here: this process's reader does not keep up with their output (Kernel.hold). */
+  hold(on: boolean): void {
+    if (this.stopped) return;
+    for (const p of this.ports) p.postMessage({ t: "hold", on } satisfies ClientRequest);
   }
 
   /** Sends a signal to a thread (default: main), through its origin kernel (which forwards it to where the thread is). */

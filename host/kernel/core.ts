@@ -60,7 +60,7 @@ export interface CoreConfig {
 /** Signals a process can be stopped with; 35 is Popcorn's migration signal. */
 export const SIGMIGRATE = 35;
 /** The signals that stop a whole process (SIGINT, SIGKILL, SIGTERM). */
-export const STOP_SIGNALS: ReadonlySet<number> = new Set([2, 9, 15]);
+export const STOP_SIGNALS: ReadonlySet<number> = new Set([2, 9, 13, 15]);
 /** Every signal popcorn delivers; the kernel ignores the others. */
 export const SIGNALS: readonly number[] = [...STOP_SIGNALS, SIGMIGRATE];
 

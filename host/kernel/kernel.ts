@@ -48,7 +48,7 @@
  * output) gets no core here: its running threads yield at their next
  * point, and its runnable ones wait in the run queue until it is let go —
  * by its client draining, its client going, or a stop signal.
- * A stop signal (2, 9, 15) ends the whole process: it goes to its main
+ * A stop signal (2, 9, 13, 15) ends the whole process: it goes to its main
  * thread, and is remembered until main acts on it.
  *
  * Memory traffic per process (bytes of pages and diffs in and out of this
@@ -164,7 +164,7 @@ interface Thread {
   requested?: Request;
   queued: SignalMessage[];
   /**
-   * on main: a stop signal (2, 9, 15) delivered and not yet acted on: it
+   * on main: a stop signal (2, 9, 13, 15) delivered and not yet acted on: it
    * follows main if it leaves before its next migration point, and is
    * delivered again wherever it runs next — a kill is never lost to a
    * migration
@@ -361,6 +361,8 @@ export class Kernel {
       case "watch":
         link.watches = true;
         return;
+      case "hold":
+        return this.holdClient(link, m.on);
       case "dmesg":
         return reply(m.req, [...this.logLines()]);
       case "ping":

@@ -155,6 +155,9 @@ export class RemoteKernel {
   /** set when the watchdog closed the connection: the kernel stopped answering */
   private silent = false;
   private watchdog: NodeJS.Timeout | undefined;
+  /** hold(true): this client stopped reading; since when it reads again (hold(false)) */
+  private holding = false;
+  private readingSince = 0;
   onOutput: ((pid: number, stream: 1 | 2, line: string) => void) | undefined;
   /** with watch(): every migration into this kernel */
   onMigration: ((r: MigrationRecord) => void) | undefined;
@@ -194,7 +197,8 @@ export class RemoteKernel {
     const wake = new WakeWatch(tickMs, boundMs); // a late tick: this client did not run meanwhile
     this.watchdog = setInterval(() => {
       const now = Date.now();
-      if (now - Math.max(this.conn.lastActivity, wake.tick(now).woke) <= boundMs) return;
+      // (a kernel is silent while this client does not read it: hold)
+      if (this.holding || now - Math.max(this.conn.lastActivity, wake.tick(now).woke, this.readingSince) <= boundMs) return;
       this.silent = true;
       this.conn.destroy(`stopped answering (no heartbeat in ${boundMs / 1000} s)`);
     }, tickMs);
@@ -274,6 +278,22 @@ export class RemoteKernel {
   }
   signal(pid: number, signo: number, to?: number, tid?: number): void {
     this.send({ t: "signal", pid, tid, signo, to });
+  }
+
+  /**
+   * Stops reading from the kernel (on), or reads again: this client's own
+   * reader does not keep up with the output (cli/output.ts). The kernel's
+   * side fills, and it holds the process as for any client that does not
+   * read (daemon.ts). Silence meanwhile is not the kernel's.
+   */
+  hold(on: boolean): void {
+    if (on === this.holding) return;
+    this.holding = on;
+    if (on) this.conn.pause();
+    else {
+      this.readingSince = Date.now();
+      this.conn.resume();
+    }
   }
 
   close(): void {

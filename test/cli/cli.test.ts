@@ -419,7 +419,7 @@ describe("npm start (popcorn demo)", () => {
     expect(r.stdout).toMatch(/Hello from kernel 0 \(x86-64\)\nHello from kernel 1 \(aarch64\)\nHello from kernel 0 \(x86-64\)/);
     expect(r.stdout).toMatch(/kernel 1 \(aarch64\): pid \d+ migrated in from kernel 0 \(x86-64\)/);
     expect(r.stdout).toMatch(/What the first migration did to the stack \(x86-64 → aarch64/);
-    expect(r.stdout).toMatch(/ \$\d+ i32 = 0x[0-9a-f]{8}: (ebx|r1[2-5]d|\[rbp-\d+\]) → (w(19|2[0-8])|\[x29\+\d+\])/); // an i32: the registers' 32-bit views
+    expect(r.stdout).toMatch(/ \$\d+ i32 = \d+ \(bytes [0-9a-f]{8}\): (ebx|r1[2-5]d|\[rbp-\d+\]) → (w(19|2[0-8])|\[x29\+\d+\])/); // an i32 (its value, then its bytes): the registers' 32-bit views
     expect(readFileSync(join(dir, "build/hello.wasm")).length).toBeGreaterThan(1000);
   });
 });
