@@ -348,4 +348,69 @@ describe("the page in a browser", () => {
       await browser.close();
     }
   });
+
+  const layoutTest = chromium
+    ? "fits a 1280 and a 900 px window: no page scrolled sideways, every frame header shown whole, nothing else cut without an ellipsis and its full text as a tooltip"
+    : "fits narrow windows — SKIPPED: no chromium at /usr/bin/chromium or on PATH (run scripts/install-browser.sh as root)";
+  it.skipIf(!chromium)(layoutTest, async () => {
+    const { chromium: pw } = await import("playwright-core");
+    const file = join(dir, "layout.html");
+    writeFileSync(file, html);
+    const model = modelOf(html);
+    const browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
+    try {
+      for (const width of [1280, 900]) {
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+        for (const view of ["#m=0", "#m=1&f=2"]) {
+          await page.goto(pathToFileURL(file).href + view);
+          await page.reload(); // a hash alone does not load the page again
+          await page.waitForSelector("#stacks[data-wires]", { state: "attached" });
+          const seen = await page.evaluate(() => {
+            const cut: string[] = [];
+            for (const el of document.querySelectorAll<HTMLElement>("body *")) {
+              if (el.closest("svg, script, style") || !el.textContent?.trim()) continue;
+              const css = getComputedStyle(el);
+              if (css.display === "none" || css.overflowX === "visible" || el.scrollWidth <= el.clientWidth + 1) continue;
+              // cut: only with an ellipsis, and the full text as the title of the element or of one around it
+              const titled = el.closest<HTMLElement>("[title]");
+              const full = (el.textContent ?? "").replace(/\s+/g, " ").trim();
+              const shown = css.textOverflow === "ellipsis" && !!titled && titled.title.replace(/\s+/g, "").includes(full.replace(/ /g, ""));
+              if (!shown || el.closest(".fh")) cut.push(`${el.className}: ${full}`);
+            }
+            return {
+              scrollWidth: document.documentElement.scrollWidth,
+              innerWidth,
+              cut,
+              heads: [...document.querySelectorAll<HTMLElement>(".fh:not(.mid)")].map((e) => e.textContent!.replace(/\s+/g, " ")),
+              aside: document.getElementById("details")!.getBoundingClientRect().right,
+              stacks: document.getElementById("stacks")!.getBoundingClientRect().right,
+            };
+          });
+          const where = `${width} px ${view}`;
+          expect(seen.scrollWidth, where).toBeLessThanOrEqual(seen.innerWidth);
+          expect(seen.stacks, where).toBeLessThanOrEqual(seen.innerWidth);
+          expect(seen.aside, where).toBeLessThanOrEqual(seen.innerWidth);
+          expect(seen.cut, where).toEqual([]);
+          // each frame header names every register its prologue saved
+          const m = model.migrations[Number(/m=(\d)/.exec(view)![1])]!;
+          const saves = [...m.frames].reverse().flatMap((f) => [0, 1].map((k) => f.sides[k]!.savedRegs.map((r) => r.register)));
+          expect(seen.heads, where).toHaveLength(saves.length);
+          seen.heads.forEach((text, i) => {
+            if (saves[i]!.length) expect(text, where).toContain(`saves ${saves[i]!.join(" ")}`);
+          });
+        }
+        // one value: "1 value", not "1 values"
+        await page.goto(pathToFileURL(file).href + "#m=0");
+        await page.reload();
+        await page.waitForSelector("#stacks[data-wires]", { state: "attached" });
+        expect(await page.locator("#details").textContent()).not.toMatch(/\b1 values\b/);
+        expect(errors).toEqual([]);
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -14,7 +14,13 @@
  *            save slot of an inner frame: the spill chain), and the chain
  *            of saved frame pointers in the margins.
  *   aside    the selected frame (▲ ▼, ↑ ↓; Esc for all): its layout on both
- *            sides and every value with both locations.
+ *            sides and every value with both locations. Beside the stacks
+ *            in a wide window; in a narrower one (style.ts) a panel held at
+ *            the bottom of the window that folds to its title line.
+ *
+ * Nothing is cut silently: frame headers wrap, and what a row holds gives
+ * way with an ellipsis (notes first, the chain mark never), its full text
+ * in the cell's and the part's title.
  *
  * State lives in the URL's hash (#m=1&f=2), so a view can be linked to.
  * Plain browser JavaScript; it must not contain a backquote or a dollar
@@ -31,7 +37,7 @@ export const CLIENT_JS = String.raw`
     send: "#d97706", decode: "#ca8a04", load: "#a16207", pages: "#059669", lift: "#db2777", resume: "#dc2626"
   };
   var SVGNS = "http://www.w3.org/2000/svg";
-  var state = { m: 0, f: -1, v: -1 };
+  var state = { m: 0, f: -1, v: -1, folded: false };
 
   function byId(id) { return document.getElementById(id); }
   function h(tag, attrs, kids) {
@@ -70,6 +76,7 @@ export const CLIENT_JS = String.raw`
     if (n < 1048576) return (n / 1024).toFixed(n < 10240 ? 1 : 0) + " KiB";
     return (n / 1048576).toFixed(1) + " MiB";
   }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
   function us(x) { return x >= 100 ? Math.round(x).toString() : x >= 10 ? x.toFixed(1) : x.toFixed(2); }
   function rowOf(side, addr) { return side.sp + Math.floor((addr - side.sp) / 8) * 8; }
   function mig() { return DATA.migrations[state.m]; }
@@ -136,7 +143,7 @@ export const CLIENT_JS = String.raw`
         h("div", { class: "route", id: "route" }, ["kernel " + m.from.kernel + " · " + m.from.isa, h("span", { class: "arrow", text: "→" }), "kernel " + m.to.kernel + " · " + m.to.isa]),
         h("div", { class: "facts" }, [
           "pid ", h("b", { text: m.pid }), " · epoch ", h("b", { text: m.epoch }), " · ",
-          h("b", { text: c.frames }), " frames · ", h("b", { text: c.values }), " values (", h("b", { text: bytes(c.valueBytes) }), ")"
+          h("b", { text: c.frames }), c.frames === 1 ? " frame · " : " frames · ", h("b", { text: c.values }), c.values === 1 ? " value (" : " values (", h("b", { text: bytes(c.valueBytes) }), ")"
         ]),
         h("div", { class: "facts" }, [
           "memory sent ", h("b", { text: bytes(m.memory.bytes) }), " (" + m.memory.pages + " pages) · message ", h("b", { text: bytes(m.memory.messageBytes) })
@@ -164,11 +171,12 @@ export const CLIENT_JS = String.raw`
     var v = p.value !== undefined ? m.values[p.value] : null;
     var chain = p.kind === "save" && v !== null;
     var tip = p.label + (p.note ? ": " + p.note : "") + (p.u64 ? " (" + p.u64 + ")" : "") + (chain ? " — an outer frame's value in a callee-saved register, saved by this frame's prologue" : "");
-    return h("span", { class: "part k-" + p.kind + (chain ? " chain" : ""), title: tip }, [
+    return h("span", { class: "part k-" + p.kind + (chain ? " chain" : "") + (p.note ? " noted" : ""), title: tip }, [
       h("span", { class: "tag", text: p.label }), p.note ? " " : "", p.note ? h("span", { class: "note", text: p.note }) : null,
       chain ? h("span", { class: "badge", text: "chain" }) : null
     ]);
   }
+  function partText(p) { return p.label + (p.note ? " " + p.note : "") + (p.kind === "save" && p.value !== undefined ? " chain" : ""); }
   function rowEl(m, sideIx, r) {
     var values = r.parts.filter(function (p) { return p.value !== undefined; }).map(function (p) { return p.value; });
     var bytesEl = h("span", { class: "bytes" });
@@ -181,7 +189,7 @@ export const CLIENT_JS = String.raw`
     var el = h("div", {
       class: "row" + (onlyFree ? " free-only" : ""), id: "r" + sideIx + "-" + r.addr, "data-depth": r.frame,
       "data-v": values.length ? values.join(" ") : null, style: fc(r.frame)
-    }, [h("span", { class: "addr", text: hex(r.addr) }), bytesEl, h("span", { class: "what" }, r.parts.map(function (p) { return partEl(m, p); }))]);
+    }, [h("span", { class: "addr", text: hex(r.addr) }), bytesEl, h("span", { class: "what", title: r.parts.map(partText).join("; ") }, r.parts.map(function (p) { return partEl(m, p); }))]);
     if (values.length) {
       el.addEventListener("click", function () { toggleValue(values[0]); });
       el.title = "click: follow this value";
@@ -199,7 +207,7 @@ export const CLIENT_JS = String.raw`
       "data-v": g.values.length ? g.values.join(" ") : null, style: fc(depth)
     }, [
       h("span", { class: "addr", text: g.name }), h("span", { class: "bytes", text: shown }),
-      h("span", { class: "what" }, [h("span", { class: "part k-" + (g.role === "value" ? "slot" : "free") }, [
+      h("span", { class: "what", title: g.name + ": " + (g.role === "value" ? "holds" : g.role) + " " + g.note }, [h("span", { class: "part noted k-" + (g.role === "value" ? "slot" : "free"), title: (g.role === "value" ? "holds" : g.role) + " " + g.note }, [
         h("span", { class: "tag", text: g.role === "value" ? "holds" : g.role }), " ", h("span", { class: "note", text: g.note })
       ])])
     ]);
@@ -215,8 +223,10 @@ export const CLIENT_JS = String.raw`
       title: side.isa + " frame of " + frameLabel(m, f.depth) + ": " + fs.frameSize + " bytes, CFA " + hex(fs.cfa) + ", frame base " + side.names.fp + " = " + hex(fs.base) + (saves ? ", saves " + saves : ""),
       onclick: function () { goFrame(state.f === f.depth ? -1 : f.depth); }
     }, [
-      "frame ", h("b", { text: fs.frameSize + " B" }), " CFA ", h("b", { text: hex(fs.cfa) }), " " + side.names.fp + " ", h("b", { text: hex(fs.base) }),
-      saves ? " saves " + saves : ""
+      h("span", { class: "it" }, ["frame ", h("b", { text: fs.frameSize + " B" })]), " ",
+      h("span", { class: "it" }, ["CFA ", h("b", { text: hex(fs.cfa) })]), " ",
+      h("span", { class: "it" }, [side.names.fp + " ", h("b", { text: hex(fs.base) })]),
+      saves ? " " : "", saves ? h("span", { class: "saves", text: "saves " + saves }) : null
     ]);
   }
   function renderStacks() {
@@ -252,7 +262,7 @@ export const CLIENT_JS = String.raw`
     }
     for (var d = m.frames.length - 1; d >= 0; d--) {
       var f = m.frames[d];
-      var mid = h("div", { class: "fh mid", "data-depth": d, style: fc(d) + ";grid-column:3/4", onclick: (function (dd) { return function () { goFrame(state.f === dd ? -1 : dd); }; })(d) }, [
+      var mid = h("div", { class: "fh mid", "data-depth": d, title: "#" + d + " " + f.function + ", site " + f.site + (f.kind ? " (" + f.kind + ")" : ""), style: fc(d) + ";grid-column:3/4", onclick: (function (dd) { return function () { goFrame(state.f === dd ? -1 : dd); }; })(d) }, [
         h("span", null, [h("span", { class: "depth", text: "#" + d }), h("span", { class: "fname", text: f.name })]),
         h("span", { text: "site " + f.site + (f.kind ? " · " + f.kind : "") })
       ]);
@@ -415,18 +425,26 @@ export const CLIENT_JS = String.raw`
       h("button", { class: "btn", id: "inner-frame", title: "inner frame (↓)", disabled: state.f === 0, onclick: function () { goFrame(state.f < 0 ? n - 1 : state.f - 1); } }, ["▼ inner"]),
       h("button", { class: "btn", id: "all-frames", title: "all frames (Esc)", disabled: state.f < 0, onclick: function () { goFrame(-1); } }, ["all frames"])
     ]);
-    if (state.f < 0) {
+    // the title line, and a button that folds the aside to it (shown when the
+    // aside is a panel at the bottom of a narrower window: style.ts)
+    function frame(title, sub, sections) {
+      aside.classList.toggle("folded", state.folded);
       aside.replaceChildren();
       add(aside, [
-        h("h2", { text: "All frames" }),
-        h("div", { class: "muted", text: n + " frames, innermost #0 — pick one to follow its values" }),
-        nav,
-        h("ul", { class: "flist" }, m.frames.slice().reverse().map(function (f) {
-          return h("li", { style: fc(f.depth), onclick: function () { goFrame(f.depth); } }, [
+        h("div", { class: "dhead" }, [title, h("button", { class: "fold", id: "fold-details", title: state.folded ? "show the panel" : "fold the panel to this line",
+          onclick: function () { state.folded = !state.folded; renderDetails(); } }, [state.folded ? "▴ show" : "▾ hide"])]),
+        h("div", { class: "sub" }, sub),
+        h("div", { class: "dbody" }, sections.map(function (sec) { return h("div", { class: "dsec" }, sec); }))
+      ]);
+    }
+    if (state.f < 0) {
+      frame(h("h2", { text: "All frames" }), [h("div", { class: "muted", text: plural(n, "frame") + ", innermost #0 — pick one to follow its values" }), nav], [
+        [h("ul", { class: "flist" }, m.frames.slice().reverse().map(function (f) {
+          return h("li", { style: fc(f.depth), title: "#" + f.depth + " " + f.function + ", site " + f.site, onclick: function () { goFrame(f.depth); } }, [
             h("span", { class: "depth", text: "#" + f.depth }), h("span", { class: "fn", text: f.name }),
-            h("span", { class: "muted", text: "site " + f.site }), h("span", { class: "n", text: f.values.length + " values" })
+            h("span", { class: "muted", text: "site " + f.site }), h("span", { class: "n", text: plural(f.values.length, "value") })
           ]);
-        })),
+        }))],
         legend()
       ]);
       return;
@@ -436,26 +454,27 @@ export const CLIENT_JS = String.raw`
     var caller = m.frames[state.f + 1];
     function tr(k, x, y) { return h("tr", null, [h("th", { text: k }), h("td", { text: x }), h("td", { text: y })]); }
     function saves(fs, side) { return fs.savedRegs.map(function (r) { return r.register + " [" + side.names.fp + (r.offset < 0 ? "" : "+") + r.offset + "]"; }).join(" ") || "none"; }
-    aside.replaceChildren();
-    add(aside, [
-      h("h2", { style: fc(f.depth) }, [h("span", { class: "depth", text: "#" + f.depth + " " }), f.name, h("span", { class: "muted", text: " · site " + f.site + (f.kind ? " (" + f.kind + ")" : "") })]),
-      h("div", { class: "full", text: f.function }),
-      nav,
-      h("h3", { text: "Frame" }),
-      h("table", { class: "kv" }, [
-        h("thead", null, [h("tr", null, [h("th"), h("th", { text: sa.isa }), h("th", { text: sb.isa })])]),
-        h("tbody", null, [
-          tr("frame size", a.frameSize + " B", b.frameSize + " B"),
-          tr("CFA", hex(a.cfa), hex(b.cfa)),
-          tr("frame base", sa.names.fp + " " + hex(a.base), sb.names.fp + " " + hex(b.base)),
-          tr("sp", hex(a.sp), hex(b.sp)),
-          tr("resumes at", hex(a.returnAddress), hex(b.returnAddress)),
-          tr("saves", saves(a, sa), saves(b, sb))
-        ])
-      ]),
-      h("div", { class: "muted", style: "font-size:12px;margin-top:4px", text: caller ? "called by " + frameLabel(m, caller.depth) + " at its site " + caller.site : "the outermost frame: the entry stub called it" }),
-      h("h3", { text: f.values.length + " live value" + (f.values.length === 1 ? "" : "s") + " at site " + f.site }),
-      f.values.length ? f.values.map(function (id) { return valueCard(m, m.values[id]); }) : h("div", { class: "muted", text: "none: only the frame record moves" }),
+    frame(h("h2", { style: fc(f.depth) }, [h("span", { class: "depth", text: "#" + f.depth + " " }), f.name, h("span", { class: "muted", text: " · site " + f.site + (f.kind ? " (" + f.kind + ")" : "") })]),
+      [h("div", { class: "full", text: f.function }), nav], [
+      [
+        h("h3", { text: "Frame" }),
+        h("table", { class: "kv" }, [
+          h("thead", null, [h("tr", null, [h("th"), h("th", { text: sa.isa }), h("th", { text: sb.isa })])]),
+          h("tbody", null, [
+            tr("frame size", a.frameSize + " B", b.frameSize + " B"),
+            tr("CFA", hex(a.cfa), hex(b.cfa)),
+            tr("frame base", sa.names.fp + " " + hex(a.base), sb.names.fp + " " + hex(b.base)),
+            tr("sp", hex(a.sp), hex(b.sp)),
+            tr("resumes at", hex(a.returnAddress), hex(b.returnAddress)),
+            tr("saves", saves(a, sa), saves(b, sb))
+          ])
+        ]),
+        h("div", { class: "muted", style: "font-size:12px;margin-top:4px", text: caller ? "called by " + frameLabel(m, caller.depth) + " at its site " + caller.site : "the outermost frame: the entry stub called it" })
+      ],
+      [
+        h("h3", { text: plural(f.values.length, "live value") + " at site " + f.site }),
+        f.values.length ? f.values.map(function (id) { return valueCard(m, m.values[id]); }) : h("div", { class: "muted", text: "none: only the frame record moves" })
+      ],
       legend()
     ]);
   }
