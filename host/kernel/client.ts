@@ -61,7 +61,9 @@ export type ClientReply =
 /** One migration as its destination kernel saw it (times in µs). */
 export interface MigrationRecord {
   pid: number;
-  /** migrations the process had made before this one */
+  /** the thread (0: main) */
+  tid: number;
+  /** migrations the thread had made before this one */
   epoch: number;
   from: number;
   to: number;
@@ -213,27 +215,28 @@ export class EmbeddedKernels {
       this.exits.delete(m.pid);
     } else if (m.t === "migrated") {
       this.opts.onMigration?.(m.record);
-      this.traced(`${m.record.pid}:${m.record.epoch}`).record = m.record;
+      this.traced(m.record).record = m.record;
     } else if (m.t === "trace") {
-      this.traced(`${m.trace.pid}:${m.trace.epoch}`).trace = m.trace;
+      this.traced(m.trace).trace = m.trace;
     } else if (m.t === "reply") {
       this.replies.get(m.req)?.(m.data);
       this.replies.delete(m.req);
     }
   }
 
-  /** pid:epoch → what the source (trace) and the destination (record) said of a migration */
+  /** pid.tid:epoch → what the source (trace) and the destination (record) said of a migration (each thread counts its own epochs) */
   private readonly traceParts = new Map<string, { trace?: PartialTrace; record?: MigrationRecord }>();
 
-  private traced(key: string): { trace?: PartialTrace; record?: MigrationRecord } {
+  private traced(m: { pid: number; tid: number; epoch: number }): { trace?: PartialTrace; record?: MigrationRecord } {
+    const key = `${m.pid}.${m.tid}:${m.epoch}`;
     let t = this.traceParts.get(key);
     if (!t && this.opts.trace) this.traceParts.set(key, (t = {}));
     return t ?? {};
   }
 
-  /** Every migration traced so far (with `trace: true`), in order per process. */
+  /** Every migration traced so far (with `trace: true`), process by process, in the order they were requested. */
   traces(): MigrationTrace[] {
-    const out: MigrationTrace[] = [];
+    const out: (MigrationTrace & { requestedAt: number })[] = [];
     for (const { trace, record } of this.traceParts.values()) {
       if (!trace) continue;
       out.push({
@@ -245,9 +248,8 @@ export class EmbeddedKernels {
         totalUs: record?.totalUs,
       });
     }
-    out.sort((a, b) => a.pid - b.pid || a.epoch - b.epoch);
-    out.forEach((t, i) => (t.seq = i));
-    return out;
+    out.sort((a, b) => a.pid - b.pid || a.requestedAt - b.requestedAt || a.tid - b.tid || a.epoch - b.epoch);
+    return out.map(({ requestedAt: _, ...t }, seq) => ({ ...t, seq }));
   }
 
   /** A kernel worker died: every waiting exit and request is settled, nothing hangs. */

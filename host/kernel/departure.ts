@@ -80,7 +80,9 @@ export function departure(
     source && trace
       ? {
           pid: l.meta.pid,
+          tid: l.meta.tid,
           epoch: l.meta.epoch,
+          requestedAt: l.requestedAt,
           from,
           to: { kernel: l.to, isa: toIsa },
           phasesUs: {},

@@ -9,8 +9,12 @@ import type { SysCall, ThreadState } from "./process.js";
 import type { MigrationTrace } from "./trace.js";
 import { threadIdentity, type MigrateMessage, type ThreadIdentity } from "../msg/index.js";
 
-/** What the source kernel knows of a migration's trace (departure.ts): its destination adds the rest. */
-export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs">;
+/**
+ * What the source kernel knows of a migration's trace (departure.ts): its
+ * destination adds the rest. requestedAt (ms, control-word.ts now()) orders
+ * the migrations of a process's threads; the file leaves it out.
+ */
+export type PartialTrace = Omit<MigrationTrace, "seq" | "totalUs"> & { requestedAt: number };
 
 /** What the kernels know about a thread of a process, carried along as it moves. */
 export interface ProcessMeta extends ThreadIdentity {

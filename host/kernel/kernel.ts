@@ -187,6 +187,8 @@ export const SLICE_MS = 10;
 const MIN_SLICE_MS = 1;
 /** how often the origin of a balanced process looks at where its threads are */
 const BALANCE_MS = 20;
+/** how long a process's exit waits for the peers to have reaped it (exited): a peer that is slower is not waited for */
+const PEERS_READ_WAIT_MS = 1000;
 /** a move the balance policy asked for that has not happened by then is forgotten */
 const MOVE_EXPIRES_MS = 1000;
 
@@ -748,7 +750,7 @@ export class Kernel {
           t.stats.lastUs = r.totalUs;
         }
         if (proc) {
-          proc.memIn += r.memoryBytes;
+          // (r.memoryBytes came ahead of the thread, and memIn counted it then: pages or applyRelease)
           proc.moving.delete(r.tid);
           proc.sync?.moved(r.tid, this.cfg.id);
         }
@@ -851,12 +853,51 @@ export class Kernel {
     }
   }
 
-  /** On the origin: the process is gone; tell the client and let every kernel drop it. */
+  /**
+   * On the origin: the process is gone; every kernel drops it, then the
+   * client is told. A client collects the kernels' logs as soon as it hears
+   * of the exit, on links of its own that may overtake the reap: told first,
+   * it would miss what a peer logs as it reaps (its memory traffic).
+   */
   private exited(pid: number, status: number, error?: string): void {
     const owner = this.ownerOf(pid);
     this.reap(pid);
-    owner?.post({ t: "exit", pid, status, error });
-    for (const k of this.transport.peers) this.sendTo(k, { t: "reap", pid });
+    const told = this.transport.peers.filter((k) => this.sendTo(k, { t: "reap", pid }));
+    this.afterPeersRead(told, () => {
+      if (owner && this.clients.has(owner)) owner.post({ t: "exit", pid, status, error });
+    });
+  }
+
+  /**
+   * `then`, once each of `peers` has handled everything this kernel sent it
+   * so far: a ping goes after it on the same link, and its pong comes back.
+   * A peer that cannot be reached, or does not answer within
+   * PEERS_READ_WAIT_MS, is not waited for.
+   */
+  private afterPeersRead(peers: readonly number[], then: () => void): void {
+    let left = peers.length;
+    const seqs: number[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      for (const seq of seqs) this.pongs.delete(seq);
+      then();
+    };
+    const timer = setTimeout(done, PEERS_READ_WAIT_MS);
+    timer.unref(); // a kernel that is stopping does not wait for it
+    const answered = () => {
+      if (--left === 0) done();
+    };
+    for (const k of peers) {
+      const seq = this.nextPing++;
+      try {
+        this.transport.send(k, { t: "ping", seq, payload: new Uint8Array(0) });
+        seqs.push(seq);
+        this.pongs.set(seq, answered);
+      } catch {
+        left--; // down since the reap: nothing to wait for
+      }
+    }
+    if (left === 0) done();
   }
 
   /** The process is gone: its threads here stop (running ones at their next point), its replica is dropped. */

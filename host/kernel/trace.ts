@@ -8,9 +8,11 @@
  *     version      MIGRATION_TRACE_VERSION
  *     program      the program's name as given to run
  *     kernels      [{ id, isa }]
- *     migrations[] in the order they happened:
+ *     migrations[] process by process, each's in the order they were requested:
  *       seq          0, 1, 2, … within the file
- *       pid, epoch   the process, and the number of migrations it had made before this one
+ *       pid, tid     the process, and its thread (0: main; absent in files
+ *                    written before threads were traced: main)
+ *       epoch        the number of migrations the thread had made before this one
  *       from, to     { kernel, isa }
  *       phasesUs     µs per phase: capture (request → unwound, on the source
  *                    core), ahead (the memory collected and sent, by the source's
@@ -68,6 +70,7 @@ export interface TracedFrame {
 export interface MigrationTrace {
   seq: number;
   pid: number;
+  tid: number;
   epoch: number;
   from: { kernel: number; isa: string };
   to: { kernel: number; isa: string };

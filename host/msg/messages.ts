@@ -96,8 +96,10 @@
  *   speed        any → all                 speed: what the kernel measured of its own machine
  *                                          (a calibration loop's iterations per ms), at boot
  *                                          and to every peer that joins: --scheduler hetero
- *   ping, pong   any → any                 seq, payload: `popcorn ping`; a kernel answers
- *                                          every ping with a pong of the same payload
+ *   ping, pong   any → any                 seq, payload: `popcorn ping`, and an origin making
+ *                                          sure its reap was handled before it tells the
+ *                                          client of the exit; a kernel answers every ping
+ *                                          with a pong of the same payload
  *
  * Transports (local.ts, tcp.ts) carry these bytes unchanged; a kernel
  * never learns which transport a peer sits behind.

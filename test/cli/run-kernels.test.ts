@@ -26,6 +26,17 @@ describe("popcorn run --kernels from the command line", () => {
     expect(r.stderr).toMatch(/migrated in from kernel 0 \(x86-64\)/);
   });
 
+  it("--dmesg and --json's dmesg have each kernel's memory traffic line of the process, every time", () => {
+    const both = (log: string) => [...log.matchAll(/kernel (\d) \(.*\): pid \d+ memory traffic on this kernel/g)].map((m) => m[1]).sort();
+    for (let i = 0; i < 3; i++) {
+      const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-at", "60,5", "--json", "--", "10", "5");
+      expect(r.code, r.stderr).toBe(0);
+      expect(both((JSON.parse(r.stdout) as { dmesg: string[] }).dmesg.join("\n")), `--json run ${i}`).toEqual(["0", "1"]);
+    }
+    const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,aarch64", "--migrate-at", "60,5", "--dmesg", "--", "10", "5");
+    expect(both(r.stderr), "--dmesg").toEqual(["0", "1"]);
+  });
+
   it("names an unknown ISA and the known ones", () => {
     const r = popcorn("run", "fib.wasm", "--kernels", "x86-64,riscv64");
     expect(r.code).toBe(2);

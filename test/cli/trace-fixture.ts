@@ -89,6 +89,7 @@ export async function fibTrace(opts: FibTraceOptions = {}): Promise<FibTrace> {
     migrations.push({
       seq: migrations.length,
       pid: 1,
+      tid: 0,
       epoch: migrations.length,
       from: { kernel: on, isa: A.name },
       to: { kernel: to, isa: B.name },

@@ -156,6 +156,16 @@ describe("renderTracePage", () => {
     }
   });
 
+  it("names each migration's thread, and reads a trace written before threads were traced as main's", () => {
+    const t = clone(trace);
+    t.migrations[1]!.tid = 2;
+    expect(modelOf(renderTracePage(parseTrace(JSON.stringify(t), "t.json"))).migrations.map((m) => m.tid)).toEqual([0, 2, 0, 0]);
+    for (const m of t.migrations) delete (m as { tid?: number }).tid;
+    expect(modelOf(renderTracePage(parseTrace(JSON.stringify(t), "old.json"))).migrations.map((m) => m.tid)).toEqual([0, 0, 0, 0]);
+    t.migrations[0]!.tid = 1.5;
+    expect(() => parseTrace(JSON.stringify(t), "bad.json")).toThrow(/^bad\.json: migrations\[0\]\.tid/);
+  });
+
   it("shows a trace without migrations", () => {
     const t = { ...clone(trace), migrations: [] };
     expect(modelOf(renderTracePage(t)).migrations).toEqual([]);
@@ -240,6 +250,10 @@ describe("the page in a browser", () => {
   it.skipIf(!chromium)(browserTest, async () => {
     const { chromium: pw } = await import("playwright-core");
     const file = join(dir, "browser.html");
+    // migration 1 as a spawned thread's: the page names the thread
+    const threaded = clone(trace);
+    threaded.migrations[1]!.tid = 2;
+    const html = renderTracePage(threaded, { file: "fib.trace.json" });
     writeFileSync(file, html);
     const model = modelOf(html);
     const browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
@@ -263,6 +277,7 @@ describe("the page in a browser", () => {
           return {
             which: document.getElementById("which")!.textContent,
             route: document.getElementById("route")!.textContent,
+            facts: document.querySelector(".facts")!.textContent,
             frames: [...document.querySelectorAll(".fh.mid")].map((e) => e.textContent),
             rows: [...document.querySelectorAll(".row:not(.reg)")].map((e) => e.id),
             wires: [...document.querySelectorAll("#wires path.wire")].map((p) => {
@@ -284,6 +299,7 @@ describe("the page in a browser", () => {
         const s = await shown();
         expect(s.which).toBe(`migration ${i + 1} of ${model.migrations.length}`);
         expect(s.route).toBe(`kernel ${m.from.kernel} · ${m.from.isa}→kernel ${m.to.kernel} · ${m.to.isa}`);
+        expect(s.facts).toMatch(new RegExp(`^pid ${m.tid ? `${m.pid}\\.${m.tid}` : m.pid} · epoch ${m.epoch} ·`));
         // one band per frame, outermost first
         expect(s.frames).toEqual([...m.frames].reverse().map((f) => `#${f.depth}${f.name}site ${f.site}${f.kind ? ` · ${f.kind}` : ""}`));
         // every row of both stacks

@@ -1,7 +1,7 @@
 // popcorn run --trace: every migration's portable frames, both native
 // images and every value moved, consistent with each other.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddedKernels, type MigrationTrace } from "../../host/kernel/index.js";
+import { EmbeddedKernels, SIGMIGRATE, type MigrationTrace } from "../../host/kernel/index.js";
 import { compileExample } from "../helpers.js";
 
 let kernels: EmbeddedKernels;
@@ -60,6 +60,34 @@ describe("migration traces", () => {
       }
       expect(t.source.isa).toBe(t.from.isa);
       expect(t.destination.isa).toBe(t.to.isa);
+    }
+  });
+});
+
+describe("migration traces of threads", () => {
+  it("hold every migration of every thread, with its tid: threads' first migrations (epoch 0 each) are not one", async () => {
+    const c = await compileExample("count");
+    const { pid, exited } = kernels.exec(c.wasm, "count", ["2", "60000000"]);
+    // wait until both threads exist, then move each to kernel 1
+    for (let i = 0; i < 500; i++) {
+      if ((await kernels.ps()).filter((p) => p.pid === pid && p.tid > 0).length === 2) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(kernels.signal(pid, SIGMIGRATE, 1, 1)).toBe(true);
+    expect(kernels.signal(pid, SIGMIGRATE, 1, 2)).toBe(true);
+    expect((await exited).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    const mine = kernels.traces().filter((t) => t.pid === pid);
+    expect(mine.map((t) => [t.tid, t.epoch, t.from.kernel, t.to.kernel]).sort()).toEqual([
+      [1, 0, 0, 1],
+      [2, 0, 0, 1],
+    ]);
+    // each with its own destination's record: its times, and memory sent ahead of it
+    for (const t of mine) expect(t.totalUs).toBeGreaterThan(0);
+    const log = await kernels.dmesg();
+    for (const t of mine) {
+      const line = log.find((l) => l.includes(`pid ${pid}.${t.tid} migrated in from kernel 0`));
+      expect(line, `thread ${t.tid}'s arrival`).toContain(`memory ${t.memory.bytes} B`);
     }
   });
 });

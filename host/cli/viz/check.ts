@@ -94,6 +94,7 @@ function checkMigration(c: Checker, v: unknown, path: string): void {
   const m = c.obj(v, path);
   c.int(m.seq, `${path}.seq`);
   c.int(m.pid, `${path}.pid`);
+  if (m.tid !== undefined) c.int(m.tid, `${path}.tid`); // absent in files written before threads were traced: main
   c.int(m.epoch, `${path}.epoch`);
   for (const end of ["from", "to"] as const) {
     const o = c.obj(m[end], `${path}.${end}`);

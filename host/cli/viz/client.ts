@@ -127,7 +127,7 @@ export const CLIENT_JS = String.raw`
       h("span", { class: "which", id: "which" }, [n ? "migration " + (state.m + 1) + " of " + n : "no migrations"]),
       h("button", { class: "btn", id: "next-migration", title: "next migration (→)", disabled: state.m >= n - 1, onclick: function () { goMigration(state.m + 1); } }, ["▶"]),
       h("div", { class: "chips" }, DATA.migrations.map(function (m, i) {
-        return h("button", { class: "chip" + (i === state.m ? " cur" : ""), title: m.from.isa + " → " + m.to.isa, onclick: function () { goMigration(i); } },
+        return h("button", { class: "chip" + (i === state.m ? " cur" : ""), title: "pid " + (m.tid ? m.pid + "." + m.tid : m.pid) + ": " + m.from.isa + " → " + m.to.isa, onclick: function () { goMigration(i); } },
           ["#" + m.seq + " " + m.from.kernel + "→" + m.to.kernel]);
       }))
     );
@@ -142,7 +142,7 @@ export const CLIENT_JS = String.raw`
       h("div", null, [
         h("div", { class: "route", id: "route" }, ["kernel " + m.from.kernel + " · " + m.from.isa, h("span", { class: "arrow", text: "→" }), "kernel " + m.to.kernel + " · " + m.to.isa]),
         h("div", { class: "facts" }, [
-          "pid ", h("b", { text: m.pid }), " · epoch ", h("b", { text: m.epoch }), " · ",
+          "pid ", h("b", { text: m.tid ? m.pid + "." + m.tid : m.pid }), " · epoch ", h("b", { text: m.epoch }), " · ",
           h("b", { text: c.frames }), c.frames === 1 ? " frame · " : " frames · ", h("b", { text: c.values }), c.values === 1 ? " value (" : " values (", h("b", { text: bytes(c.valueBytes) }), ")"
         ]),
         h("div", { class: "facts" }, [

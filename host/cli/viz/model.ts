@@ -46,6 +46,8 @@ export interface VizModel {
 export interface VizMigration {
   seq: number;
   pid: number;
+  /** 0: main */
+  tid: number;
   epoch: number;
   from: { kernel: number; isa: string };
   to: { kernel: number; isa: string };
@@ -190,6 +192,7 @@ function migrationView(m: MigrationTrace): VizMigration {
   return {
     seq: m.seq,
     pid: m.pid,
+    tid: m.tid ?? 0, // a file written before threads were traced has none: main
     epoch: m.epoch,
     from: m.from,
     to: m.to,
