@@ -14,7 +14,7 @@ import { readFile } from "node:fs/promises";
 import { type ClusterInfo, RemoteKernel, SIGMIGRATE, loadProgram, mergePs, startKernelDaemon, type ExitInfo, type ProcessInfo, type Scheduler } from "../kernel/index.js";
 import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
-import { psTable, threadName, type ThreadTarget } from "./kernels.js";
+import { psTable, refuseUnmovable, threadName, type ThreadTarget } from "./kernels.js";
 import { qemuIsa, runUnderQemu } from "./qemu.js";
 import { SIGPIPE, programOutput } from "./output.js";
 import { printRunJson } from "./run-json.js";
@@ -94,9 +94,7 @@ const closeAll = (kernels: Map<number, RemoteKernel>) => {
 
 export async function runOnCluster(file: string, bytes: Uint8Array, args: string[], o: ClusterFlags & { migrateEvery?: number; migrateAt?: number[] }): Promise<number> {
   const program = loadProgram(bytes, file);
-  if ((o.migrateEvery || o.migrateAt) && !program.sites) {
-    throw new CompileError(`${file}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
-  }
+  if (o.migrateEvery || o.migrateAt) refuseUnmovable(program);
   return runOnRemote(file, bytes, args, o.cluster, clusterKey(o), o);
 }
 

@@ -54,12 +54,26 @@ export async function compileCommand(file: string, o: CompileFlags): Promise<num
   if (noEntry) throw new CompileError(noEntry);
   await writeOutput(out, r.wasm);
   if (o.plain) await writeOutput(o.plain, r.plain);
-  if (o.json) process.stdout.write(JSON.stringify({ out, ...r.summary }) + "\n");
-  else process.stdout.write(formatSummary(out, r.summary));
+  const warnings = noPointsWarning(r.summary, points);
+  if (o.json) process.stdout.write(JSON.stringify({ out, ...r.summary, ...(warnings && { warnings: [warnings] }) }) + "\n");
+  else process.stdout.write(formatSummary(out, r.summary, points));
   return 0;
 }
 
-export function formatSummary(out: string, s: CompileSummary): string {
+/** Where each kind of point goes, as what a program without any lacks. */
+const POINT_SOURCES: Record<PointKind, string> = { entry: "recursion", loops: "loop", explicit: "migrate()/checkMigrate() call" };
+
+/** A program without one migration point runs to its end where it starts: said plainly, with why, or undefined. */
+export function noPointsWarning(s: CompileSummary, points: PointKind[] = ALL_POINTS): string | undefined {
+  if (Object.values(s.sites).some((n) => n > 0)) return undefined;
+  const lacks = points.map((k) => POINT_SOURCES[k]);
+  const why = `${points.length < ALL_POINTS.length ? `--points ${points.join(",")}, and ` : ""}no ${lacks.length > 1 ? `${lacks.slice(0, -1).join(", ")} or ${lacks[lacks.length - 1]}` : lacks[0]}`;
+  const fix = points.length < ALL_POINTS.length ? "leave out --points to put them at loops and recursion too, or call migrate()/checkMigrate()" : "call checkMigrate() where it may move";
+  return `no migration points (${why}${s.refused.length ? ` outside the refused functions` : ""}): it can never migrate, checkpoint or stop at a signal — ${fix}`;
+}
+
+export function formatSummary(out: string, s: CompileSummary, points?: PointKind[]): string {
+  const warning = noPointsWarning(s, points);
   const growth = ((s.bytes.instrumented / s.bytes.plain - 1) * 100).toFixed(1);
   const lines = [
     `wrote ${out}`,
@@ -67,6 +81,7 @@ export function formatSummary(out: string, s: CompileSummary): string {
     `  sites: ${Object.entries(s.sites).map(([k, v]) => `${v} ${k}`).join(", ")}`,
     `  size: ${s.bytes.plain} → ${s.bytes.instrumented} bytes (${growth.startsWith("-") ? "" : "+"}${growth} %, with the popcorn.* sections)`,
     ...s.refused.map((r) => `  refused: ${r.func}: ${r.reason}`),
+    ...(warning ? [`  ${warning}`] : []),
   ];
   return lines.join("\n") + "\n";
 }

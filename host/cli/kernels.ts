@@ -5,7 +5,7 @@
  */
 import { constants as osConstants } from "node:os";
 import { CompileError } from "../toolchain/index.js";
-import { EmbeddedKernels, MIGRATION_TRACE_VERSION, PID_SPAN, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo, type Scheduler } from "../kernel/index.js";
+import { EmbeddedKernels, MIGRATION_TRACE_VERSION, PID_SPAN, SIGMIGRATE, loadProgram, type MigrationTraceFile, type ProcessInfo, type Program, type Scheduler } from "../kernel/index.js";
 import { controlRequest, runSockets, serveControl, type PsReply } from "./control.js";
 import { kernelSpec, startLocalCluster } from "./local-cluster.js";
 import { runOnRemote } from "./cluster.js";
@@ -40,18 +40,33 @@ export function parseKernels(list: string): string[] {
   return isas;
 }
 
+/**
+ * --migrate-every/--migrate-at of a program that cannot move — plain, or
+ * compiled without a single migration point — would end with no migration
+ * and no word: refused, saying what it lacks.
+ */
+export function refuseUnmovable(program: Program): void {
+  if (!program.sites) {
+    throw new CompileError(`${program.name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
+  }
+  if (!program.sites.sites.length) {
+    throw new CompileError(
+      `${program.name}: --migrate-every/--migrate-at need an instrumented program with migration points, and it has none — ` +
+        "recompile it with `popcorn compile` without --points (points at loops and recursion), or with a migrate()/checkMigrate() call",
+    );
+  }
+}
+
 /** Runs a program on kernels in this process; returns its exit status. */
 export async function runOnKernels(bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
   const isas = parseKernels(o.kernels);
   const program = loadProgram(bytes, name); // refuse a bad module before any thread starts
+  if (o.migrateEvery || o.migrateAt) refuseUnmovable(program);
   if (isas.some((e) => kernelSpec(e).qemu)) return runOnOwnDaemons(isas, bytes, name, args, o);
   if (o.trace !== undefined) {
     // before the run: a trace path that cannot be written must not cost the run its output and status
     refuseSameFile("--trace", o.trace, name, "the program");
     checkOutput("--trace", o.trace);
-  }
-  if ((o.migrateEvery || o.migrateAt) && !program.sites) {
-    throw new CompileError(`${name}: --migrate-every/--migrate-at need an instrumented program — compile it with \`popcorn compile\``);
   }
   const pids: number[] = [];
   // a reader that does not keep up holds the process; one that went away (| head) is its SIGPIPE (output.ts)

@@ -12,8 +12,8 @@
  *       $0 i32        ebx                         w19
  *
  * A register holding a value is named by the view the value's size uses
- * (ebx, w19 for an i32; rbx, x19 for an i64); a save slot holds the whole
- * register (rbx, x19).
+ * (ebx, w19 for an i32; rbx, x19 for an i64); a save slot by what the ABI
+ * saves of the register (rbx, x19; d8, the low 64 bits of v8).
  *
  * `popcorn check` says whether the stackmaps agree; this shows them.
  */
@@ -42,8 +42,22 @@ async function readProgram(file: string): Promise<{ wasm: Uint8Array; sites: Sit
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-/** "fib" for "fib/fib" */
-const shortName = (f: string) => f.slice(f.lastIndexOf("/") + 1);
+/**
+ * "fib" for "fib/fib", "Array<~lib/string/String>#push" for
+ * "~lib/array/Array<~lib/string/String>#push": after the last "/" outside
+ * <...>, so that the instances of a generic keep their type arguments.
+ */
+export function shortName(f: string): string {
+  let depth = 0;
+  let cut = 0;
+  for (let i = 0; i < f.length; i++) {
+    const c = f[i];
+    if (c === "<") depth++;
+    else if (c === ">" && depth > 0) depth--;
+    else if (c === "/" && depth === 0) cut = i + 1;
+  }
+  return f.slice(cut);
+}
 
 export async function stackmapCommand(file: string, o: StackmapFlags): Promise<number> {
   const { wasm, sites } = await readProgram(file);
@@ -94,7 +108,8 @@ function functionJson(name: string, list: Site[], maps: Stackmap[]) {
           address: f.address,
           codeSize: f.codeSize,
           frameSize: f.frameSize,
-          saves: f.savedRegs.map((r) => ({ register: p.registerName(r.dwarf), offset: r.offset, text: locationText(p, { kind: "stack", offset: r.offset, size: 8 }) })),
+          // named by what the ABI saves: rbx, x19, d8 (the low 64 bits of v8)
+          saves: f.savedRegs.map((r) => ({ register: p.registerName(r.dwarf, p.savedRegisterBytes), offset: r.offset, text: locationText(p, { kind: "stack", offset: r.offset, size: p.savedRegisterBytes }) })),
         }];
       }),
     ),

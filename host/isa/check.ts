@@ -102,7 +102,7 @@ function checkFrames(sm: Stackmap, sites: SiteTable, p: IsaProfile, where: strin
     const hi = p.cfaOffset(f.frameSize);
     for (const r of f.savedRegs) {
       if (r.offset < lo || r.offset + p.savedRegisterBytes > hi) {
-        out.push(`${where}: ${sm.isa}: function ${f.name} saves ${p.registerName(r.dwarf)} at frame offset ${r.offset}, outside its ${f.frameSize}-byte frame`);
+        out.push(`${where}: ${sm.isa}: function ${f.name} saves ${p.registerName(r.dwarf, p.savedRegisterBytes)} at frame offset ${r.offset}, outside its ${f.frameSize}-byte frame`);
       }
     }
   }

@@ -51,7 +51,7 @@ export function frameOverlaps(
     const spans = [
       part("the saved frame pointer", p.savedFpOffset, 8),
       part("the return address", p.returnAddressOffset, 8),
-      ...f.savedRegs.map((r) => part(`the save slot of ${p.registerName(r.dwarf)}`, r.offset, p.savedRegisterBytes)),
+      ...f.savedRegs.map((r) => part(`the save slot of ${p.registerName(r.dwarf, p.savedRegisterBytes)}`, r.offset, p.savedRegisterBytes)),
     ];
     overlaps([...spans], (a, b) => out.push(`function ${f.name}: ${b.name} overlaps ${a.name}`));
     return spans;

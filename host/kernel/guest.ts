@@ -62,8 +62,11 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
   const env: Record<string, (...a: number[]) => unknown> = {
     abort: (msg, file, line, col) => {
       const m = host.memory();
+      // abort() and assert(false) pass no message (null), abort() no file either: left out, not printed "null at null:0:0"
+      const text = msg ? `: ${readAsString(m, msg)}` : "";
+      const at = file ? ` at ${readAsString(m, file)}:${line}:${col}` : "";
       // the guest's functions too: an abort in the standard library (an index out of range) names where it was called
-      throw new ProgramError(`${program.name}: abort: ${readAsString(m, msg!)} at ${readAsString(m, file!)}:${line}:${col}${wasmFrames(new Error())}`);
+      throw new ProgramError(`${program.name}: abort${text}${at}${wasmFrames(new Error())}`);
     },
     seed: () => 0x5eed,
     "Date.now": () => Date.now(), // the kernel's clock: kernels on other machines may differ by their clocks' skew

@@ -18,6 +18,7 @@ import {
   isWasm,
   memoryImport,
   type MemoryLimits,
+  reservedMemoryProblem,
   wasmModule,
 } from "../toolchain/index.js";
 import type { ProgramMaps } from "./departure.js";
@@ -46,7 +47,11 @@ export function loadProgram(bytes: Uint8Array, name = "program"): Program {
   const noEntry = entryPointProblem(bytes, module, name);
   if (noEntry) throw new ProgramError(noEntry);
   const maps = programMaps(bytes, name);
-  return { name, module, sites: maps?.sites, memory: memoryImport(bytes), stackmaps: maps?.stackmaps ?? new Map<string, Stackmap>() };
+  const memory = memoryImport(bytes);
+  // a linked program's memory holds the threads' control words (toolchain/abi.ts): a smaller one fails at the first write
+  const small = memory && reservedMemoryProblem(name, memory.initial);
+  if (small) throw new ProgramError(small);
+  return { name, module, sites: maps?.sites, memory, stackmaps: maps?.stackmaps ?? new Map<string, Stackmap>() };
 }
 
 /** An instrumented program's sites and stackmaps, without compiling its module (a control thread's need); undefined for a plain one. */

@@ -54,6 +54,29 @@ export const CTRL_REQUEST = 1;
 export const CTRL_REWIND = 2;
 export const CTRL_URGENT = 4;
 
+/** Bytes of a Wasm memory page. */
+export const WASM_PAGE = 65536;
+
+/**
+ * What asc builds without `--memoryBase RESERVED_END` puts where popcorn's
+ * control words go: its static data below RESERVED_END, or (a program
+ * without static data) a memory too small to hold them. The link step
+ * refuses such a module, and a kernel a linked program that was made anyway
+ * (by a popcorn before this check), in the same words.
+ */
+const RESERVED_FIX = `(built without asc --memoryBase ${RESERVED_END}?) — build it with asc --memoryBase ${RESERVED_END}, or compile the .ts with \`popcorn compile\``;
+
+/** Why `name`'s memory of `pages` pages cannot hold popcorn's reserved memory, or undefined if it can. */
+export function reservedMemoryProblem(name: string, pages: number): string | undefined {
+  if (pages * WASM_PAGE >= RESERVED_END) return undefined;
+  return `${name}: memory of ${pages} page${pages === 1 ? "" : "s"} leaves no room for popcorn's reserved memory below ${RESERVED_END} ${RESERVED_FIX}`;
+}
+
+/** `name`'s static data at `offset` is in popcorn's reserved memory. */
+export function reservedDataProblem(name: string, offset: number): string {
+  return `${name}: static data at offset ${offset} is in popcorn's reserved memory below ${RESERVED_END} ${RESERVED_FIX}`;
+}
+
 /** Byte address of the control word of thread slot `slot`. */
 export function ctrlAddress(slot: number): number {
   if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_THREAD_SLOTS) {

@@ -19,7 +19,7 @@ import { ALL_POINTS, CompileError, type CompileOptions, type PointKind } from ".
 import { link } from "./link.js";
 import { guestLibDir } from "./paths.js";
 import { SITES_VERSION, encodeSites, type SiteKind, type SiteTable } from "./sites.js";
-import { isWasm, wasmModule } from "./wasmbin.js";
+import { isWasm, wasmModule, withFunctionNames } from "./wasmbin.js";
 
 const B = binaryen;
 
@@ -92,7 +92,8 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
   if (WebAssembly.Module.customSections(wasmModule(plain), SITES_SECTION).length) {
     throw new CompileError(`${where}: already instrumented (it has a ${SITES_SECTION} section) — compile the plain module or the source`);
   }
-  const m = B.readBinary(plain);
+  // asc without --debug leaves no name section: name functions by their exports, not their indices
+  const m = B.readBinary(withFunctionNames(plain));
   B.setDebugInfo(true); // keep the name section: traps and sites name their functions
   try {
     m.setFeatures(TARGET_FEATURES);

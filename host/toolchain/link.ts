@@ -74,6 +74,8 @@ import {
   INIT_MEMORY_EXPORT,
   MEMORY_IMPORT,
   RESERVED_END,
+  reservedDataProblem,
+  reservedMemoryProblem,
   START_EXPORT,
   SYS_IMPORT,
   TABLE_EXPORT,
@@ -125,12 +127,10 @@ export function link(m: binaryen.Module, wasm: Uint8Array, where: string): void 
     throw new LinkError(`${where}: the module has passive data segments; only active ones can be linked`);
   }
   const low = active.filter((s) => s.data.length > 0 && s.offset < RESERVED_END);
-  if (low.length) {
-    throw new LinkError(
-      `${where}: static data at offset ${low[0]!.offset} overlaps popcorn's reserved memory below ${RESERVED_END} — ` +
-        `compile with \`popcorn compile\` (or asc --memoryBase ${RESERVED_END})`,
-    );
-  }
+  if (low.length) throw new LinkError(reservedDataProblem(where, low[0]!.offset));
+  // no data, but no room for the control words either: the kernel's first write of one would fail
+  const small = reservedMemoryProblem(where, mem.initial);
+  if (small) throw new LinkError(small);
 
   // Data segments become passive, initialized once by an exported function.
   const segments = mergeSegments(active);

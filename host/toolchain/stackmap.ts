@@ -183,7 +183,7 @@ export function decodeStackmap(bytes: Uint8Array, where = "module", section = "p
     const fn = isUint(fi) ? functions[fi] : undefined;
     if (!fn) throw badIn(`site ${i} names function ${String(fi)}, the section has ${functions.length}`);
     if (!isUint(ra) || ra < fn.address || ra > fn.address + fn.codeSize) {
-      throw badIn(`site ${i} return address ${String(ra)} is outside its function ${fn.name}`);
+      throw badIn(`site ${i} return address ${isUint(ra) ? `0x${ra.toString(16)}` : String(ra)} is outside its function ${fn.name}`);
     }
     if (!Array.isArray(vals)) throw badIn(`site ${i} has no value list`);
     const values = vals.map((v: unknown, j: number): Location => {

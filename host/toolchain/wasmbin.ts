@@ -214,6 +214,80 @@ function limits(s: Reader): void {
   if (flags & 1) s.uleb();
 }
 
+/** A value as unsigned LEB128. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+/**
+ * `wasm` with a "name" section naming its defined functions when it has
+ * none (asc without --debug): each by its first export name, the others
+ * func<index>. Without one, binaryen names functions by their index, and
+ * sites, stackmaps and traps would say "function 0". `wasm` itself if it
+ * has a name section, or cannot be read here.
+ */
+export function withFunctionNames(wasm: Uint8Array): Uint8Array {
+  const exports = new Map<number, string>();
+  let imported = 0;
+  let defined = 0;
+  try {
+    const r = new Reader(wasm);
+    r.bytes(8);
+    while (r.pos < wasm.length) {
+      const id = r.u8();
+      const s = new Reader(r.bytes(r.uleb()));
+      const name8 = (): string => new TextDecoder().decode(s.bytes(s.uleb()));
+      if (id === 0 && name8() === "name") return wasm;
+      if (id === 2) {
+        for (let n = s.uleb(); n > 0; n--) {
+          name8();
+          name8();
+          const kind = s.u8();
+          if (kind === 0) (imported++, s.uleb());
+          else if (kind === 1) (s.u8(), limits(s));
+          else if (kind === 2) limits(s);
+          else if (kind === 3) (s.u8(), s.u8());
+          else if (kind === 4) (s.u8(), s.uleb());
+          else return wasm;
+        }
+      } else if (id === 3) defined = s.uleb();
+      else if (id === 7) {
+        for (let n = s.uleb(); n > 0; n--) {
+          const name = name8();
+          const kind = s.u8();
+          const index = s.uleb();
+          if (kind === 0 && !exports.has(index)) exports.set(index, name);
+        }
+      }
+    }
+  } catch {
+    return wasm;
+  }
+  if (!defined) return wasm;
+  const taken = new Set(exports.values());
+  const text = new TextEncoder();
+  const entries: number[] = [];
+  for (let i = imported; i < imported + defined; i++) {
+    let name = exports.get(i) ?? `func${i}`;
+    if (!exports.has(i) && taken.has(name)) name = `func${i}_`;
+    const b = text.encode(name);
+    entries.push(...uleb(i), ...uleb(b.length), ...b);
+  }
+  const names = [...uleb(defined), ...entries];
+  const payload = [...uleb(4), ...text.encode("name"), 1, ...uleb(names.length), ...names];
+  const out = new Uint8Array(wasm.length + 1 + uleb(payload.length).length + payload.length);
+  out.set(wasm);
+  out.set([0, ...uleb(payload.length), ...payload], wasm.length);
+  return out;
+}
+
 /** Compiles `bytes` (typed loosely, as binaryen and fs hand them out). */
 export function wasmModule(bytes: Uint8Array): WebAssembly.Module {
   return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);

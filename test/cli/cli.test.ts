@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { popcornIn, example, ROOT } from "../helpers.js";
+import { popcornIn, example, fromWat, ROOT } from "../helpers.js";
 import { encodeImage, loadProgram, Process } from "../../host/kernel/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cli-"));
@@ -113,6 +113,21 @@ describe("popcorn error paths", () => {
     const r = popcorn("run", oob);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toMatch(/^popcorn: .*oob\.ts: abort: Index out of range at ~lib\/array\.ts:\d+:\d+ in oob\/main$/);
+  });
+
+  it("an abort without a message or a place says so, not null:0:0", () => {
+    const cases: [string, string, RegExp][] = [
+      ["noargs", "abort();", /^popcorn: .*noargs\.ts: abort in noargs\/main$/],
+      ["assertfalse", "assert(false);", /^popcorn: .*assertfalse\.ts: abort at assertfalse\.ts:\d+:\d+ in assertfalse\/main$/],
+      ["msgonly", 'abort("just this");', /^popcorn: .*msgonly\.ts: abort: just this in msgonly\/main$/],
+    ];
+    for (const [name, call, expected] of cases) {
+      const src = join(dir, `${name}.ts`);
+      writeFileSync(src, `export function main(): i32 {\n  ${call}\n  return 0;\n}\n`);
+      const r = popcorn("run", src);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim()).toMatch(expected);
+    }
   });
 
   it("names the file and line of a syntax error and exits 2", () => {
@@ -313,6 +328,38 @@ describe("bad input a user gives: one line naming it, the right status, never a 
       expect(r.stderr, "the program named once").not.toMatch(/abort\.ts: abort\.ts:|abort\.wasm: abort\.wasm:/);
       oneLine(r);
     }
+  });
+
+  it("a program made before compile refused a memory below popcorn's reserved 8192 bytes: refused at load, not an internal error", () => {
+    // what an older popcorn compile made of `asc plain.ts -O3` (no --memoryBase 8192): it imports a memory of 0 pages
+    const { wasm } = fromWat(`(module (memory 1) (export "memory" (memory 0))
+      (func (export "main") (result i32) (local $i i32) (loop $l (br_if $l (i32.lt_s (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 9)))) (local.get $i)))`);
+    const bytes = Buffer.from(wasm);
+    const at = bytes.indexOf(Buffer.from("\x03env\x06memory\x02\x03\x01", "latin1"));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 13] = 0; // initial pages 1 -> 0
+    writeFileSync(join(dir, "nobase.wasm"), bytes);
+    for (const args of [["run", "nobase.wasm"], ["run", "nobase.wasm", "--kernels", "x86-64,aarch64"]]) {
+      const r = popcorn(...args);
+      expect(r.code, r.stderr).toBe(2);
+      oneLine(r);
+      expect(r.stderr.trim()).toMatch(/^popcorn: nobase\.wasm: memory of 0 pages leaves no room for popcorn's reserved memory below 8192 \(built without asc --memoryBase 8192\?\) — /);
+    }
+  });
+
+  it("a program without migration points: compile says so and why, and run refuses --migrate-at/--migrate-every for it", () => {
+    const none = join(dir, "nopoints.wasm");
+    const c = popcorn("compile", example("fib"), "--points", "explicit", "-o", none);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/^ {2}no migration points \(--points explicit, and no migrate\(\)\/checkMigrate\(\) call\): it can never migrate, checkpoint or stop at a signal — /m);
+    for (const flag of [["--migrate-at", "3"], ["--migrate-every", "5ms"]]) {
+      const r = popcorn("run", none, "--kernels", "x86-64,aarch64", ...flag, "--", "5", "1");
+      expect(r.code, r.stderr).toBe(2);
+      oneLine(r);
+      expect(r.stderr.trim()).toMatch(/^popcorn: .*nopoints\.wasm: --migrate-every\/--migrate-at need an instrumented program with migration points, and it has none — /);
+    }
+    // the default points: fib has loops and recursion
+    expect(popcorn("compile", example("fib"), "-o", join(dir, "points.wasm")).stdout).not.toMatch(/no migration points/);
   });
 
   it("a spawned thread that traps: the program named once, then the thread", () => {

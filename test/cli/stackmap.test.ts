@@ -70,6 +70,16 @@ describe("popcorn stackmap", () => {
     expect(r.stdout).toMatch(/\$0 i32 +ebx +w19$/m); // an i32: the 32-bit view of the register
   });
 
+  it("names aarch64's FP callee-saved registers d8.. in saves, as in value locations (AAPCS64 saves their low 64 bits)", async () => {
+    writeFileSync(join(dir, "matmul.wasm"), (await compileExample("matmul")).wasm);
+    const r = popcorn("stackmap", "matmul.wasm", "--function", "main", "--isa", "aarch64");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/saves +.*\bd8 \[x29\+\d+\]/);
+    expect(r.stdout).not.toMatch(/\bv\d+ \[x29/);
+    const j = JSON.parse(popcorn("stackmap", "matmul.wasm", "--function", "main", "--isa", "aarch64", "--json").stdout);
+    expect(j.functions[0].isas.aarch64.saves.map((x: { register: string }) => x.register)).toContain("d8");
+  });
+
   it("gives JSON with every value's location on every ISA, and one ISA or one site on request", () => {
     const all = JSON.parse(popcorn("stackmap", "fib.wasm", "--json").stdout);
     const withValues = all.functions.flatMap((f: { sites: { id: number; values: unknown[] }[] }) => f.sites).find((s: { values: unknown[] }) => s.values.length > 0);
@@ -142,6 +152,13 @@ describe("popcorn check", () => {
     expect(r.stderr.split("\n")[0]).toMatch(expected);
   });
 
+  it("names a return address outside its function in hex, as every address", () => {
+    const bad = corrupt((sm) => void (sm.sites[0]!.returnAddress = 0x500000));
+    writeFileSync(join(dir, "farret.wasm"), bad);
+    const r = popcorn("check", "farret.wasm");
+    expect(r.stderr).toMatch(/site 0 return address 0x500000 is outside its function/);
+  });
+
   it("names a stackmap of another build with both hashes, as far as they differ", () => {
     writeFileSync(join(dir, "otherhash.wasm"), corrupt((sm) => {
       sm.moduleHash = Uint8Array.from(sm.moduleHash);
@@ -168,6 +185,22 @@ describe("popcorn check", () => {
 });
 
 describe("function names", () => {
+  it("of generics: the short name splits at the last / outside <...>, and --function takes either name", async () => {
+    writeFileSync(join(dir, "strings.wasm"), (await compileExample("strings", { runtime: "incremental" })).wasm);
+    const r = popcorn("stackmap", "strings.wasm");
+    expect(r.code, r.stderr).toBe(0);
+    const heads = [...r.stdout.matchAll(/^function (\S+) {2}\((\S+)\)$/gm)].map((m) => [m[1]!, m[2]!]);
+    expect(heads).toContainEqual(["Array<~lib/string/String>#sort", "~lib/array/Array<~lib/string/String>#sort"]);
+    expect(heads).toContainEqual(["HASH<~lib/string/String>", "~lib/util/hash/HASH<~lib/string/String>"]);
+    expect(heads).toContainEqual(["main", "strings/main"]);
+    expect(new Set(heads.map((h) => h[0])).size, "no two functions share a short name").toBe(heads.length);
+    for (const name of ["HASH<~lib/string/String>", "~lib/util/hash/HASH<~lib/string/String>"]) {
+      const one = popcorn("stackmap", "strings.wasm", "--function", name);
+      expect(one.code, one.stderr).toBe(0);
+      expect(one.stdout.match(/^function /gm)).toHaveLength(1);
+    }
+  });
+
   it("are the program's own (file/function), the same whichever folder popcorn is run from", () => {
     const src = join(dir, "names");
     mkdirSync(join(src, "sub"), { recursive: true });
