@@ -8,7 +8,9 @@
  */
 import { frameOverlaps, loadStackmaps, PROFILES } from "../isa/index.js";
 import {
+  GUEST_MODULE,
   SITES_SECTION,
+  SYS_IMPORT,
   type SiteTable,
   type Stackmap,
   customSection,
@@ -51,6 +53,10 @@ export function loadProgram(bytes: Uint8Array, name = "program"): Program {
   // a linked program's memory holds the threads' control words (toolchain/abi.ts): a smaller one fails at the first write
   const small = memory && reservedMemoryProblem(name, memory.initial);
   if (small) throw new ProgramError(small);
+  // threads' syscalls resume at explicit points (toolchain/compile.ts): a build without them returns stale results
+  if (maps && !maps.sites.sites.some((s) => s.kind === "explicit") && WebAssembly.Module.imports(module).some((i) => i.module === GUEST_MODULE && i.name === SYS_IMPORT)) {
+    throw new ProgramError(`${name}: it uses threads but was compiled without explicit points, where their syscalls stop — recompile it with \`popcorn compile\` (--points with explicit)`);
+  }
   return { name, module, sites: maps?.sites, memory, stackmaps: maps?.stackmaps ?? new Map<string, Stackmap>() };
 }
 

@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import binaryen from "binaryen";
-import { RESERVED_END, SITES_SECTION } from "./abi.js";
+import { GUEST_MODULE, RESERVED_END, SITES_SECTION, SYS_IMPORT } from "./abi.js";
 import { type InstrumentResult, instrument } from "./instrument/index.js";
 import { ALL_POINTS, CompileError, type CompileOptions, type PointKind } from "./options.js";
 import { link } from "./link.js";
@@ -86,6 +86,22 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
   return out;
 }
 
+/**
+ * A program that uses threads (it imports the syscall) needs explicit points:
+ * a syscall the kernel cannot complete at once stops the thread at the
+ * checkMigrate() that follows it (assembly/popcorn/threads.ts), and is
+ * resumed there with the call's result. Without that point the call returned
+ * a stale result, silently: workers that never ran, a heap that broke.
+ */
+function refuseThreadsWithoutExplicit(plain: Uint8Array, where: string, points: Set<PointKind>): void {
+  if (points.has("explicit")) return;
+  if (!WebAssembly.Module.imports(wasmModule(plain)).some((i) => i.module === GUEST_MODULE && i.name === SYS_IMPORT)) return;
+  const given = [...points].join(",");
+  throw new CompileError(
+    `${where}: it uses threads, whose syscalls stop at explicit points, and --points ${given} leaves them out — add explicit (--points ${given ? `${given},` : ""}explicit)`,
+  );
+}
+
 /** Link + instrument an asc-built module. */
 export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOptions = {}): Omit<CompileResult, "plain"> {
   if (!isWasm(plain)) throw new CompileError(`${where}: not a WebAssembly module (bad magic number)`);
@@ -100,6 +116,7 @@ export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOp
     checkFeatures(m, where);
     link(m, plain, where);
     const points = new Set<PointKind>(opts.points ?? ALL_POINTS);
+    refuseThreadsWithoutExplicit(plain, where, points);
     const result = instrument(m, { points, optimizeLevel: opts.optimizeLevel ?? 3, shrinkLevel: opts.shrinkLevel ?? 0 });
     const code = m.emitBinary();
     const moduleHash = createHash("sha256").update(code).digest();

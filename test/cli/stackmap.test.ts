@@ -6,44 +6,10 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeStackmap, encodeStackmap, type Stackmap, stackmapSection } from "../../host/toolchain/index.js";
 import { checkStackmaps, customSectionsWithPrefix } from "../../host/isa/index.js";
-import { compileExample, popcornIn } from "../helpers.js";
-import { customSectionBytes } from "../transform/tables.js";
+import { compileExample, popcornIn, withSection } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "popcorn-stackmap-"));
 const popcorn = popcornIn(dir, 120_000);
-
-/** The module with custom section `name` replaced by `payload` (or removed). */
-function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [wasm.subarray(0, 8)];
-  let pos = 8;
-  const uleb = () => {
-    let r = 0;
-    for (let s = 0; ; s += 7) {
-      const b = wasm[pos++]!;
-      r += (b & 0x7f) * 2 ** s;
-      if (!(b & 0x80)) return r;
-    }
-  };
-  while (pos < wasm.length) {
-    const start = pos;
-    const id = wasm[pos++]!;
-    const size = uleb();
-    const end = pos + size;
-    if (id === 0) {
-      const len = uleb();
-      if (new TextDecoder().decode(wasm.subarray(pos, pos + len)) === name) {
-        pos = end;
-        continue;
-      }
-    }
-    parts.push(wasm.subarray(start, end));
-    pos = end;
-  }
-  if (payload) {
-    parts.push(customSectionBytes(name, payload));
-  }
-  return Buffer.concat(parts);
-}
 
 let wasm: Uint8Array;
 let arm: Stackmap;

@@ -33,13 +33,19 @@ import {
   SYS_YIELD,
   TABLE_EXPORT,
   THREAD_ALLOC_IMPORT,
+  SITES_SECTION,
   THREAD_GLOBAL,
   compile,
+  customSection,
+  decodeSites,
+  encodeSites,
   memoryImport,
   packageRoot,
   tableIndexOfFunctionRef,
   wasmModule,
 } from "../../host/toolchain/index.js";
+import { loadProgram } from "../../host/kernel/index.js";
+import { withSection } from "../helpers.js";
 
 const cache = new Map<string, Promise<CompileResult>>();
 function build(file: string, runtime: Runtime): Promise<CompileResult> {
@@ -219,6 +225,27 @@ describe("the link step, for threads", () => {
     const mod = wasmModule(c.wasm);
     expect(WebAssembly.Module.imports(mod).map((i) => i.name)).not.toContain(THREAD_ALLOC_IMPORT);
     expect(WebAssembly.Module.exports(mod)).toContainEqual({ name: THREAD_GLOBAL, kind: "global" });
+  });
+
+  it("refuses --points without explicit for a program that uses threads: a parked syscall resumes at its explicit point", async () => {
+    // without that point a call the kernel parks returned a stale result: workers never ran ("0 0", exit 0), or the heap broke
+    for (const points of [["entry"], ["loops"], ["entry", "loops"]] as const) {
+      await expect(compile(example("psum"), { points: [...points] }), points.join(",")).rejects.toThrow(
+        new RegExp(`psum\\.ts: it uses threads, whose syscalls stop at explicit points, and --points ${points.join(",")} leaves them out — add explicit \\(--points ${points.join(",")},explicit\\)`),
+      );
+    }
+    await expect(compile(example("psum"), { points: ["entry", "explicit"] })).resolves.toBeDefined();
+    await expect(compile(example("fib"), { points: ["entry"] }), "no threads: any points").resolves.toBeDefined();
+  });
+
+  it("refuses to load such a build made before (its explicit sites removed from the table)", async () => {
+    const c = await compile(example("psum"));
+    const table = decodeSites(customSection(c.wasm, SITES_SECTION)!);
+    const explicit = table.sites.filter((s) => s.kind === "explicit");
+    expect(explicit.length).toBeGreaterThan(0);
+    for (const s of explicit) s.kind = "loop";
+    expect(() => loadProgram(withSection(c.wasm, SITES_SECTION, encodeSites(table)), "old.wasm")).toThrow(/old\.wasm: it uses threads but was compiled without explicit points/);
+    expect(() => loadProgram(c.wasm, "new.wasm")).not.toThrow();
   });
 
   it("keeps count with one argument what it was: the single-threaded benchmark", async () => {
