@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { customSectionBytes } from "./transform/tables.js";
+import { replaceCustomSections } from "./transform/tables.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,33 +77,5 @@ export function fromWat(wat: string, points?: CompileOptions["points"]): { plain
 
 /** The module with custom section `name` replaced by `payload` (or removed). */
 export function withSection(wasm: Uint8Array, name: string, payload?: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [wasm.subarray(0, 8)];
-  let pos = 8;
-  const uleb = () => {
-    let r = 0;
-    for (let s = 0; ; s += 7) {
-      const b = wasm[pos++]!;
-      r += (b & 0x7f) * 2 ** s;
-      if (!(b & 0x80)) return r;
-    }
-  };
-  while (pos < wasm.length) {
-    const start = pos;
-    const id = wasm[pos++]!;
-    const size = uleb();
-    const end = pos + size;
-    if (id === 0) {
-      const len = uleb();
-      if (new TextDecoder().decode(wasm.subarray(pos, pos + len)) === name) {
-        pos = end;
-        continue;
-      }
-    }
-    parts.push(wasm.subarray(start, end));
-    pos = end;
-  }
-  if (payload) {
-    parts.push(customSectionBytes(name, payload));
-  }
-  return Buffer.concat(parts);
+  return replaceCustomSections(wasm, (n) => n === name, payload ? [[name, payload]] : []);
 }

@@ -150,6 +150,11 @@ export function withStackmapSections(
   sites: SiteTable,
   sections: [string, Uint8Array][] = stackmapBackends().map((b) => [b.section, b.layout(sites)]),
 ): Uint8Array {
+  return replaceCustomSections(wasm, (name) => name.startsWith(STACKMAP_SECTION_PREFIX), sections);
+}
+
+/** The module without the custom sections whose name `drop` says, and with `add` appended. */
+export function replaceCustomSections(wasm: Uint8Array, drop: (name: string) => boolean, add: [string, Uint8Array][]): Uint8Array {
   const parts: Uint8Array[] = [wasm.subarray(0, 8)];
   let pos = 8;
   const uleb = (): number => {
@@ -168,12 +173,12 @@ export function withStackmapSections(
     let keep = true;
     if (id === 0) {
       const len = uleb();
-      keep = !Buffer.from(wasm.subarray(pos, pos + len)).toString().startsWith(STACKMAP_SECTION_PREFIX);
+      keep = !drop(Buffer.from(wasm.subarray(pos, pos + len)).toString());
     }
     if (keep) parts.push(wasm.subarray(start, end));
     pos = end;
   }
-  for (const [name, bytes] of sections) parts.push(customSectionBytes(name, bytes));
+  for (const [name, bytes] of add) parts.push(customSectionBytes(name, bytes));
   return new Uint8Array(Buffer.concat(parts));
 }
 
