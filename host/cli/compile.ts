@@ -34,7 +34,28 @@ export function defaultOut(file: string): string {
   return join("build", basename(file, extname(file)) + ".wasm");
 }
 
-export async function compileCommand(file: string, o: CompileFlags): Promise<number> {
+/** asc options popcorn sets itself (toolchain/compile.ts), or has a flag of its own for: not to be given after `--`. */
+const ASC_SET_BY_POPCORN = [
+  "--outFile", "-o", "--memoryBase", "--exportStart", "--runtime", "--optimizeLevel", "--optimize", "-O", "--baseDir", "--lib", "--path", "--debug",
+];
+
+/** The asc options after `--`: for a .ts only, and none that popcorn sets itself. */
+export function ascOptions(file: string, asc: string[]): string[] {
+  if (!asc.length) return asc;
+  if (!file.endsWith(".ts")) {
+    throw new CompileError(`${file}: asc options after -- (${asc.join(" ")}) apply to a .ts — a .wasm is already compiled: give them to asc when you build it`);
+  }
+  for (const a of asc) {
+    const name = a.split("=")[0]!;
+    if (ASC_SET_BY_POPCORN.includes(name) || /^-O\d/.test(name)) {
+      throw new CompileError(`asc option ${name} after --: popcorn sets it itself (use popcorn's own -o, -O and --runtime) — leave it out`);
+    }
+  }
+  return asc;
+}
+
+export async function compileCommand(file: string, o: CompileFlags, asc: string[] = []): Promise<number> {
+  const ascArgs = ascOptions(file, asc);
   const points = parsePoints(o.points);
   if (o.optimize > 3) throw new CompileError("-O: the level must be 0..3");
   refuseEmpty("-o", o.out);
@@ -47,7 +68,7 @@ export async function compileCommand(file: string, o: CompileFlags): Promise<num
   }
   checkOutput("-o", out);
   if (o.plain) checkOutput("--plain", o.plain);
-  const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime, backends: stackmapBackends() });
+  const r = await compile(file, { points, optimizeLevel: o.optimize, runtime: o.runtime, ascArgs, backends: stackmapBackends() });
   // the toolchain also builds modules a test drives export by export; a program the CLI writes is to be run,
   // and without its entry point every `popcorn run` would refuse it (kernel/program.ts loadProgram, in the same words)
   const noEntry = entryPointProblem(r.plain, wasmModule(r.plain), file);

@@ -114,14 +114,15 @@ export async function main(argv: string[]): Promise<number> {
     .command("compile")
     .description("compile an AssemblyScript program (or instrument an asc-built .wasm) into a popcorn program")
     .argument("<file>", "program.ts or program.wasm")
+    .argument("[asc...]", "after --: more asc options for a .ts, e.g. -- --stackSize 131072 --enable simd")
     .option("-o, --out <file>", "output file (default: build/<name>.wasm)")
     .option("--points <kinds>", "migration points: any of entry,loops,explicit", "entry,loops,explicit")
     .addOption(new Option("-O, --optimize <level>", "optimization level 0..3").default(3).argParser(intArg("-O", 0, 3)))
     .addOption(new Option("--runtime <name>", "AssemblyScript runtime").choices(["stub", "minimal", "incremental"]).default("incremental"))
     .option("--plain <file>", "also write the uninstrumented asc output here")
     .option("--json", "print the summary as JSON")
-    .action(async (file, o) => {
-      process.exitCode = await compileCommand(file, o);
+    .action(async (file, asc, o) => {
+      process.exitCode = await compileCommand(file, o, asc);
     });
 
   program

@@ -23,6 +23,8 @@ export interface GuestHost {
   /** a syscall (toolchain/abi.ts SYS_*): 1 if done, 0 if the thread is to stop at its next point */
   sys(call: { op: number; a: number; b: number; c: number }): number;
   sysResult(): number;
+  /** the first value of the program's shadow-stack pointer (the top of main's shadow stack), if it has one */
+  shadowStackTop(): number | undefined;
 }
 
 const STR_ARG = 0;
@@ -34,6 +36,42 @@ export function readAsString(mem: WebAssembly.Memory, ptr: number): string {
   const bytes = new Uint8Array(mem.buffer);
   const len = new DataView(mem.buffer).getUint32(ptr - 4, true);
   return Buffer.from(bytes.buffer, ptr, len).toString("utf16le");
+}
+
+/** AssemblyScript's class id of String (Object 0, ArrayBuffer 1, String 2), at ptr - 8 of every string. */
+const STRING_ID = 2;
+
+/** The string at `ptr` if a String object is there (its header: class id at ptr - 8, byte length at ptr - 4), else undefined. */
+function stringAt(mem: WebAssembly.Memory, ptr: number): string | undefined {
+  const size = mem.buffer.byteLength;
+  if (ptr < 8 || ptr > size) return undefined;
+  const view = new DataView(mem.buffer);
+  const len = view.getUint32(ptr - 4, true);
+  if (view.getUint32(ptr - 8, true) !== STRING_ID || len % 2 || len > size - ptr) return undefined;
+  return Buffer.from(mem.buffer, ptr, len).toString("utf16le");
+}
+
+/**
+ * What an abort says. asc 0.28's shadow-stack check (~stack_check, with the
+ * incremental runtime: the stack of managed references, between the static
+ * data and the stack pointer's first value) aborts with a message and a
+ * file name it never stores: pointers past the static data, to no string.
+ * Every other abort's strings are there.
+ */
+function abortText(program: Program, host: GuestHost, msg: number, file: number, line: number, col: number): string {
+  const m = host.memory();
+  // abort() and assert(false) pass no message (null), abort() no file either: left out, not printed "null at null:0:0"
+  const text = msg ? stringAt(m, msg) : "";
+  const from = file ? stringAt(m, file) : "";
+  if (text !== undefined && from !== undefined) return `abort${text ? `: ${text}` : ""}${from ? ` at ${from}:${line}:${col}` : ""}`;
+  const top = host.shadowStackTop();
+  if (text === undefined && from === undefined && top !== undefined && msg >= top && file >= top) {
+    return (
+      "stack overflow: the program's shadow stack (AssemblyScript's, for managed references) is full — recurse less deep, " +
+      "or give it more room: popcorn compile <file.ts> -- --stackSize <bytes> (32768 by default with the incremental runtime)"
+    );
+  }
+  return `abort with a message popcorn cannot read (no string at ${text === undefined ? msg : file})`;
 }
 
 export function guestImports(program: Program, host: GuestHost): WebAssembly.Imports {
@@ -61,12 +99,8 @@ export function guestImports(program: Program, host: GuestHost): WebAssembly.Imp
   };
   const env: Record<string, (...a: number[]) => unknown> = {
     abort: (msg, file, line, col) => {
-      const m = host.memory();
-      // abort() and assert(false) pass no message (null), abort() no file either: left out, not printed "null at null:0:0"
-      const text = msg ? `: ${readAsString(m, msg)}` : "";
-      const at = file ? ` at ${readAsString(m, file)}:${line}:${col}` : "";
       // the guest's functions too: an abort in the standard library (an index out of range) names where it was called
-      throw new ProgramError(`${program.name}: abort${text}${at}${wasmFrames(new Error())}`);
+      throw new ProgramError(`${program.name}: ${abortText(program, host, msg!, file!, line!, col!)}${wasmFrames(new Error())}`);
     },
     seed: () => 0x5eed,
     "Date.now": () => Date.now(), // the kernel's clock: kernels on other machines may differ by their clocks' skew

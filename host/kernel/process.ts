@@ -136,6 +136,8 @@ interface Exports {
 
 export class Process {
   private instance!: WebAssembly.Instance;
+  /** the shadow-stack pointer's first value in a fresh instance: the top of main's shadow stack (guest.ts abortText) */
+  private shadowStackTop: number | undefined;
   private ex!: Exports;
   private mem: WebAssembly.Memory | undefined;
   private control: ControlWord | undefined;
@@ -201,6 +203,7 @@ export class Process {
       tid: this.opts.tid ?? 0,
       sys: (call) => this.sys(call),
       sysResult: () => this.sysResult,
+      shadowStackTop: () => this.shadowStackTop,
     };
     const imports: WebAssembly.Imports = guestImports(this.program, host);
     if (this.instrumented) imports[RT_MODULE] = this.runtimeImports();
@@ -210,6 +213,7 @@ export class Process {
     }
     this.instance = new WebAssembly.Instance(this.program.module, imports);
     this.ex = this.instance.exports as unknown as Exports;
+    this.shadowStackTop = (this.ex[STACK_POINTER] as WebAssembly.Global | undefined)?.value as number | undefined; // before a spawn or restore sets it
     this.mem ??= this.ex.memory;
     if (this.instrumented) {
       this.global(CTRL_PTR_GLOBAL).value = ctrlAddress(this.opts.slot ?? 0);

@@ -83,6 +83,9 @@ export async function compileAssemblyScript(file: string, opts: CompileOptions =
   if (error || !out) {
     throw new CompileError(`${file}: AssemblyScript compilation failed\n${errors.trim() || String(error)}`);
   }
+  // asc only warns of an option it does not know (a typo after `popcorn compile … --`), and would compile without it
+  const unknown = /Unknown option '([^']*)'/.exec(errors);
+  if (unknown) throw new CompileError(`${file}: asc does not know the option ${unknown[1]} — see \`npx asc --help\` for its options`);
   return out;
 }
 

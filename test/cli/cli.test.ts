@@ -11,6 +11,12 @@ import { encodeImage, loadProgram, Process } from "../../host/kernel/index.js";
 const dir = mkdtempSync(join(tmpdir(), "popcorn-cli-"));
 const popcorn = popcornIn(dir, 120_000);
 
+const oneLine = (r: { stderr: string }) => {
+  const lines = r.stderr.trim().split("\n");
+  expect(lines.length, r.stderr).toBeLessThanOrEqual(2); // the error, and at most a hint to --help
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+};
+
 describe("popcorn compile / run / resume", () => {
   const fib = join(dir, "fib.wasm");
   const plain = join(dir, "fib.plain.wasm");
@@ -130,6 +136,47 @@ describe("popcorn error paths", () => {
     }
   });
 
+  it("a recursion deeper than the shadow stack says stack overflow and how to get more room, not 'abort:  at :1:1'", () => {
+    // asc's shadow-stack check aborts with strings it never stored (asc 0.28): popcorn printed them as empty
+    const src = join(dir, "deepbox.ts");
+    writeFileSync(src, [
+      "class Box { v: i32; constructor(v: i32) { this.v = v; } }",
+      "function down(n: i32): i32 { const b = new Box(n); if (n == 0) return 0; return down(n - 1) + (b.v & 1); }",
+      "export function main(): i32 { console.log(down(3000).toString()); return 0; }",
+    ].join("\n"));
+    const small = join(dir, "deepbox-small.wasm");
+    expect(popcorn("compile", src, "-o", small, "--", "--stackSize", "1024").code).toBe(0);
+    for (const args of [["run", small], ["run", small, "--kernels", "x86-64,aarch64"]]) {
+      const r = popcorn(...args);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^popcorn: .*deepbox-small\.wasm: stack overflow: the program's shadow stack .* -- --stackSize <bytes> .* in deepbox\/down/);
+      oneLine(r);
+    }
+    // ... and the room it names is what a bigger one takes
+    const big = join(dir, "deepbox-big.wasm");
+    expect(popcorn("compile", src, "-o", big, "--", "--stackSize=262144").code).toBe(0);
+    const r = popcorn("run", big);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("1500\n");
+  });
+
+  it("asc options after -- go to asc for a .ts; a typo, a .wasm or an option popcorn sets is refused in one line", () => {
+    const src = join(dir, "tiny.ts");
+    writeFileSync(src, "export function main(): i32 { return 3; }\n");
+    const cases: [string[], RegExp][] = [
+      [[src, "--", "--bogus"], /asc does not know the option --bogus/],
+      [[join(dir, "built.wasm"), "--", "--stackSize", "9"], /apply to a \.ts/],
+      [[src, "--", "--memoryBase", "0"], /asc option --memoryBase after --: popcorn sets it itself/],
+      [[src, "--", "-O0"], /asc option -O0 after --: popcorn sets it itself/],
+    ];
+    for (const [args, expected] of cases) {
+      const r = popcorn("compile", "-o", join(dir, "tiny.wasm"), ...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(expected);
+      oneLine(r);
+    }
+  });
+
   it("names the file and line of a syntax error and exits 2", () => {
     const bad = join(dir, "bad.ts");
     writeFileSync(bad, "export function main(): i32 { return 0 +; }\n");
@@ -189,11 +236,6 @@ describe("popcorn error paths", () => {
 
 describe("bad input a user gives: one line naming it, the right status, never a stack or a crash", () => {
   const fib = join(dir, "fib2.wasm");
-  const oneLine = (r: { stderr: string }) => {
-    const lines = r.stderr.trim().split("\n");
-    expect(lines.length, r.stderr).toBeLessThanOrEqual(2); // the error, and at most a hint to --help
-    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
-  };
 
   // compiled once for this block, so that each test also runs alone (-t)
   beforeAll(() => {
