@@ -1,5 +1,6 @@
 // Bundles the host code (TypeScript) with esbuild, dependencies external:
-// dist/cli.js (the popcorn command) and dist/worker.js (kernel and core threads).
+// dist/cli.js (the popcorn command), dist/worker.js (kernel and core threads) and
+// dist/guest.js (the guest thread of a one-kernel run).
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -8,6 +9,7 @@ export async function build() {
     entryPoints: {
       cli: fileURLToPath(new URL("./host/cli/main.ts", import.meta.url)),
       worker: fileURLToPath(new URL("./host/kernel/worker.ts", import.meta.url)),
+      guest: fileURLToPath(new URL("./host/cli/guest-worker.ts", import.meta.url)),
     },
     outdir: fileURLToPath(new URL("./dist", import.meta.url)),
     bundle: true,

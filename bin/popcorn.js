@@ -4,8 +4,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dist = new URL("../dist/cli.js", import.meta.url);
-const worker = new URL("../dist/worker.js", import.meta.url);
-if (!existsSync(fileURLToPath(dist)) || !existsSync(fileURLToPath(worker))) {
+const parts = ["../dist/worker.js", "../dist/guest.js"].map((f) => new URL(f, import.meta.url));
+if (![dist, ...parts].every((f) => existsSync(fileURLToPath(f)))) {
   const { build } = await import("../build.mjs");
   await build();
 }

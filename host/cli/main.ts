@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command("run")
-    .description("run a program's main() and exit with its status: on one kernel in this thread, on kernels of several ISAs (--kernels), or on a cluster (--cluster)")
+    .description("run a program's main() and exit with its status: on one kernel (a thread of this process), on kernels of several ISAs (--kernels), or on a cluster (--cluster)")
     .argument("<program>", "program.wasm (from popcorn compile) or program.ts (compiled first)")
     .argument("[args...]", "arguments for the program, after --")
     .addOption(new Option("--checkpoint-every <n>", "capture + restore into a fresh instance at every n-th migration point").argParser(intArg("--checkpoint-every", 1)))

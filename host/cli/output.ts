@@ -7,7 +7,7 @@
  *
  *   a reader that does not keep up — the program waits, as a writer to a
  *     full pipe waits:
- *       blocking (one kernel: the guest runs in this thread and prints
+ *       blocking (one kernel: the guest runs on the thread that prints
  *         through it) — each line is written at once (fs.writeSync); a
  *         non-blocking pipe that is full (EAGAIN) is tried again every
  *         millisecond until it takes the rest;
@@ -91,11 +91,21 @@ export function programOutput(o: OutputOptions = {}): ProgramOutput {
   };
 }
 
+/** Writes `chunk` to `fd` at once, as writeBlocking does; a reader that went away (EPIPE) drops it. For process.stdout.write's place. */
+export function writeNow(fd: number, chunk: string | Uint8Array): boolean {
+  try {
+    writeBlocking(fd, chunk);
+  } catch (e) {
+    if (!(e instanceof BrokenPipe)) throw e;
+  }
+  return true;
+}
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** Writes all of `text` to `fd`, waiting while a non-blocking pipe is full; EPIPE → BrokenPipe. */
-function writeBlocking(fd: number, text: string): void {
-  const bytes = Buffer.from(text);
+function writeBlocking(fd: number, text: string | Uint8Array): void {
+  const bytes = typeof text === "string" ? Buffer.from(text) : text;
   let done = 0;
   while (done < bytes.length) {
     try {

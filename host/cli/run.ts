@@ -1,6 +1,6 @@
 /**
- * `popcorn run` and `popcorn resume`: one kernel in this thread (with
- * checkpoints, --stop-at/--save), or hand-off to kernels of several ISAs
+ * `popcorn run` and `popcorn resume`: one kernel, on a guest thread with a
+ * core's stack (guest-thread.ts; with checkpoints, --stop-at/--save), or hand-off to kernels of several ISAs
  * (--kernels, kernels.ts) or to a cluster (--cluster, cluster.ts).
  *
  * A program that uses threads (it imports the kernel's syscalls) runs on a
@@ -20,6 +20,7 @@ import { GUEST_MODULE, SYS_IMPORT } from "../toolchain/index.js";
 import { BrokenPipe, SIGPIPE, programOutput } from "./output.js";
 import { type OutputLine, printRunJson } from "./run-json.js";
 import { checkOutput, refuseSameFile, writeOutput } from "./files.js";
+import { runOnGuestThread } from "./guest-thread.js";
 
 export interface RunFlags {
   checkpointEvery?: number;
@@ -74,8 +75,7 @@ export async function runCommand(file: string, args: string[], o: RunFlags): Pro
   if (o.checkpointEvery && !program.sites) {
     throw new CompileError(`${file}: --checkpoint-every needs an instrumented program — compile it with \`popcorn compile\``);
   }
-  if (o.stopAt !== undefined || o.save !== undefined) return stopAndSave(program, args, o);
-  return execute(program, args, o);
+  return runOnGuestThread({ file, bytes, args, flags: o });
 }
 
 /** A program that makes syscalls (Thread.spawn, Mutex, …: toolchain/abi.ts) needs a kernel to run on. */
@@ -99,18 +99,19 @@ function refuseThreads(program: Program, file: string, o: RunFlags, resume = fal
 
 /** `popcorn resume <program> <image>`: runs a saved image on to the end. */
 export async function resumeCommand(file: string, imageFile: string, o: RunFlags): Promise<number> {
-  const program = loadProgram(await readProgramBytes(file), file);
-  refuseThreads(program, file, o, true);
-  let bytes: Uint8Array;
+  const bytes = await readProgramBytes(file);
+  refuseThreads(loadProgram(bytes, file), file, o, true);
+  let image: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(imageFile));
+    image = new Uint8Array(await readFile(imageFile));
   } catch (e) {
     throw new CompileError(`${imageFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return execute(program, [], o, decodeImage(bytes, imageFile));
+  return runOnGuestThread({ file, bytes, args: [], flags: o, image: { bytes: image, file: imageFile } });
 }
 
-async function stopAndSave(program: Program, args: string[], o: RunFlags): Promise<number> {
+/** --stop-at n --save f, on the guest thread (guest-thread.ts): runs to the n-th migration point and writes the image there. */
+export async function stopAndSave(program: Program, args: string[], o: RunFlags): Promise<number> {
   if (o.stopAt === undefined || !o.save) throw new CompileError("--stop-at <n> and --save <file> go together");
   if (!program.sites) throw new CompileError(`${program.name}: --stop-at needs an instrumented program — compile it with \`popcorn compile\``);
   refuseSameFile("--save", o.save, program.name, "the program");
@@ -153,7 +154,8 @@ function failedJson(e: ProcessError, output: OutputLine[], t0: number, dmesg: st
   return 1;
 }
 
-async function execute(program: Program, args: string[], o: RunFlags, image?: ProcessImage): Promise<number> {
+/** A one-kernel run, on the guest thread (guest-thread.ts): to its end, with checkpoints if asked, from its start or an image. */
+export async function execute(program: Program, args: string[], o: RunFlags, image?: ProcessImage): Promise<number> {
   const dmesg: string[] = [];
   const out = programOutput({ json: o.json, blocking: true });
   const t0 = performance.now();
@@ -165,7 +167,7 @@ async function execute(program: Program, args: string[], o: RunFlags, image?: Pr
       checkpointEvery: o.checkpointEvery,
       stdout: (l) => out.write(1, l),
       stderr: (l) => out.write(2, l),
-      // as a kernel's dmesg lines read (kernel.ts): this run is kernel 0, x86-64, in this thread
+      // as a kernel's dmesg lines read (kernel.ts): this run is kernel 0, x86-64, on the guest thread
       log: (l) => dmesg.push(`[${((performance.now() - t0) / 1000).toFixed(6).padStart(12)}] kernel 0 (x86-64): ${l}`),
     });
   } catch (e) {

@@ -10,4 +10,4 @@ export { ControlWord, now } from "./control-word.js";
 export { SIGMIGRATE, SIGNALS } from "./core.js";
 export { MIGRATION_TRACE_VERSION, dumpImage, traceFrames } from "./trace.js";
 export type { MigrationTraceFile, MigrationTrace, ImageDump, TracedFrame } from "./trace.js";
-export { PID_SPAN } from "./kernel.js";
+export { GUEST_STACK_MB, PID_SPAN } from "./kernel.js";

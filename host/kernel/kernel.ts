@@ -181,6 +181,13 @@ const SIGNAL_NAMES: Record<number, string> = { 2: "SIGINT", 9: "SIGKILL", 15: "S
 const MAX_HOPS = 16;
 /** pids given out by kernel k are (k + 1) * PID_SPAN + n */
 export const PID_SPAN = 100_000;
+/**
+ * The stack (MB) of every thread that runs guest code — a kernel's cores, and
+ * a one-kernel run's guest thread (cli/guest-thread.ts) — so that a program
+ * recurses as deep on one as on the other. 4 is Node's default for a worker;
+ * its main thread has ~1 MB.
+ */
+export const GUEST_STACK_MB = 4;
 /** a running thread's time slice while others wait for a core */
 export const SLICE_MS = 10;
 /** the least a thread runs before a waking one takes its core */
@@ -248,6 +255,7 @@ export class Kernel {
     for (let c = 0; c < cfg.cores; c++) {
       const worker = new Worker(cfg.workerFile, {
         workerData: { role: "core", kernel: cfg.id, core: c, isas: cfg.isas },
+        resourceLimits: { stackSizeMb: GUEST_STACK_MB },
       });
       worker.on("message", (r: CoreReport) => this.fromCore(c, r));
       worker.on("error", (e) => this.coreCrashed(c, e));

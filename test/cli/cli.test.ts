@@ -136,6 +136,24 @@ describe("popcorn error paths", () => {
     }
   });
 
+  it("one kernel recurses as deep as a kernel's core: the plain run is the reference a kernel run is compared with", () => {
+    // one kernel ran the guest on Node's main thread (~1 MB of stack), cores have 4 MB: 15,000 frames at -O0 trapped
+    // ("call stack exhausted") on one kernel only
+    const src = join(dir, "rec.ts");
+    writeFileSync(src, [
+      'import { args } from "popcorn";',
+      "function down(n: i32): i32 { if (n == 0) return 0; return down(n - 1) + 1; }",
+      "export function main(): i32 { console.log(down(I32.parseInt(args()[0])).toString()); return 0; }",
+    ].join("\n"));
+    const wasm = join(dir, "rec.wasm");
+    expect(popcorn("compile", src, "-o", wasm, "-O0").code).toBe(0);
+    for (const args of [["run", wasm], ["run", wasm, "--checkpoint-every", "5000"], ["run", wasm, "--kernels", "x86-64,aarch64"]]) {
+      const r = popcorn(...args, "--", "15000");
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toBe("15000\n");
+    }
+  });
+
   it("a recursion deeper than the shadow stack says stack overflow and how to get more room, not 'abort:  at :1:1'", () => {
     // asc's shadow-stack check aborts with strings it never stored (asc 0.28): popcorn printed them as empty
     const src = join(dir, "deepbox.ts");
