@@ -46,13 +46,24 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
     if (o.quiet) args.push("--quiet");
     return runUnderQemu(args);
   }
+  // the reader of the log went away (`popcorn kernel … | head`, a `| tee` that was stopped): the kernel runs on
+  // without printing it — its processes, and its peers', must not end with a viewer (main.ts ends other commands)
+  let printing = !o.quiet;
+  const logGone = (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    if (!printing) return;
+    printing = false;
+    process.stderr.write(`popcorn: kernel at ${o.listen}: the reader of its log went away — it runs on without printing the log (\`popcorn dmesg --cluster ${o.listen} --key-file …\` reads it)\n`);
+  };
+  process.stdout.on("error", logGone);
+  process.stderr.on("error", logGone);
   const daemon = await startKernelDaemon({
     isa: o.isa,
     listen: o.listen,
     peers: o.peers,
     keyFile: o.keyFile,
     cores: o.cores,
-    log: o.quiet ? undefined : (line) => process.stdout.write(line + "\n"),
+    log: o.quiet ? undefined : (line) => void (printing && process.stdout.write(line + "\n")),
   });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

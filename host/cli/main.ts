@@ -36,6 +36,7 @@ import { MAX_PING_BYTES, MAX_PING_COUNT, SCHEDULERS, SIGMIGRATE, SIGNALS } from 
 import { dmesgCommand, migrateCommand, psCommand, runOnKernels, signalCommand, type ThreadTarget } from "./kernels.js";
 import { vizCommand } from "./viz.js";
 import { MIN_KEY_BYTES } from "../msg/index.js";
+import { SIGPIPE } from "./output.js";
 
 /**
  * The largest count a flag takes: points, checkpoints, milliseconds — what
@@ -95,8 +96,32 @@ function signalShorthand(argv: string[]): string[] {
   return argv.map((a, i) => (i > 0 && /^-\d+$/.test(a) ? `--signal=${a.slice(1)}` : a));
 }
 
+/**
+ * A reader of popcorn's own output that went away (`popcorn dmesg | head -1`,
+ * `popcorn keygen | true`, `popcorn run … --json | head -c 10`) ends popcorn as
+ * SIGPIPE ends a Unix program: quietly, with status 128 + 13. Node reports the
+ * broken pipe as an 'error' event on the stream after the write, which without
+ * a listener is an uncaught exception and a Node stack. Commands that handle it
+ * themselves listen on the stream too and are left to it: `run` (output.ts:
+ * the process gets signal 13 first) and `kernel` (cluster.ts: it runs on
+ * without printing its log).
+ */
+function quietOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listeners("error").includes(brokenPipe)) continue; // main() again, in one process (tests)
+    stream.on("error", brokenPipe);
+  }
+}
+
+function brokenPipe(this: NodeJS.WriteStream, e: NodeJS.ErrnoException): void {
+  if (e.code !== "EPIPE") throw e;
+  if (this.listenerCount("error") > 1) return; // the command handles it (above)
+  process.exit(128 + SIGPIPE);
+}
+
 export async function main(argv: string[]): Promise<number> {
   argv = signalShorthand(argv);
+  quietOnBrokenPipe();
   const program = new Command("popcorn")
     .description("Popcorn Linux on WebAssembly: compile programs with migration points and per-ISA stackmaps, run them on x86-64 and aarch64 kernels that share nothing but messages, migrate them mid-execution, and study the stack transformation.")
     .version(popcornVersion(), "-V, --version", "print popcorn's version")

@@ -56,8 +56,10 @@ export async function readProgramBytes(file: string): Promise<Uint8Array> {
 export async function runCommand(file: string, args: string[], o: RunFlags): Promise<number> {
   const bytes = await readProgramBytes(file);
   if (o.cluster !== undefined) {
-    if (o.kernels !== undefined || o.checkpointEvery || o.stopAt || o.save || o.trace) {
-      throw new CompileError("--cluster runs on the cluster's kernels: leave out --kernels, --checkpoint-every, --stop-at, --save, --trace");
+    if (o.kernels !== undefined || o.cores || o.checkpointEvery || o.stopAt || o.save || o.trace) {
+      throw new CompileError(
+        "--cluster runs on the cluster's kernels: leave out --kernels, --cores (each daemon's own, `popcorn kernel --cores n`), --checkpoint-every, --stop-at, --save, --trace",
+      );
     }
     return runOnCluster(file, bytes, args, { ...o, cluster: o.cluster });
   }

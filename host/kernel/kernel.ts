@@ -424,6 +424,9 @@ export class Kernel {
     return { rttUs, totalMs: performance.now() - t0 };
   }
 
+  /** Why the last sendTo/sendBig that failed did (for the lines that say a migration did not happen). */
+  private lastSendError = "";
+
   /**
    * Sends to a peer kernel; false (and a dmesg line) if the transport cannot —
    * the TCP transport refuses to queue for a peer that is down, so that
@@ -434,6 +437,7 @@ export class Kernel {
       this.transport.send(peer, msg);
       return true;
     } catch (e) {
+      this.lastSendError = (e as Error).message;
       this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
       return false;
     }
@@ -447,6 +451,7 @@ export class Kernel {
       return true;
     } catch (e) {
       releaseMessage(bytes);
+      this.lastSendError = (e as Error).message;
       this.dmesg(`could not send ${msg.t} to kernel ${peer}: ${(e as Error).message}`);
       return false;
     }
@@ -952,8 +957,9 @@ export class Kernel {
     t.pending = { to: r.to, state: r.state };
     if (this.down.has(r.to)) return this.stayAfterAll(t, `did not start: kernel ${r.to} is down`);
     const t0 = now();
+    this.lastSendError = ""; // an earlier failure's reason is not this one's
     const memoryBytes = this.sendAhead(proc, r.to, r.meta.tid);
-    if (memoryBytes === undefined) return this.stayAfterAll(t, `could not send the memory to kernel ${r.to}`);
+    if (memoryBytes === undefined) return this.stayAfterAll(t, `could not send the memory to kernel ${r.to} (${this.lastSendError || "its process has no memory here"})`);
     r.phases.ahead = (now() - t0) * 1000;
     let d: Departure;
     try {
@@ -1533,8 +1539,9 @@ export class Kernel {
     if (!replica) return undefined;
     const diff = replica.diff();
     const n = diffBytes(diff);
-    proc.memOut += n;
-    return this.sendBig(proc.origin, { t: "release", pid: proc.pid, tid, diff }) ? n : undefined;
+    if (!this.sendBig(proc.origin, { t: "release", pid: proc.pid, tid, diff })) return undefined;
+    proc.memOut += n; // what was sent: dmesg's total counts no bytes that never left
+    return n;
   }
 
   /** On the origin: the pages kernel `to` lacks, ahead of a thread migrating there; their bytes, undefined if they could not be sent. */
@@ -1545,9 +1552,9 @@ export class Kernel {
     const pages = replica.collectFor(to);
     const us = (now() - t0) * 1000;
     const n = pageBytes(pages);
-    proc.memOut += n;
     const ok = this.sendBig(to, { t: "pages", pid: proc.pid, tid, origin: proc.origin, name: proc.name, program: proc.program, pages, us });
-    if (!ok) replica.forget(to); // the link is down: the kernel will be a new one
+    if (!ok) replica.forget(to); // the link is down (the kernel will be a new one), or the pages did not fit one frame: all of them next time
+    else proc.memOut += n; // what was sent: dmesg's total counts no bytes that never left
     return ok ? n : undefined;
   }
 

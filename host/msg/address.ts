@@ -145,7 +145,13 @@ export function readKeyFile(path: string): Uint8Array {
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (code ?? (e as Error).message);
+    if (code === "EACCES" || code === "EPERM") {
+      // it exists: a new key here would be one no other kernel or client has
+      throw new ConfigError(
+        `key file ${path}: cannot read it (permission denied) — make it (and its folders) readable by the user that runs popcorn (its owner, group or mode) — keep this key, the one every kernel and client shares`,
+      );
+    }
+    const why = code === "ENOENT" ? "no such file" : (code ?? (e as Error).message);
     throw new ConfigError(`key file ${path}: cannot read it (${why}) — create one with \`popcorn keygen > ${path}\` and give every kernel a copy`);
   }
   const key = trimWhitespace(bytes);
