@@ -3,7 +3,10 @@
  * for `run --kernels …,aarch64@qemu` (a kernel that must be its own
  * process: an arm64 Node under QEMU) and for the cluster-mode benchmarks.
  * Each kernel is `popcorn kernel` — natively, or under qemu for `<isa>@qemu`
- * — with a fresh key in a temporary folder; `stop()` ends them all.
+ * — with a fresh key in a temporary folder; `stop()` ends them all, and
+ * so does the end of this process, however it ends (a signal, kill -9):
+ * each daemon is started on a leash (LEASH_ENV, cluster.ts) and stops when
+ * its stdin, a pipe from this process, ends.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +17,7 @@ import { profile } from "../isa/index.js";
 import { readKeyFile } from "../msg/index.js";
 import { CompileError, packageRoot } from "../toolchain/index.js";
 import { qemuIsa, qemuKernelCommand } from "./qemu.js";
+import { LEASH_ENV } from "./cluster.js";
 
 export interface LocalCluster {
   addresses: string[];
@@ -61,7 +65,8 @@ export async function startLocalCluster(entries: string[], log?: (line: string) 
     specs.forEach((s, i) => {
       const args = ["--isa", s.isa, "--listen", addresses[i]!, "--peers", addresses.join(","), "--key-file", keyFile];
       const cmd = s.qemu ? qemuKernelCommand(args) : { command: process.execPath, args: [bin, "kernel", ...args] };
-      children.push(spawn(cmd.command, cmd.args, { stdio: ["ignore", "pipe", "pipe"] }));
+      // on a leash (cluster.ts): a daemon whose stdin ends — this process is gone, however it ended — stops too
+      children.push(spawn(cmd.command, cmd.args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, [LEASH_ENV]: "1" } }));
     });
     await Promise.all(
       children.map(

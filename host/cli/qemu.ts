@@ -124,7 +124,6 @@ export function runUnderQemu(args: string[]): Promise<number> {
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }
 
-/** The argv of a kernel daemon under qemu (for launchers that manage the process themselves). */
 /**
  * QEMU here runs Debian's arm64 Node: a kernel in it is an aarch64 kernel.
  * Any other profile there would simulate one ISA on the other real one —
@@ -134,6 +133,7 @@ export function qemuIsa(isa: string, what: string, fix: string): void {
   if (isa !== "aarch64") throw new CompileError(`${what}: QEMU runs an arm64 Node.js, so only aarch64 kernels run under it — ${fix}`);
 }
 
+/** The argv of a kernel daemon under qemu (for launchers that manage the process themselves). */
 export function qemuKernelCommand(args: string[]): { command: string; args: string[] } {
   const a = arm64Node();
   if (!("node" in a)) throw new CompileError(`aarch64@qemu: ${a.missing} — run \`popcorn setup arm64\` first`);
