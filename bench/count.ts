@@ -318,6 +318,13 @@ async function clusterKernels(c: { address: string; key: Uint8Array }): Promise<
   const k = await RemoteKernel.connect(c.address, c.key);
   try {
     const info = await k.cluster();
+    // the scheduler places threads on every kernel of the cluster: on three, (b) and (c) were not two kernels
+    if (info.kernels.length !== 2) {
+      throw new RangeError(
+        `--cluster ${c.address}: the counting benchmark compares one kernel with two, and this cluster has ${info.kernels.length} ` +
+          `(its scheduler would use them all) — run it on a cluster of two kernels`,
+      );
+    }
     const two = info.kernels.filter((x) => x.id < 2);
     if (two.length < 2 || two.some((x) => !x.up)) throw new RangeError(`--cluster ${c.address}: the counting benchmark needs kernels 0 and 1 up (${info.kernels.map((x) => `${x.id} ${x.up ? "up" : "DOWN"}`).join(", ")})`);
     const ownCores = async (x: (typeof two)[number]): Promise<number | undefined> => {

@@ -332,7 +332,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--kernels <a,b>", "the two kernels of (b) and (c) (default x86-64,aarch64; aarch64@qemu: a real arm64 Node under QEMU)")
     .addOption(new Option("--scheduler <policy>", "the policy of (b) (default balance; hetero when a kernel runs under QEMU)").choices(SCHEDULERS))
     .option("--out <dir>", "where count.json and count.svg go (default build/bench)")
-    .option("--cluster <addr>", "run (b) and (c) on the running cluster of the kernel daemon at this address (its kernels 0 and 1), with --key-file")
+    .option("--cluster <addr>", "run (b) and (c) on the running cluster of the kernel daemon at this address (a cluster of two kernels), with --key-file")
     .option("--key-file <file>", "the cluster's shared key (with --cluster)")
     .option("--json", "print one JSON object")
     .option("--quick", "two thread counts, two loads, one run each (a smoke test)")

@@ -66,3 +66,15 @@ describe("bench count --cluster", () => {
     expect(svg).toContain(`cluster ${addresses.join(",")}`);
   });
 });
+
+it("refuses a cluster of three kernels, whose scheduler would use them all: (b) and (c) compare one kernel with two", async () => {
+  const three = await loopbackCluster(["x86-64", "aarch64", "x86-64"]);
+  try {
+    await expect(benchCount({ threads: [2], loads: [1_000_000], reps: 1, json: true, out: join(out, "three"), cluster: { address: three.addresses[0]!, key: three.key } })).rejects.toThrow(
+      /compares one kernel with two, and this cluster has 3/,
+    );
+  } finally {
+    three.stop();
+  }
+}, 120_000);
+
