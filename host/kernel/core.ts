@@ -382,7 +382,7 @@ export class Core {
     const toIsa = this.cfg.isas[l.to];
     try {
       if (!toIsa) throw new ProcessError(`no kernel ${l.to}`);
-      if (toIsa === "?") throw new ProcessError(`kernel ${l.to} has not joined yet (its ISA is unknown)`);
+      if (toIsa === "?") throw new ProcessError(`kernel ${l.to} has not joined yet (its ISA is unknown): is it running, with the same --peers list in the same order?`);
       if (meta.origin !== this.cfg.kernel && l.to !== meta.origin) {
         throw new ProcessError(
           `a thread moves between two kernels that are not its process's origin (kernel ${meta.origin}): not supported yet — migrate it to kernel ${meta.origin} first`,

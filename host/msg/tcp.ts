@@ -135,6 +135,7 @@ export class TcpTransport implements Transport {
   private readonly cluster: string;
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private unheard: NodeJS.Timeout | undefined;
   /** when this process last woke from not running (the header) */
   private readonly wake: WakeWatch;
   private refusals = { windowStart: 0, lines: 0, suppressed: 0, timer: undefined as NodeJS.Timeout | undefined };
@@ -162,6 +163,23 @@ export class TcpTransport implements Transport {
         id, address: opts.peers[id]!, conn: undefined, hello: undefined, downReason: "not connected yet",
         dialing: undefined, redial: undefined, backoff: this.o.reconnectMinMs, failures: 0, lastFailure: undefined,
       });
+    }
+  }
+
+  /**
+   * Once, deadAfterMs after starting: the higher kernels that have never
+   * connected — they dial this one, so this one cannot reach them by itself.
+   * Two kernels whose --peers lists differ (the same addresses in another
+   * order) each wait for the other to dial, for ever and in silence.
+   */
+  private unheardPeers(): void {
+    const n = this.opts.peers.length;
+    for (const link of this.links.values()) {
+      if (link.id < this.opts.self || link.hello) continue; // a lower kernel this one dials (and logs); one that was up once
+      this.opts.log(
+        `kernel ${link.id} (${formatAddress(link.address)}) has not connected in ${this.o.deadAfterMs / 1000} s — it dials this kernel (${this.opts.self} of ${n}): ` +
+          `is it running, with this same --peers list in this same order?`,
+      );
     }
   }
 
@@ -196,6 +214,8 @@ export class TcpTransport implements Transport {
     for (const id of t.peers) if (id < self) t.dial(t.links.get(id)!);
     t.heartbeat = setInterval(() => t.beat(), t.o.heartbeatMs);
     t.heartbeat.unref();
+    t.unheard = setTimeout(() => t.unheardPeers(), t.o.deadAfterMs);
+    t.unheard.unref();
     return t;
   }
 
@@ -258,6 +278,7 @@ export class TcpTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.unheard);
     clearTimeout(this.refusals.timer);
     for (const l of this.links.values()) {
       clearTimeout(l.redial);

@@ -176,6 +176,23 @@ describe("links", () => {
     for (const r of raws) expect(r.byteOffset === 0 && r.buffer.byteLength === r.length).toBe(true);
   });
 
+  it("says once which higher kernels never connected: two kernels with the same addresses in another --peers order wait for each other in silence", async () => {
+    const [a, b] = await addresses(2);
+    const fast = { heartbeatMs: 40, deadAfterMs: 300 };
+    // each thinks it is kernel 0 and waits for the other to dial
+    const [k0, k0b] = await Promise.all([kernel(0, [a!, b!], fast), kernel(0, [b!, a!], fast)]);
+    await until("both said it", () => [k0, k0b].every((k) => k.log.some((l) => /has not connected/.test(l))), 3000);
+    expect(k0.log.filter((l) => /has not connected/.test(l))).toEqual([
+      `kernel 1 (${b!.host}:${b!.port}) has not connected in 0.3 s — it dials this kernel (0 of 2): is it running, with this same --peers list in this same order?`,
+    ]);
+    // kernels that did link say nothing of it
+    const peers = await addresses(2);
+    const linked = await Promise.all([kernel(0, peers, fast), kernel(1, peers, fast)]);
+    await until("linked", () => allUp(linked));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const k of linked) expect(k.log.filter((l) => /has not connected/.test(l))).toEqual([]);
+  });
+
   it("declares a silent peer down after deadAfterMs, and keeps idle links up with heartbeats", async () => {
     const peers = await addresses(3);
     const fast = { heartbeatMs: 40, deadAfterMs: 600 };
