@@ -81,6 +81,7 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
     if (process.env[LEASH_ENV]) process.stdin.once("end", stop).once("error", stop).resume();
   });
   await daemon.close();
+  if (process.env[LEASH_ENV]) process.stdin.destroy(); // a leash read on would keep this process from ending
   return 0;
 }
 

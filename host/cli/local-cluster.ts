@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { profile } from "../isa/index.js";
@@ -66,7 +66,9 @@ export async function startLocalCluster(entries: string[], log?: (line: string) 
       const args = ["--isa", s.isa, "--listen", addresses[i]!, "--peers", addresses.join(","), "--key-file", keyFile];
       const cmd = s.qemu ? qemuKernelCommand(args) : { command: process.execPath, args: [bin, "kernel", ...args] };
       // on a leash (cluster.ts): a daemon whose stdin ends — this process is gone, however it ended — stops too
-      children.push(spawn(cmd.command, cmd.args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, [LEASH_ENV]: "1" } }));
+      const child = spawn(cmd.command, cmd.args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, [LEASH_ENV]: "1" } });
+      (child.stdin as Socket).unref(); // the leash holds the daemon, not this process: it ends when its work is done
+      children.push(child);
     });
     await Promise.all(
       children.map(
