@@ -13,7 +13,7 @@
  *   `compile -o build/x.wasm` always did), the same for every output
  *   (writeOutput).
  */
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { CompileError } from "../toolchain/index.js";
@@ -68,6 +68,22 @@ export function checkOutput(flag: string, out: string): void {
 
 /** Writes an output checked by checkOutput, making its folder first if it is missing. */
 export async function writeOutput(out: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(resolve(out)), { recursive: true });
+  await makeFolders(dirname(resolve(out)));
   await writeFile(out, data);
+}
+
+/**
+ * Makes `dir` and the folders missing on the way to it, one at a time from
+ * the nearest that exists. Not mkdir's `recursive`: Node 20's spins for ever
+ * on a folder that cannot be made in one that exists (/proc/x: ENOENT), and
+ * popcorn with it, at 100 % CPU after the run it was to save.
+ */
+async function makeFolders(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST") throw e; // made meanwhile: as good
+    });
+  }
 }

@@ -60,6 +60,11 @@ export function refuseUnmovable(program: Program): void {
 /** Runs a program on kernels in this process; returns its exit status. */
 export async function runOnKernels(bytes: Uint8Array, name: string, args: string[], o: KernelRunFlags): Promise<number> {
   const isas = parseKernels(o.kernels);
+  if ((o.migrateEvery || o.migrateAt) && isas.length < 2) {
+    // "the next kernel" of a run with one is the one it is on: the run would end with no migration and no word
+    const flag = o.migrateAt ? "--migrate-at" : "--migrate-every";
+    throw new CompileError(`${flag} moves the process to the next kernel, and --kernels ${o.kernels} starts one — list two or more, e.g. --kernels x86-64,aarch64`);
+  }
   const program = loadProgram(bytes, name); // refuse a bad module before any thread starts
   if (o.migrateEvery || o.migrateAt) refuseUnmovable(program);
   if (isas.some((e) => kernelSpec(e).qemu)) return runOnOwnDaemons(isas, bytes, name, args, o);

@@ -9,7 +9,7 @@
  *
  *   Field      | Type                         | In
  *   status     | number                       | every mode: the status popcorn exits with — the program's
- *              |                              | own, 1 when it failed
+ *              |                              | own (main's result mod 256, as exit(3)), 1 when it failed
  *   error      | string                       | when the program failed (a trap, an abort, the call stack
  *              |                              | exhausted, its kernel lost): why, one line; absent otherwise
  *   output     | { stream: 1 | 2, line }[]    | every mode: the program's output lines in order
@@ -51,6 +51,8 @@ export interface RunSummary {
 
 /** Prints the summary, its core fields first (undefined ones left out, as JSON.stringify does). */
 export function printRunJson(s: RunSummary): void {
-  const { status, error, output, ms, dmesg, ...mode } = s;
+  const { status: own, error, output, ms, dmesg, ...mode } = s;
+  // what the shell sees as $?: a main that returns 256 or -1 exits 0 or 255, as exit(3) does
+  const status = own & 0xff;
   process.stdout.write(JSON.stringify({ status, error, output, ms, dmesg, ...mode }) + "\n");
 }

@@ -19,7 +19,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { PROFILES, checkStackmaps, loadStackmaps, locationText, profile } from "../isa/index.js";
-import { CompileError, SITES_SECTION, type Site, type SiteTable, type Stackmap, customSection, decodeSites, isWasm } from "../toolchain/index.js";
+import { CompileError, SITES_SECTION, type Site, type SiteTable, type Stackmap, customSection, decodeSites, isWasm, wasmModule } from "../toolchain/index.js";
 
 export interface StackmapFlags {
   isa: string;
@@ -36,6 +36,11 @@ async function readProgram(file: string): Promise<{ wasm: Uint8Array; sites: Sit
     throw new CompileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (!isWasm(wasm)) throw new CompileError(`${file}: not a WebAssembly module — compile it first with \`popcorn compile\``);
+  try {
+    wasmModule(wasm);
+  } catch (e) {
+    throw new CompileError(`${file}: invalid WebAssembly module (${(e as Error).message})`);
+  }
   const raw = customSection(wasm, SITES_SECTION);
   if (!raw) throw new CompileError(`${file}: no ${SITES_SECTION} section — compile it with \`popcorn compile\``);
   return { wasm, sites: decodeSites(raw, file) };

@@ -104,9 +104,11 @@ export function encodeImage(img: ProcessImage): Uint8Array {
 /** The image in `bytes`; `name`, the file it was read from, is named by every error (also those of Process.restore). */
 export function decodeImage(bytes: Uint8Array, name?: string): ProcessImage {
   const where = name ?? "image";
+  // the magic first, as far as the file goes: a short file of something else is no image, not a truncated one
+  const magicOk = bytes.subarray(0, 4).every((b, i) => b === ((MAGIC >>> (8 * i)) & 0xff));
+  if (!bytes.length || !magicOk) throw new ImageError(`${where}: not a popcorn process image (${bytes.length ? "bad magic" : "an empty file"})`);
   if (bytes.length < HEADER) throw new ImageError(`${where}: truncated (${bytes.length} bytes, header needs ${HEADER})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0, true) !== MAGIC) throw new ImageError(`${where}: not a popcorn process image (bad magic)`);
   const version = view.getUint32(4, true);
   if (version !== IMAGE_VERSION) {
     throw new ImageError(`${where}: image format version ${version}, this popcorn reads ${IMAGE_VERSION}`);

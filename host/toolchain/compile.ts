@@ -108,7 +108,14 @@ function refuseThreadsWithoutExplicit(plain: Uint8Array, where: string, points: 
 /** Link + instrument an asc-built module. */
 export function instrumentWasm(plain: Uint8Array, where: string, opts: CompileOptions = {}): Omit<CompileResult, "plain"> {
   if (!isWasm(plain)) throw new CompileError(`${where}: not a WebAssembly module (bad magic number)`);
-  if (WebAssembly.Module.customSections(wasmModule(plain), SITES_SECTION).length) {
+  let module: WebAssembly.Module;
+  try {
+    module = wasmModule(plain);
+  } catch (e) {
+    // as loadProgram words it (kernel/program.ts): the file, then what V8 found wrong
+    throw new CompileError(`${where}: invalid WebAssembly module (${(e as Error).message})`);
+  }
+  if (WebAssembly.Module.customSections(module, SITES_SECTION).length) {
     throw new CompileError(`${where}: already instrumented (it has a ${SITES_SECTION} section) — compile the plain module or the source`);
   }
   // asc without --debug leaves no name section: name functions by their exports, not their indices

@@ -195,6 +195,14 @@ describe("popcorn error paths", () => {
     }
   });
 
+  it("an output in a folder that cannot be made (/proc/x as root) is an error in one line, not a hang at 100 % CPU", () => {
+    // Node 20's mkdir { recursive } spins for ever on /proc/nope; as root the path passes the check made before the work
+    const r = popcornIn(dir, 30_000)("compile", example("hello"), "-o", "/proc/popcorn-nope/hello.wasm");
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/\/proc\/popcorn-nope.*cannot (mkdir|write)/);
+    oneLine(r);
+  });
+
   it("names the file and line of a syntax error and exits 2", () => {
     const bad = join(dir, "bad.ts");
     writeFileSync(bad, "export function main(): i32 { return 0 +; }\n");
