@@ -16,6 +16,7 @@ import { ConfigError, generateKey, readKeyFile } from "../msg/index.js";
 import { CompileError } from "../toolchain/index.js";
 import { psTable, refuseUnmovable, threadName, type ThreadTarget } from "./kernels.js";
 import { qemuIsa, runUnderQemu } from "./qemu.js";
+import { holdLeash } from "./leash.js";
 import { SIGPIPE, programOutput } from "./output.js";
 import { printRunJson } from "./run-json.js";
 
@@ -38,15 +39,6 @@ export async function keygenCommand(): Promise<number> {
 }
 
 /** `popcorn kernel`: runs until SIGINT/SIGTERM, printing its dmesg as it goes. */
-/**
- * Set in a kernel daemon's environment by a process that starts it for its
- * own use (local-cluster.ts: ping, the benchmarks, --kernels …@qemu): the
- * daemon stops when its stdin — a pipe from that process — ends. The
- * launcher may die without stopping it (kill -9, a signal it does not
- * catch), and its daemons were left running, listening, for ever.
- */
-export const LEASH_ENV = "POPCORN_KERNEL_LEASH";
-
 export async function kernelCommand(o: { isa: string; listen: string; peers: string; keyFile: string; cores?: number; quiet?: boolean; qemu?: boolean }): Promise<number> {
   if (o.qemu) {
     qemuIsa(o.isa, `--qemu with --isa ${o.isa}`, "use --qemu only with --isa aarch64, or leave it out");
@@ -74,14 +66,15 @@ export async function kernelCommand(o: { isa: string; listen: string; peers: str
     cores: o.cores,
     log: o.quiet ? undefined : (line) => void (printing && process.stdout.write(line + "\n")),
   });
+  let letGo = () => {};
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    if (process.env[LEASH_ENV]) process.stdin.once("end", stop).once("error", stop).resume();
+    letGo = holdLeash(stop);
   });
   await daemon.close();
-  if (process.env[LEASH_ENV]) process.stdin.destroy(); // a leash read on would keep this process from ending
+  letGo();
   return 0;
 }
 

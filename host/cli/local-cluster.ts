@@ -5,19 +5,18 @@
  * Each kernel is `popcorn kernel` — natively, or under qemu for `<isa>@qemu`
  * — with a fresh key in a temporary folder; `stop()` ends them all, and
  * so does the end of this process, however it ends (a signal, kill -9):
- * each daemon is started on a leash (LEASH_ENV, cluster.ts) and stops when
- * its stdin, a pipe from this process, ends.
+ * each daemon is started on a leash (leash.ts).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { profile } from "../isa/index.js";
 import { readKeyFile } from "../msg/index.js";
 import { CompileError, packageRoot } from "../toolchain/index.js";
 import { qemuIsa, qemuKernelCommand } from "./qemu.js";
-import { LEASH_ENV } from "./cluster.js";
+import { spawnLeashed } from "./leash.js";
 
 export interface LocalCluster {
   addresses: string[];
@@ -65,10 +64,7 @@ export async function startLocalCluster(entries: string[], log?: (line: string) 
     specs.forEach((s, i) => {
       const args = ["--isa", s.isa, "--listen", addresses[i]!, "--peers", addresses.join(","), "--key-file", keyFile];
       const cmd = s.qemu ? qemuKernelCommand(args) : { command: process.execPath, args: [bin, "kernel", ...args] };
-      // on a leash (cluster.ts): a daemon whose stdin ends — this process is gone, however it ended — stops too
-      const child = spawn(cmd.command, cmd.args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, [LEASH_ENV]: "1" } });
-      (child.stdin as Socket).unref(); // the leash holds the daemon, not this process: it ends when its work is done
-      children.push(child);
+      children.push(spawnLeashed(cmd.command, cmd.args, "pipe"));
     });
     await Promise.all(
       children.map(

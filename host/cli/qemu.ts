@@ -16,11 +16,12 @@
  * <cache> is $POPCORN_CACHE, else $XDG_CACHE_HOME/popcorn, else ~/.cache/popcorn.
  * binfmt_misc need not be mounted: every launch names qemu explicitly.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CompileError, packageRoot } from "../toolchain/index.js";
+import { spawnLeashed } from "./leash.js";
 
 /** The arm64 packages: nodejs and, from `apt-cache depends --recurse`, what it needs (bookworm). */
 const PACKAGES = [
@@ -117,7 +118,8 @@ export async function setupArm64(): Promise<number> {
 export function runUnderQemu(args: string[]): Promise<number> {
   const a = arm64Node();
   if (!("node" in a)) throw new CompileError(`--qemu: ${a.missing} — run \`popcorn setup arm64\` first`);
-  const child = spawn(a.qemu, ["-L", a.root, a.node, join(packageRoot(), "bin/popcorn.js"), ...args], { stdio: "inherit" });
+  // on a leash: the arm64 kernel stops with this process, however it ends (killed with -9, it ran on, orphaned)
+  const child = spawnLeashed(a.qemu, ["-L", a.root, a.node, join(packageRoot(), "bin/popcorn.js"), ...args], "inherit");
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   process.on("SIGINT", forward("SIGINT"));
   process.on("SIGTERM", forward("SIGTERM"));

@@ -2,7 +2,7 @@
 // emulation, whose V8 compiles the guest to aarch64 machine code, next to a
 // native x86-64 kernel. Runs when `popcorn setup arm64` has been done (the
 // test setup does it when it may).
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { freePort } from "../../host/cli/local-cluster.js";
 import { tmpdir } from "node:os";
@@ -88,6 +88,35 @@ describe.skipIf(missing !== undefined)(`aarch64@qemu kernels${missing ? ` (SKIPP
     const kernels = JSON.parse(ps.stdout).kernels.map((k: { isa: string; arch: string }) => `${k.isa}/${k.arch}`);
     expect(kernels).toEqual([`x86-64/${process.arch}`, "aarch64/arm64"]);
   });
+
+  it("the arm64 Node of popcorn kernel --qemu stops when that popcorn is killed with -9 (it ran on, orphaned, listening)", async () => {
+    const [a, b] = [await freePort(), await freePort()].map((p) => `127.0.0.1:${p}`);
+    const key = join(dir, "leash.key");
+    writeFileSync(key, popcorn("keygen").stdout);
+    const outer = spawn(process.execPath, [join(ROOT, "bin/popcorn.js"), "kernel", "--isa", "aarch64", "--listen", b!, "--peers", `${a},${b}`, "--key-file", key, "--qemu"], {
+      stdio: "ignore",
+    });
+    children.push(outer);
+    const pgrep = () => spawnSync("pgrep", ["-P", String(outer.pid)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+    let inner: number[] = [];
+    for (let i = 0; i < 100 && !inner.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      inner = pgrep();
+    }
+    expect(inner.length, "popcorn kernel --qemu started qemu").toBe(1);
+    const alive = () => {
+      try {
+        process.kill(inner[0]!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    outer.kill("SIGKILL");
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (alive()) process.kill(inner[0]!, "SIGKILL");
+    expect(alive(), "qemu still running 10 s after its popcorn was killed").toBe(false);
+  }, 60_000);
 });
 
 describe("--kernels entries", () => {
