@@ -94,6 +94,13 @@
  * applies that release after the set was collected, which gives p a new
  * version, so the next acquire brings p again, complete. The caller of a
  * merge that reports stale > 0 must acquire again before the thread goes on.
+ * Until a set collected after home applied that release (its `released`
+ * as new) is merged, every other merge reports stale too, even one that
+ * does not hold p: home takes the kernel to hold p from the first set on,
+ * so a set collected between the two lacks p, and merged as complete it
+ * would let its thread go on with p's old bytes (two threads of the kernel
+ * woken from one barrier while its release is on its way: the second one
+ * read a neighbour's value from before the barrier).
  *
  * applyDiff(diff, from) — home. Writes the runs into home's memory AND
  * home's twin (so that markDirty does not take them for writes of home's own
@@ -183,7 +190,9 @@
  *     2        | role: 0 not yet known, 1 home, 2 remote; set by the first call
  *              | that only one role makes, and checked by every later one
  *     3        | release (remote): the number of this replica's last non-empty diff
- *     4 .. 7   | unused
+ *     4        | left out (remote): the newest release whose page a merge left out
+ *              | as stale, until a set that makes up for it is merged (0: none)
+ *     5 .. 7   | unused
  *     8 + k    | synced[k] (home): the clock value as of which kernel k's
  *              | replica is current; -1: k has none. k < MAX_KERNELS = 64
  *     72 + k   | applied[k] (home): the number of k's last release applied here
@@ -272,6 +281,7 @@ const LOCK = 0;
 const CLOCK = 1;
 const ROLE = 2;
 const RELEASE = 3;
+const LEFT_OUT = 4;
 const SYNCED = 8;
 const APPLIED = SYNCED + MAX_KERNELS;
 const META_WORDS = APPLIED + MAX_KERNELS;
@@ -363,7 +373,11 @@ export interface Merged {
   pages: number;
   /** bytes written into memory */
   bytes: number;
-  /** pages left out because a release of this kernel had not reached home when it collected them: acquire again */
+  /**
+   * pages left out because a release of this kernel had not reached home when it collected them — or 1 if an
+   * earlier merge left a page out and this set, collected before home applied that release, does not make up
+   * for it: acquire again
+   */
   stale: number;
 }
 
@@ -647,6 +661,8 @@ export class Replica {
     checkPageRuns(set.runs, end);
     const { twinBytes: twin, pageWords, scratch, scratchWords, spans } = this;
     const released = set.released;
+    // the newest release whose pages an earlier merge left out: this set makes up for them if home had applied it
+    let leftOut = this.meta[LEFT_OUT]! > released ? this.meta[LEFT_OUT]! : 0;
     let pages = 0;
     let bytes = 0;
     let stale = 0;
@@ -662,6 +678,7 @@ export class Replica {
         if (twin.compare(data, from, from + PAGE_SIZE, at, at + PAGE_SIZE) === 0) continue;
         if (pageWords[p]! > released) {
           stale++;
+          if (pageWords[p]! > leftOut) leftOut = pageWords[p]!;
           continue;
         }
         if (quiet && this.mem.compare(twin, at, at + PAGE_SIZE, at, at + PAGE_SIZE) === 0) {
@@ -685,6 +702,9 @@ export class Replica {
         pages++;
       }
     }
+    this.meta[LEFT_OUT] = leftOut;
+    // a page left out before and not in this set (home takes this kernel to hold it): acquire again all the same
+    if (stale === 0 && leftOut > 0) stale = 1;
     return { pages, bytes, stale };
   }
 

@@ -311,6 +311,36 @@ describe("merge: an acquire on a kernel that is not home", () => {
     expect(a.merge(again)).toEqual({ pages: 1, bytes: 1, stale: 0 });
     expect(programBytes(am).equals(programBytes(hm))).toBe(true);
   });
+
+  it("a later set that lacks the page an earlier one left out is stale too: its thread acquires again, and gets the page", () => {
+    // Found as a wrong result of a barrier program (threads on home and on A, main migrating): home wakes two
+    // threads of A from a barrier while A's release is still on its way. The first set holds home's new bytes
+    // on the page that release touched, and is left out; the second, collected after it, lacks the page (home
+    // takes A to hold it): merged as complete, its thread read the page's old bytes.
+    const { hm, am, home, a } = threeKernels();
+    const p = Math.floor(9000 / PAGE_SIZE);
+    view(am)[9001] = 0xa1; // A's thread 3 writes, and its release goes out
+    const d = wire(a.diff());
+    view(hm)[9000] = 0x11; // home's thread writes the same page, then completes a barrier: two of A's threads wake
+    const first = wire(home.collectFor(A));
+    const second = wire(home.collectFor(A));
+    expect(pagesOf(first)).toEqual([p]);
+    expect(pagesOf(second), "home takes A to hold the page since the first set").toEqual([]);
+    expect(a.merge(first).stale, "the page A's release touched is left out").toBe(1);
+    expect(view(am)[9000]).toBe(0);
+    // the second thread's set: merged as complete, its thread would read byte 9000 as 0
+    expect(a.merge(second).stale, "home had not applied the release that the page left out waits for").toBeGreaterThan(0);
+    // both threads acquire again, after the release reached home
+    home.applyDiff(d, A);
+    const again = wire(home.collectFor(A));
+    expect(again.released).toBe(1);
+    expect(pagesOf(again)).toEqual([p]);
+    expect(a.merge(again)).toEqual({ pages: 1, bytes: 1, stale: 0 });
+    expect(view(am)[9000], "home's byte arrives").toBe(0x11);
+    expect(view(am)[9001], "A's released byte survives").toBe(0xa1);
+    expect(a.merge(wire(home.collectFor(A))).stale, "once a set made up for the page, merges are complete again").toBe(0);
+    expect(programBytes(am).equals(programBytes(hm))).toBe(true);
+  });
 });
 
 describe("home", () => {
