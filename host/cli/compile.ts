@@ -34,28 +34,7 @@ export function defaultOut(file: string): string {
   return join("build", basename(file, extname(file)) + ".wasm");
 }
 
-/** asc options popcorn sets itself (toolchain/compile.ts), or has a flag of its own for: not to be given after `--`. */
-const ASC_SET_BY_POPCORN = [
-  "--outFile", "-o", "--memoryBase", "--exportStart", "--runtime", "--optimizeLevel", "--optimize", "-O", "--baseDir", "--lib", "--path", "--debug",
-];
-
-/** The asc options after `--`: for a .ts only, and none that popcorn sets itself. */
-export function ascOptions(file: string, asc: string[]): string[] {
-  if (!asc.length) return asc;
-  if (!file.endsWith(".ts")) {
-    throw new CompileError(`${file}: asc options after -- (${asc.join(" ")}) apply to a .ts — a .wasm is already compiled: give them to asc when you build it`);
-  }
-  for (const a of asc) {
-    const name = a.split("=")[0]!;
-    if (ASC_SET_BY_POPCORN.includes(name) || /^-O\d/.test(name)) {
-      throw new CompileError(`asc option ${name} after --: popcorn sets it itself (use popcorn's own -o, -O and --runtime) — leave it out`);
-    }
-  }
-  return asc;
-}
-
-export async function compileCommand(file: string, o: CompileFlags, asc: string[] = []): Promise<number> {
-  const ascArgs = ascOptions(file, asc);
+export async function compileCommand(file: string, o: CompileFlags, ascArgs: string[] = []): Promise<number> {
   const points = parsePoints(o.points);
   if (o.optimize > 3) throw new CompileError("-O: the level must be 0..3");
   refuseEmpty("-o", o.out);

@@ -50,8 +50,24 @@ function packageFolders(dir: string): string[] {
   }
 }
 
+/** asc options compileAssemblyScript sets itself (its `args`), or popcorn has a flag of its own for: refused in opts.ascArgs. */
+const ASC_SET_BY_POPCORN = [
+  "--outFile", "-o", "--memoryBase", "--exportStart", "--runtime", "--optimizeLevel", "--optimize", "-O", "--baseDir", "--lib", "--path", "--debug",
+];
+
+/** Throws naming the first of `ascArgs` that popcorn sets itself. */
+function refuseAscArgsPopcornSets(ascArgs: string[]): void {
+  for (const a of ascArgs) {
+    const name = a.split("=")[0]!;
+    if (ASC_SET_BY_POPCORN.includes(name) || /^-O\d/.test(name)) {
+      throw new CompileError(`asc option ${name} after --: popcorn sets it itself (use popcorn's own -o, -O and --runtime) — leave it out`);
+    }
+  }
+}
+
 /** Compiles AssemblyScript source with asc's API; returns the plain module. */
 export async function compileAssemblyScript(file: string, opts: CompileOptions = {}): Promise<Uint8Array> {
+  refuseAscArgsPopcornSets(opts.ascArgs ?? []);
   const asc = (await import("assemblyscript/asc")).default;
   let out: Uint8Array | undefined;
   let errors = "";
@@ -208,6 +224,9 @@ function checkFeatures(m: binaryen.Module, where: string): void {
  * reads only from a file named *.ts (it looks for "<name>.ts" otherwise).
  */
 export async function compile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  if (opts.ascArgs?.length && !file.endsWith(".ts")) {
+    throw new CompileError(`${file}: asc options after -- (${opts.ascArgs.join(" ")}) apply to a .ts — a .wasm is already compiled: give them to asc when you build it`);
+  }
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(file));
